@@ -1,0 +1,320 @@
+//! `volley run` and `volley inspect`: load the plugin, merge the option layers, start the
+//! built-in target when no BASE_URL is given, run, print the summary and pick the exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::cli::RunArgs;
+use crate::config::{self, ConfigError, Options, TestConfig};
+use crate::engine::{self, Abort, EngineError};
+use crate::logging::{self, Level};
+use crate::metrics::{Aggregate, Tags};
+use crate::output::{export, summary, Results};
+use crate::target::montecarlo::{self, TargetConfig, TargetError};
+use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
+
+/// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
+pub const MONTECARLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/montecarlo.wasm"));
+
+/// k6's exit codes.
+pub mod exit {
+    /// Thresholds crossed.
+    pub const THRESHOLDS_FAILED: i32 = 99;
+    /// Invalid configuration.
+    pub const INVALID_CONFIG: i32 = 104;
+    /// Stopped by a signal.
+    pub const EXTERNAL_ABORT: i32 = 105;
+    /// The scenario failed to load or its setup failed.
+    pub const SCRIPT_EXCEPTION: i32 = 107;
+}
+
+/// Why `run` or `inspect` failed before producing results.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Invalid options.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The plugin cannot be used.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The test could not run.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The built-in target did not start.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The plugin's `options` export failed.
+    #[error("{origin}: options() failed: {message}")]
+    Options {
+        /// The plugin.
+        origin: String,
+        /// What failed.
+        message: String,
+    },
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl AppError {
+    /// The process exit code for this error (k6's where k6 has one).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Config(_) => exit::INVALID_CONFIG,
+            AppError::Plugin(_) | AppError::Engine(_) | AppError::Options { .. } => {
+                exit::SCRIPT_EXCEPTION
+            }
+            AppError::Target(_) | AppError::Write { .. } => 1,
+        }
+    }
+}
+
+/// A loaded test: the plugin bytes, their name, and the merged, validated configuration.
+pub struct Prepared {
+    /// Component bytes.
+    pub wasm: Arc<[u8]>,
+    /// Where they came from.
+    pub origin: String,
+    /// The merged option layers.
+    pub options: Options,
+    /// The validated test.
+    pub test: TestConfig,
+}
+
+/// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
+pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
+    let (file_layer, plugin_path) = match &args.test {
+        Some(p) if p.extension().is_some_and(|e| e == "toml") => {
+            let layer = config::read_test_file(p)?;
+            let plugin = layer.plugin.clone();
+            (layer, plugin)
+        }
+        Some(p) => (Options::default(), Some(p.clone())),
+        None => (Options::default(), None),
+    };
+    let cli_layer = args.options();
+    let plugin_path = cli_layer.plugin.clone().or(plugin_path);
+    let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
+        Some(path) => (read_plugin(path)?, path.display().to_string()),
+        None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
+    };
+    let plugin_layer = plugin_options(&wasm, &origin).await?;
+    let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
+    let test = TestConfig::resolve(&options)?;
+    Ok(Prepared {
+        wasm,
+        origin,
+        options,
+        test,
+    })
+}
+
+fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
+    std::fs::read(path)
+        .map(Arc::from)
+        .map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Instantiates the plugin once (no pool) to read its embedded default options.
+async fn plugin_options(wasm: &[u8], origin: &str) -> Result<Options, AppError> {
+    let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None)?);
+    let agg = Aggregate::new(Tags::new());
+    let mut vu = Vu::new(
+        plugin,
+        VuSetup {
+            id: 0,
+            scenario: "options".into(),
+            env: Default::default(),
+            recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new()),
+            test_start: std::time::Instant::now(),
+            max_memory: 256 << 20,
+        },
+    )
+    .await
+    .map_err(|e| AppError::Options {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    let text = vu.options().await.map_err(|e| AppError::Options {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(config::parse_options(
+        &text,
+        &format!("{origin} (embedded options)"),
+    )?)
+}
+
+/// `volley inspect`: the resolved options and schedules as JSON.
+pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
+    let p = prepare(args).await?;
+    let scenarios: Vec<serde_json::Value> = p
+        .test
+        .scenarios
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["max_vus"] = s.max_vus().into();
+            v["description"] = s.description().into();
+            v["schedule"] = serde_json::to_value(s.steps()).unwrap_or_default();
+            v
+        })
+        .collect();
+    let thresholds: serde_json::Map<String, serde_json::Value> = p
+        .test
+        .thresholds
+        .iter()
+        .map(|t| {
+            let exprs: Vec<serde_json::Value> = t
+                .specs
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "threshold": s.expr.source,
+                        "abort_on_fail": s.abort_on_fail,
+                        "delay_abort_eval_ms": s.delay_abort_eval.as_millis() as u64,
+                    })
+                })
+                .collect();
+            (t.selector.to_string(), exprs.into())
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "plugin": p.origin,
+        "max_vus": p.test.max_vus(),
+        "max_duration_ms": p.test.max_duration().as_millis() as u64,
+        "env": p.test.env,
+        "scenarios": scenarios,
+        "thresholds": thresholds,
+        "summary": {
+            "trend_stats": p.test.summary.trend_stats,
+            "export": p.test.summary.export,
+            "enabled": p.test.summary.enabled,
+        },
+        "sandbox": { "max_memory_bytes": p.test.max_memory },
+    }))
+}
+
+/// `volley run`: runs the test and returns the exit code (0, 99 or 105).
+pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
+    let mut p = prepare(args).await?;
+    let nofile = crate::limits::raise_nofile();
+    for w in crate::limits::check(u64::from(p.test.max_vus()), nofile) {
+        logging::host(Level::Warn, &w);
+    }
+    let mut target = None;
+    if !p.test.env.contains_key("BASE_URL") {
+        let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
+        logging::host(
+            Level::Info,
+            &format!(
+                "no BASE_URL given: serving the built-in Monte Carlo target at {}",
+                t.base_url()
+            ),
+        );
+        p.test.env.insert("BASE_URL".into(), t.base_url());
+        target = Some(t);
+    }
+    let plugin = Arc::new(Plugin::from_bytes(
+        &p.wasm,
+        &p.origin,
+        Some(PoolSize {
+            instances: p.test.max_vus() + 1,
+            max_memory: p.test.max_memory,
+        }),
+    )?);
+    if !args.quiet {
+        eprint!("{}", banner(&p));
+    }
+    let aggregate = Aggregate::new(Tags::new());
+    let report = engine::run(&p.test, plugin, aggregate.clone(), signal).await?;
+    if let Some(t) = target {
+        t.shutdown().await;
+    }
+    let iterations = report
+        .scenarios
+        .iter()
+        .fold((0, 0), |(c, i), (_, sc, si)| (c + sc, i + si));
+    let results = Results::collect(&p.test, &aggregate, report.elapsed, iterations);
+    if p.test.summary.enabled {
+        println!("{}", summary::render(&results));
+    }
+    if let Some(path) = &p.test.summary.export {
+        let doc = serde_json::to_string_pretty(&export::to_json(&results)).unwrap_or_default();
+        std::fs::write(path, doc).map_err(|source| AppError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if logging::suppressed() > 0 {
+        logging::host(
+            Level::Warn,
+            &format!(
+                "{} guest log lines were dropped by the rate limit",
+                logging::suppressed()
+            ),
+        );
+    }
+    for (msg, n) in report.errors.iter().filter(|(_, n)| **n > 1) {
+        logging::host(
+            Level::Warn,
+            &format!("iteration error seen {n} times: {msg}"),
+        );
+    }
+    Ok(match report.aborted {
+        Some(Abort::Signal) => exit::EXTERNAL_ABORT,
+        Some(Abort::Threshold(metrics)) => {
+            logging::host(
+                Level::Error,
+                &format!(
+                    "thresholds on metrics '{metrics}' have been crossed; the test was aborted"
+                ),
+            );
+            exit::THRESHOLDS_FAILED
+        }
+        None if !results.thresholds_passed() => {
+            let failed: Vec<String> = results
+                .thresholds
+                .iter()
+                .filter(|t| !t.passed)
+                .map(|t| t.selector.to_string())
+                .collect();
+            logging::host(
+                Level::Error,
+                &format!(
+                    "thresholds on metrics '{}' have been crossed",
+                    failed.join(", ")
+                ),
+            );
+            exit::THRESHOLDS_FAILED
+        }
+        None => 0,
+    })
+}
+
+fn banner(p: &Prepared) -> String {
+    use crate::config::duration::format_duration;
+    let n = p.test.scenarios.len();
+    let mut s = format!(
+        "\n  execution: local\n     plugin: {}\n     output: -\n\n  scenarios: (100.00%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
+        p.origin,
+        if n == 1 { "" } else { "s" },
+        p.test.max_vus(),
+        format_duration(p.test.max_duration()),
+    );
+    for sc in &p.test.scenarios {
+        s.push_str(&format!("           * {}: {}\n", sc.name, sc.description()));
+    }
+    s.push('\n');
+    s
+}

@@ -1,0 +1,187 @@
+//! Command-line interface (clap). Flags mirror k6's; each also reads a `VOLLEY_*` env var.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::duration::parse_duration;
+use crate::config::{Dur, Options, StageOpt, SummaryOpt};
+
+/// Load testing with WebAssembly component scenarios.
+#[derive(Debug, Parser)]
+#[command(name = "volley", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a test: a scenario component (.wasm), a test file (.toml), or the built-in Monte Carlo
+    /// scenario when none is given.
+    Run(RunArgs),
+    /// Print the resolved options and each scenario's planned schedule as JSON.
+    Inspect(RunArgs),
+    /// Serve a built-in system under test.
+    Target {
+        /// Which target.
+        #[command(subcommand)]
+        target: TargetCommand,
+    },
+}
+
+/// Built-in targets.
+#[derive(Debug, Subcommand)]
+pub enum TargetCommand {
+    /// GET / runs a CPU-heavy Monte Carlo option pricing on a bounded worker pool.
+    Montecarlo {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Worker threads doing the simulation (like Gunicorn workers).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Simulated paths per request.
+        #[arg(long)]
+        paths: Option<u32>,
+        /// Time steps per path.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
+}
+
+/// Options of `run` and `inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// A scenario component (.wasm) or a test file (.toml). Default: the built-in Monte Carlo
+    /// scenario.
+    pub test: Option<PathBuf>,
+    /// Number of VUs (k6 `--vus`).
+    #[arg(short = 'u', long, env = "VOLLEY_VUS", allow_negative_numbers = true)]
+    pub vus: Option<i64>,
+    /// Test duration, e.g. 30s, 1m30s (k6 `--duration`).
+    #[arg(short = 'd', long, env = "VOLLEY_DURATION", value_parser = parse_dur)]
+    pub duration: Option<Dur>,
+    /// Total iterations shared among the VUs (k6 `--iterations`).
+    #[arg(
+        short = 'i',
+        long,
+        env = "VOLLEY_ITERATIONS",
+        allow_negative_numbers = true
+    )]
+    pub iterations: Option<i64>,
+    /// A ramp stage DURATION:TARGET, repeatable (k6 `--stage 30s:100`).
+    #[arg(short = 's', long = "stage", env = "VOLLEY_STAGES", value_delimiter = ',', value_parser = parse_stage)]
+    pub stages: Vec<StageOpt>,
+    /// A test variable NAME=VALUE, repeatable; the scenario reads it with `env` (k6 `-e`).
+    #[arg(short = 'e', long = "env", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Write the summary as JSON to this file.
+    #[arg(long, env = "VOLLEY_SUMMARY_EXPORT")]
+    pub summary_export: Option<PathBuf>,
+    /// Trend statistics in the summary, e.g. "avg,p(99)".
+    #[arg(long, env = "VOLLEY_SUMMARY_TREND_STATS", value_delimiter = ',')]
+    pub summary_trend_stats: Vec<String>,
+    /// Do not print the end-of-test summary.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Do not evaluate thresholds.
+    #[arg(long, env = "VOLLEY_NO_THRESHOLDS")]
+    pub no_thresholds: bool,
+    /// No progress output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The CLI (and env var) layer of options.
+    pub fn options(&self) -> Options {
+        let summary = SummaryOpt {
+            trend_stats: (!self.summary_trend_stats.is_empty())
+                .then(|| self.summary_trend_stats.clone()),
+            export: self.summary_export.clone(),
+            disabled: self.no_summary.then_some(true),
+        };
+        Options {
+            vus: self.vus,
+            duration: self.duration,
+            iterations: self.iterations,
+            stages: (!self.stages.is_empty()).then(|| self.stages.clone()),
+            env: (!self.env.is_empty())
+                .then(|| self.env.iter().cloned().collect::<BTreeMap<_, _>>()),
+            no_thresholds: self.no_thresholds.then_some(true),
+            summary: (summary != SummaryOpt::default()).then_some(summary),
+            ..Options::default()
+        }
+    }
+}
+
+fn parse_dur(s: &str) -> Result<Dur, String> {
+    parse_duration(s).map(Dur).map_err(|e| e.to_string())
+}
+
+fn parse_stage(s: &str) -> Result<StageOpt, String> {
+    let (d, t) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("invalid stage {s:?}: expected DURATION:TARGET, e.g. 30s:100"))?;
+    let duration = parse_dur(d)?;
+    let target = t
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("invalid stage {s:?}: target {t:?} is not a whole number"))?;
+    Ok(StageOpt { duration, target })
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("invalid variable {s:?}: expected NAME=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("invalid variable {s:?}: empty name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_k6_style_flags() {
+        let cli = Cli::try_parse_from([
+            "volley",
+            "run",
+            "x.wasm",
+            "--vus",
+            "10",
+            "-d",
+            "30s",
+            "-e",
+            "BASE_URL=http://a:1",
+            "--stage",
+            "10s:5",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let o = args.options();
+        assert_eq!(o.vus, Some(10));
+        assert_eq!(o.duration.unwrap().0.as_secs(), 30);
+        assert_eq!(o.env.unwrap()["BASE_URL"], "http://a:1");
+        assert_eq!(o.stages.unwrap()[0].target, 5);
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        assert!(Cli::try_parse_from(["volley", "run", "-d", "10x"]).is_err());
+        assert!(Cli::try_parse_from(["volley", "run", "--stage", "10s"]).is_err());
+        assert!(Cli::try_parse_from(["volley", "run", "-e", "NOEQUALS"]).is_err());
+    }
+}

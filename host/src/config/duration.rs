@@ -1,0 +1,128 @@
+//! k6-style duration strings: `1h2m3s`, `1m30s`, `500ms`, `1.5s`, `250us`, or a bare number of
+//! milliseconds as k6 accepts in JSON (`"1000"` → 1 s).
+
+use std::time::Duration;
+
+/// Why a duration string did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {input:?}: {reason} (expected e.g. \"30s\", \"1m30s\", \"500ms\")")]
+pub struct DurationError {
+    /// The text that did not parse.
+    pub input: String,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+/// Parses a k6-style duration.
+pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = |reason| DurationError {
+        input: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(err("empty"));
+    }
+    if s.starts_with('-') {
+        return Err(err("negative"));
+    }
+    if let Ok(ms) = s.parse::<f64>() {
+        return Ok(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| err("number without a unit"))?;
+        if num_len == 0 {
+            return Err(err("expected a number"));
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| err("bad number"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(err("unknown unit (use h, m, s, ms, us, ns)")),
+        };
+        total += value * seconds;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 1e12 {
+        return Err(err("too large"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Formats a duration the way k6 prints it in banners: `10m0s`, `1m30s`, `30s`, `1.5s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let h = ms / 3_600_000;
+    let m = (ms / 60_000) % 60;
+    let s = (ms % 60_000) as f64 / 1000.0;
+    let secs = if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s}s")
+    };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_k6_forms() {
+        let cases = [
+            ("30s", 30_000),
+            ("1m30s", 90_000),
+            ("500ms", 500),
+            ("1h2m3s", 3_723_000),
+            ("1.5s", 1_500),
+            ("2m", 120_000),
+            ("1000", 1_000),
+            ("0s", 0),
+        ];
+        for (input, ms) in cases {
+            assert_eq!(parse_duration(input).unwrap().as_millis(), ms, "{input}");
+        }
+        assert_eq!(parse_duration("250us").unwrap().as_micros(), 250);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        for input in ["", "abc", "10x", "s", "-5s", "1m30", "1..5s"] {
+            assert!(parse_duration(input).is_err(), "{input} should fail");
+        }
+        let e = parse_duration("10x").unwrap_err();
+        assert!(e.to_string().contains("\"10x\""));
+    }
+
+    #[test]
+    fn formats_like_k6() {
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m0s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(3630)), "1h0m30s");
+    }
+}

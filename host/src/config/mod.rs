@@ -1,0 +1,476 @@
+//! Test configuration: the options schema, the merge of its layers (defaults < the plugin's
+//! embedded options < the test file < `VOLLEY_*` env vars and CLI flags) and validation into a
+//! [`TestConfig`] before anything starts. Knows nothing of wasm or HTTP.
+
+pub mod duration;
+mod options;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use options::{
+    Dur, Options, SandboxOpt, ScenarioOpt, StageOpt, SummaryOpt, ThresholdList, ThresholdOpt,
+    ThresholdTable,
+};
+
+use crate::metrics::threshold::{self, Expr, Selector};
+use crate::metrics::MetricId;
+use crate::plan::{Executor, Scenario, Stage};
+
+/// Why a configuration is invalid. Every variant names what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The test file could not be read.
+    #[error("cannot read test file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type (the message carries line and column).
+    #[error("{origin}: {message}")]
+    Toml {
+        /// Which layer: a file path or "the plugin's embedded options".
+        origin: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with others.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `scenarios.load.vus`.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A threshold is invalid.
+    #[error("thresholds.{metric}: {reason}")]
+    Threshold {
+        /// The metric (with selector) the threshold is on.
+        metric: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Parses one layer of TOML options; `origin` names it in errors.
+pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Toml {
+        origin: origin.to_string(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
+/// Reads a test file. A relative `plugin` path is resolved against the file's directory.
+pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut opts = parse_options(&text, &path.display().to_string())?;
+    if let Some(plugin) = &opts.plugin {
+        if plugin.is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            opts.plugin = Some(dir.join(plugin));
+        }
+    }
+    Ok(opts)
+}
+
+/// A threshold expression with its abort options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSpec {
+    /// The expression.
+    pub expr: Expr,
+    /// Stop the test when it fails.
+    pub abort_on_fail: bool,
+    /// No abort before this much time has passed.
+    pub delay_abort_eval: Duration,
+}
+
+/// All thresholds on one metric or sub-metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricThresholds {
+    /// The metric and tag filter.
+    pub selector: Selector,
+    /// The metric's id.
+    pub metric: MetricId,
+    /// Its thresholds, in the order written.
+    pub specs: Vec<ThresholdSpec>,
+}
+
+/// Summary settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryConfig {
+    /// Trend statistics to show (k6 default: avg, min, med, max, p(90), p(95)).
+    pub trend_stats: Vec<String>,
+    /// Where to write the JSON summary.
+    pub export: Option<PathBuf>,
+    /// Whether to print the summary.
+    pub enabled: bool,
+}
+
+/// A validated test, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestConfig {
+    /// The scenarios, sorted by name.
+    pub scenarios: Vec<Scenario>,
+    /// Thresholds by metric.
+    pub thresholds: Vec<MetricThresholds>,
+    /// Test variables (`-e`).
+    pub env: BTreeMap<String, String>,
+    /// Summary settings.
+    pub summary: SummaryConfig,
+    /// Memory limit per VU instance, in bytes.
+    pub max_memory: u64,
+}
+
+impl TestConfig {
+    /// Validates merged options into a test.
+    pub fn resolve(opts: &Options) -> Result<TestConfig, ConfigError> {
+        let scenarios = resolve_scenarios(opts)?;
+        let thresholds = if opts.no_thresholds == Some(true) {
+            Vec::new()
+        } else {
+            resolve_thresholds(opts.thresholds.as_ref())?
+        };
+        let summary = opts.summary.clone().unwrap_or_default();
+        let trend_stats = summary.trend_stats.unwrap_or_else(|| {
+            ["avg", "min", "med", "max", "p(90)", "p(95)"]
+                .map(String::from)
+                .to_vec()
+        });
+        for stat in &trend_stats {
+            if !is_trend_stat(stat) {
+                return Err(invalid(
+                    "summary.trend-stats",
+                    format!(
+                        "unknown statistic '{stat}' (expected avg, min, med, max, count or p(N))"
+                    ),
+                ));
+            }
+        }
+        let max_memory_mib = opts
+            .sandbox
+            .as_ref()
+            .and_then(|s| s.max_memory_mib)
+            .unwrap_or(64);
+        if !(1..=4096).contains(&max_memory_mib) {
+            return Err(invalid(
+                "sandbox.max-memory-mib",
+                format!("{max_memory_mib} is out of range 1..=4096"),
+            ));
+        }
+        Ok(TestConfig {
+            scenarios,
+            thresholds,
+            env: opts.env.clone().unwrap_or_default(),
+            summary: SummaryConfig {
+                trend_stats,
+                export: summary.export,
+                enabled: summary.disabled != Some(true),
+            },
+            max_memory: max_memory_mib << 20,
+        })
+    }
+
+    /// The most VUs the test needs at once (scenarios may overlap, so the sum).
+    pub fn max_vus(&self) -> u32 {
+        self.scenarios.iter().map(Scenario::max_vus).sum()
+    }
+
+    /// The longest the test can run, graceful stops included.
+    pub fn max_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(Scenario::max_end)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+fn is_trend_stat(s: &str) -> bool {
+    matches!(s, "avg" | "min" | "med" | "max" | "count")
+        || s.strip_prefix("p(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|p| p.parse::<f64>().ok())
+            .is_some_and(|p| (0.0..=100.0).contains(&p))
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+const DEFAULT_GRACEFUL: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
+
+fn count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u64, ConfigError> {
+    let v = v.unwrap_or(default);
+    if v < min {
+        return Err(invalid(key, format!("must be at least {min}, got {v}")));
+    }
+    Ok(v as u64)
+}
+
+fn vus_count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u32, ConfigError> {
+    let n = count(key, v, default, min)?;
+    u32::try_from(n).map_err(|_| invalid(key, format!("{n} is too many VUs")))
+}
+
+fn stages(key: &str, stages: &[StageOpt]) -> Result<Vec<Stage>, ConfigError> {
+    if stages.is_empty() {
+        return Err(invalid(key, "at least one stage is required"));
+    }
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let target = u32::try_from(s.target).map_err(|_| {
+                invalid(
+                    format!("{key}[{i}].target"),
+                    format!("must be a non-negative VU count, got {}", s.target),
+                )
+            })?;
+            Ok(Stage {
+                duration: s.duration.0,
+                target,
+            })
+        })
+        .collect()
+}
+
+fn resolve_scenarios(opts: &Options) -> Result<Vec<Scenario>, ConfigError> {
+    let shortcut = |name| {
+        let mut s = ScenarioOpt {
+            vus: opts.vus,
+            ..Default::default()
+        };
+        s.executor = String::from(name);
+        s
+    };
+    let shortcut_scenario = if let Some(iterations) = opts.iterations {
+        if opts.stages.is_some() {
+            return Err(invalid("iterations", "cannot be combined with stages"));
+        }
+        let mut s = shortcut("shared-iterations");
+        s.iterations = Some(iterations);
+        s.max_duration = opts.duration;
+        Some(s)
+    } else if let Some(duration) = opts.duration {
+        if opts.stages.is_some() {
+            return Err(invalid("duration", "cannot be combined with stages"));
+        }
+        if duration.0.is_zero() {
+            return Err(invalid("duration", "must be greater than 0"));
+        }
+        let mut s = shortcut("constant-vus");
+        s.duration = Some(duration);
+        Some(s)
+    } else if let Some(st) = &opts.stages {
+        let mut s = shortcut("ramping-vus");
+        s.start_vus = opts.vus;
+        s.vus = None;
+        s.stages = Some(st.clone());
+        Some(s)
+    } else {
+        None
+    };
+    let named: BTreeMap<String, ScenarioOpt> = match (shortcut_scenario, &opts.scenarios) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "scenarios",
+                "cannot be combined with the vus/duration/iterations/stages shortcuts",
+            ))
+        }
+        (Some(s), None) => BTreeMap::from([("default".to_string(), s)]),
+        (None, Some(map)) => {
+            if map.is_empty() {
+                return Err(invalid("scenarios", "at least one scenario is required"));
+            }
+            map.clone()
+        }
+        (None, None) => {
+            let mut s = shortcut("per-vu-iterations");
+            s.iterations = Some(1);
+            BTreeMap::from([("default".to_string(), s)])
+        }
+    };
+    named
+        .iter()
+        .map(|(name, s)| resolve_scenario(name, s))
+        .collect()
+}
+
+fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError> {
+    let key = |field: &str| format!("scenarios.{name}.{field}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(invalid(
+            format!("scenarios.{name}"),
+            "scenario names may only contain letters, digits, '_' and '-'",
+        ));
+    }
+    let allowed: &[&str] = match s.executor.as_str() {
+        "constant-vus" => &["vus", "duration"],
+        "ramping-vus" => &["start-vus", "stages", "graceful-ramp-down"],
+        "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "max-duration"],
+        "constant-arrival-rate" | "ramping-arrival-rate" | "externally-controlled" => {
+            return Err(invalid(
+                key("executor"),
+                format!("'{}' is not supported yet", s.executor),
+            ))
+        }
+        other => {
+            return Err(invalid(
+                key("executor"),
+                format!(
+                    "unknown executor '{other}' (expected constant-vus, ramping-vus, \
+                     shared-iterations or per-vu-iterations)"
+                ),
+            ))
+        }
+    };
+    let set = [
+        ("vus", s.vus.is_some()),
+        ("duration", s.duration.is_some()),
+        ("iterations", s.iterations.is_some()),
+        ("max-duration", s.max_duration.is_some()),
+        ("start-vus", s.start_vus.is_some()),
+        ("stages", s.stages.is_some()),
+        ("graceful-ramp-down", s.graceful_ramp_down.is_some()),
+    ];
+    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
+        return Err(invalid(
+            key(field),
+            format!("not an option of executor {}", s.executor),
+        ));
+    }
+    if let Some(exec) = s.exec.as_deref().filter(|e| *e != "default") {
+        return Err(invalid(
+            key("exec"),
+            format!("'{exec}': only the 'default' entry point is supported"),
+        ));
+    }
+    let executor = match s.executor.as_str() {
+        "constant-vus" => {
+            let duration = s
+                .duration
+                .ok_or_else(|| invalid(key("duration"), "is required"))?
+                .0;
+            if duration < Duration::from_secs(1) {
+                return Err(invalid(key("duration"), "must be at least 1s"));
+            }
+            Executor::ConstantVus {
+                vus: vus_count(&key("vus"), s.vus, 1, 1)?,
+                duration,
+            }
+        }
+        "ramping-vus" => Executor::RampingVus {
+            start_vus: vus_count(&key("start-vus"), s.start_vus, 1, 0)?,
+            stages: stages(&key("stages"), s.stages.as_deref().unwrap_or_default())?,
+            graceful_ramp_down: s.graceful_ramp_down.map_or(DEFAULT_GRACEFUL, |d| d.0),
+        },
+        shared_or_per_vu => {
+            let vus = vus_count(&key("vus"), s.vus, 1, 1)?;
+            let iterations = count(&key("iterations"), s.iterations, 1, 1)?;
+            let max_duration = s.max_duration.map_or(DEFAULT_MAX_DURATION, |d| d.0);
+            if max_duration < Duration::from_secs(1) {
+                return Err(invalid(key("max-duration"), "must be at least 1s"));
+            }
+            if shared_or_per_vu == "shared-iterations" {
+                if iterations < u64::from(vus) {
+                    return Err(invalid(
+                        key("iterations"),
+                        format!("{iterations} iterations cannot be shared among {vus} VUs (iterations must be >= vus)"),
+                    ));
+                }
+                Executor::SharedIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                }
+            } else {
+                Executor::PerVuIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                }
+            }
+        }
+    };
+    let scenario = Scenario {
+        name: name.to_string(),
+        executor,
+        start_time: s.start_time.map_or(Duration::ZERO, |d| d.0),
+        graceful_stop: s.graceful_stop.map_or(DEFAULT_GRACEFUL, |d| d.0),
+        env: s.env.clone().unwrap_or_default(),
+        tags: s.tags.clone().unwrap_or_default(),
+    };
+    if scenario.max_vus() == 0 {
+        return Err(invalid(
+            format!("scenarios.{name}"),
+            "never runs a VU (every VU count is 0)",
+        ));
+    }
+    Ok(scenario)
+}
+
+fn resolve_thresholds(
+    map: Option<&BTreeMap<String, ThresholdList>>,
+) -> Result<Vec<MetricThresholds>, ConfigError> {
+    let Some(map) = map else {
+        return Ok(Vec::new());
+    };
+    map.iter()
+        .map(|(name, list)| {
+            let err = |reason: String| ConfigError::Threshold {
+                metric: name.clone(),
+                reason,
+            };
+            let selector = threshold::parse_selector(name).map_err(|e| err(e.to_string()))?;
+            let metric = MetricId::by_name(&selector.metric)
+                .ok_or_else(|| err(format!("unknown metric '{}'", selector.metric)))?;
+            let kind = metric.def().kind;
+            let specs = list
+                .items()
+                .into_iter()
+                .map(|t| {
+                    let (text, abort_on_fail, delay) = match t {
+                        ThresholdOpt::Expr(s) => (s, false, None),
+                        ThresholdOpt::Full(t) => (t.threshold, t.abort_on_fail, t.delay_abort_eval),
+                    };
+                    let expr = threshold::parse_expr(&text).map_err(|e| err(e.to_string()))?;
+                    if !expr.aggregation.fits(kind) {
+                        return Err(err(format!(
+                            "'{text}': aggregation '{}' does not apply to {} metric {}",
+                            expr.aggregation.label(),
+                            format!("{kind:?}").to_lowercase(),
+                            selector.metric
+                        )));
+                    }
+                    Ok(ThresholdSpec {
+                        expr,
+                        abort_on_fail,
+                        delay_abort_eval: delay.map_or(Duration::ZERO, |d| d.0),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(MetricThresholds {
+                selector,
+                metric,
+                specs,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The options schema, shared by every layer: the plugin's embedded TOML, the test file and
+//! (converted) the CLI. Every field is optional so layers can be merged; unknown keys are
+//! rejected. Kebab-case keys, with k6's camelCase accepted where a k6 user would paste it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration::parse_duration;
+
+/// A duration written as a k6 string (`"1m30s"`) or a number of milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Millis(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+            Raw::Millis(ms) if ms >= 0.0 && ms.is_finite() => {
+                Ok(Dur(Duration::from_secs_f64(ms / 1000.0)))
+            }
+            Raw::Millis(ms) => Err(serde::de::Error::custom(format!(
+                "invalid duration {ms}: expected a non-negative number of milliseconds"
+            ))),
+        }
+    }
+}
+
+/// One stage of a ramp: reach `target` over `duration`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageOpt {
+    /// How long the stage lasts.
+    pub duration: Dur,
+    /// VUs (or iterations per time unit) at the end of the stage.
+    pub target: i64,
+}
+
+/// A threshold: an expression, or a table with abort options.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ThresholdOpt {
+    /// `"p(95)<500"`
+    Expr(String),
+    /// `{ threshold = "p(95)<500", abort-on-fail = true, delay-abort-eval = "10s" }`
+    Full(ThresholdTable),
+}
+
+/// The table form of a threshold.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ThresholdTable {
+    /// The expression.
+    pub threshold: String,
+    /// Stop the test as soon as this threshold fails.
+    #[serde(default, alias = "abortOnFail")]
+    pub abort_on_fail: bool,
+    /// Do not abort before this much time has passed.
+    #[serde(alias = "delayAbortEval")]
+    pub delay_abort_eval: Option<Dur>,
+}
+
+/// One or several thresholds on a metric.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ThresholdList {
+    /// A single threshold.
+    One(ThresholdOpt),
+    /// A list of thresholds.
+    Many(Vec<ThresholdOpt>),
+}
+
+impl ThresholdList {
+    /// The thresholds as a list.
+    pub fn items(&self) -> Vec<ThresholdOpt> {
+        match self {
+            ThresholdList::One(t) => vec![t.clone()],
+            ThresholdList::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// One named scenario, k6's `options.scenarios.NAME`. Which keys apply depends on `executor`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScenarioOpt {
+    /// Executor name, e.g. `ramping-vus`.
+    pub executor: String,
+    /// Offset from the test start.
+    #[serde(alias = "startTime")]
+    pub start_time: Option<Dur>,
+    /// Time running iterations get to finish when the scenario ends.
+    #[serde(alias = "gracefulStop")]
+    pub graceful_stop: Option<Dur>,
+    /// Entry point (only `default` so far).
+    pub exec: Option<String>,
+    /// Extra `-e` variables for this scenario.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Extra tags for this scenario's samples.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// VUs (constant-vus, shared-iterations, per-vu-iterations).
+    pub vus: Option<i64>,
+    /// Duration (constant-vus).
+    pub duration: Option<Dur>,
+    /// Iterations (shared-iterations, per-vu-iterations).
+    pub iterations: Option<i64>,
+    /// Maximum duration (shared-iterations, per-vu-iterations).
+    #[serde(alias = "maxDuration")]
+    pub max_duration: Option<Dur>,
+    /// VUs at the start (ramping-vus).
+    #[serde(alias = "startVUs")]
+    pub start_vus: Option<i64>,
+    /// Stages (ramping-vus).
+    pub stages: Option<Vec<StageOpt>>,
+    /// Time a VU removed by a ramp-down gets to finish its iteration (ramping-vus).
+    #[serde(alias = "gracefulRampDown")]
+    pub graceful_ramp_down: Option<Dur>,
+}
+
+/// Summary options.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SummaryOpt {
+    /// Trend statistics to show, e.g. `["avg", "p(99)"]`.
+    #[serde(alias = "summaryTrendStats")]
+    pub trend_stats: Option<Vec<String>>,
+    /// Write the summary as JSON to this file.
+    pub export: Option<PathBuf>,
+    /// Do not print the summary.
+    pub disabled: Option<bool>,
+}
+
+/// Sandbox limits for the plugin.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SandboxOpt {
+    /// Maximum linear memory per VU instance, in MiB (default 64).
+    pub max_memory_mib: Option<u64>,
+}
+
+/// All options of one layer.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Options {
+    /// Path of the scenario component, relative to the test file.
+    pub plugin: Option<PathBuf>,
+    /// Shortcut: VUs.
+    pub vus: Option<i64>,
+    /// Shortcut: duration of a constant-vus test (or max duration with `iterations`).
+    pub duration: Option<Dur>,
+    /// Shortcut: shared iterations.
+    pub iterations: Option<i64>,
+    /// Shortcut: ramping-vus stages.
+    pub stages: Option<Vec<StageOpt>>,
+    /// Named scenarios.
+    pub scenarios: Option<BTreeMap<String, ScenarioOpt>>,
+    /// Thresholds by metric (with an optional `{tag:value}` selector).
+    pub thresholds: Option<BTreeMap<String, ThresholdList>>,
+    /// Test variables (`-e`), visible to the scenario through `env`.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Skip threshold evaluation.
+    #[serde(alias = "noThresholds")]
+    pub no_thresholds: Option<bool>,
+    /// Summary options.
+    pub summary: Option<SummaryOpt>,
+    /// Sandbox limits.
+    pub sandbox: Option<SandboxOpt>,
+}
+
+impl Options {
+    /// Whether this layer sets any of the execution options (shortcuts or scenarios).
+    fn sets_execution(&self) -> bool {
+        self.duration.is_some()
+            || self.iterations.is_some()
+            || self.stages.is_some()
+            || self.scenarios.is_some()
+    }
+
+    /// This layer overridden by `higher`, field by field. As in k6, execution options set in
+    /// `higher` replace every execution option of this layer; `env` maps are merged.
+    pub fn overlay(mut self, higher: Options) -> Options {
+        if higher.sets_execution() {
+            self.duration = None;
+            self.iterations = None;
+            self.stages = None;
+            self.scenarios = None;
+        }
+        let env = match (self.env.take(), higher.env) {
+            (Some(mut lo), Some(hi)) => {
+                lo.extend(hi);
+                Some(lo)
+            }
+            (lo, hi) => hi.or(lo),
+        };
+        let summary = match (self.summary.take(), higher.summary) {
+            (Some(lo), Some(hi)) => Some(SummaryOpt {
+                trend_stats: hi.trend_stats.or(lo.trend_stats),
+                export: hi.export.or(lo.export),
+                disabled: hi.disabled.or(lo.disabled),
+            }),
+            (lo, hi) => hi.or(lo),
+        };
+        Options {
+            plugin: higher.plugin.or(self.plugin),
+            vus: higher.vus.or(self.vus),
+            duration: higher.duration.or(self.duration),
+            iterations: higher.iterations.or(self.iterations),
+            stages: higher.stages.or(self.stages),
+            scenarios: higher.scenarios.or(self.scenarios),
+            thresholds: higher.thresholds.or(self.thresholds),
+            env,
+            no_thresholds: higher.no_thresholds.or(self.no_thresholds),
+            summary,
+            sandbox: higher.sandbox.or(self.sandbox),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The engine: runs a validated test on the tokio runtime. Creates every VU from the plugin,
+//! calls `setup`, drives each scenario from its start time, samples `vus`, merges metrics and
+//! evaluates thresholds on timers, then calls `teardown`.
+
+mod errors;
+mod progress;
+mod scenario;
+mod vu_task;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use errors::ErrorLog;
+pub use vu_task::ScenarioCounters;
+
+use crate::config::TestConfig;
+use crate::metrics::{builtin, Aggregate, Sample, TagSetId};
+use crate::thresholds;
+use crate::vu::{GuestError, Plugin, Recorder, Vu, VuSetup};
+
+/// How often VU buffers are merged into the aggregate.
+const COLLECT_EVERY: Duration = Duration::from_millis(250);
+/// How often thresholds with `abortOnFail` are evaluated (k6: 2 s).
+const THRESHOLDS_EVERY: Duration = Duration::from_secs(2);
+
+/// Why a test could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A VU could not be created.
+    #[error("cannot initialise VU {vu}: {source}")]
+    Init {
+        /// The VU id.
+        vu: u32,
+        /// What failed.
+        source: GuestError,
+    },
+    /// The plugin's `setup` failed.
+    #[error("setup failed: {0}")]
+    Setup(GuestError),
+}
+
+/// Why the test ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// Ctrl-C or SIGTERM.
+    Signal,
+    /// A threshold with `abortOnFail` failed.
+    Threshold(String),
+}
+
+/// What a run produced besides its metrics.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Time from the start of the first scenario to the end of the last (before teardown).
+    pub elapsed: Duration,
+    /// Completed iterations per scenario, then interrupted ones.
+    pub scenarios: Vec<(String, u64, u64)>,
+    /// Why the test ended early, if it did.
+    pub aborted: Option<Abort>,
+    /// Distinct iteration errors with counts.
+    pub errors: BTreeMap<String, u64>,
+    /// Most VUs initialised.
+    pub vus_max: u32,
+}
+
+/// Runs `test` with `plugin`, recording into `aggregate`. `signal` becomes true on Ctrl-C.
+pub async fn run(
+    test: &TestConfig,
+    plugin: Arc<Plugin>,
+    aggregate: Arc<Aggregate>,
+    mut signal: watch::Receiver<bool>,
+) -> Result<RunReport, EngineError> {
+    let test_start = Instant::now();
+    let base_env = Arc::new(test.env.clone());
+    let new_vu = |id: u32,
+                  scenario: &str,
+                  env: Arc<BTreeMap<String, String>>,
+                  tags: &BTreeMap<String, String>| {
+        let mut base: Vec<(String, String)> =
+            tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        base.retain(|(k, _)| k != "scenario");
+        base.push(("scenario".into(), scenario.to_string()));
+        let recorder = Recorder::new(aggregate.buffer(), aggregate.tags().clone(), base);
+        Vu::new(
+            plugin.clone(),
+            VuSetup {
+                id,
+                scenario: scenario.into(),
+                env,
+                recorder,
+                test_start,
+                max_memory: test.max_memory,
+            },
+        )
+    };
+
+    // Initialise every VU up front, as k6 does, so the schedule is not delayed by it.
+    let mut per_scenario = Vec::new();
+    let mut next_id = 1u32;
+    for sc in &test.scenarios {
+        let mut env = (*base_env).clone();
+        env.extend(sc.env.clone());
+        let env = Arc::new(env);
+        let mut vus = Vec::with_capacity(sc.max_vus() as usize);
+        for _ in 0..sc.max_vus() {
+            let vu = new_vu(next_id, &sc.name, env.clone(), &sc.tags)
+                .await
+                .map_err(|source| EngineError::Init {
+                    vu: next_id,
+                    source,
+                })?;
+            vus.push(vu);
+            next_id += 1;
+        }
+        per_scenario.push(vus);
+    }
+    let vus_max = next_id - 1;
+    let no_tags = aggregate.tags().intern(Vec::new());
+
+    let mut lifecycle = new_vu(0, "setup", base_env.clone(), &BTreeMap::new())
+        .await
+        .map_err(|source| EngineError::Init { vu: 0, source })?;
+    let data: Arc<str> = lifecycle.setup().await.map_err(EngineError::Setup)?.into();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let active_total = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(ErrorLog::default());
+    let counters: Vec<Arc<ScenarioCounters>> = test
+        .scenarios
+        .iter()
+        .map(|_| Arc::new(ScenarioCounters::default()))
+        .collect();
+    let start = Instant::now();
+
+    let mut runs = tokio::task::JoinSet::new();
+    for ((sc, vus), counters) in test.scenarios.iter().zip(per_scenario).zip(&counters) {
+        let sc = sc.clone();
+        let counters = counters.clone();
+        let shared = scenario::Shared {
+            data: data.clone(),
+            active_total: active_total.clone(),
+            errors: errors.clone(),
+            stop: stop_rx.clone(),
+        };
+        runs.spawn(async move {
+            let mut stop = shared.stop.clone();
+            let begin = start + sc.start_time;
+            if !scenario::sleep_until(begin, &mut stop).await {
+                return (sc.name.clone(), scenario::ScenarioResult::default());
+            }
+            let r = scenario::run(&sc, vus, begin, counters, shared).await;
+            (sc.name.clone(), r)
+        });
+    }
+
+    let mut progress = progress::Progress::new(start, test, counters.clone(), active_total.clone());
+    let mut collect = tokio::time::interval(COLLECT_EVERY);
+    let mut evaluate = tokio::time::interval(THRESHOLDS_EVERY);
+    let mut sample_vus = tokio::time::interval_at(
+        (start + Duration::from_secs(1)).into(),
+        Duration::from_secs(1),
+    );
+    let mut vus_sampled = false;
+    let mut aborted = None;
+    let mut dropped = 0u64;
+    let record_vus = |active: u64| {
+        aggregate.record(&[
+            vus_sample(builtin::VUS, no_tags, active as f64),
+            vus_sample(builtin::VUS_MAX, no_tags, f64::from(vus_max)),
+        ]);
+    };
+    loop {
+        tokio::select! {
+            joined = runs.join_next() => match joined {
+                Some(Ok((_, r))) => dropped += r.dropped,
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = collect.tick() => aggregate.collect(),
+            _ = sample_vus.tick() => {
+                record_vus(active_total.load(Ordering::Relaxed));
+                vus_sampled = true;
+                progress.tick();
+            }
+            _ = evaluate.tick(), if aborted.is_none() => {
+                aggregate.collect();
+                let failed = thresholds::aborting(&test.thresholds, &aggregate, start.elapsed());
+                if !failed.is_empty() {
+                    aborted = Some(Abort::Threshold(failed.join(", ")));
+                    stop_tx.send_replace(true);
+                }
+            }
+            changed = signal.changed(), if aborted.is_none() => {
+                if changed.is_ok() && *signal.borrow() {
+                    aborted = Some(Abort::Signal);
+                    stop_tx.send_replace(true);
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    if dropped > 0 {
+        let tags = no_tags;
+        aggregate.record(&[Sample {
+            metric: builtin::DROPPED_ITERATIONS,
+            tags,
+            value: dropped as f64,
+        }]);
+    }
+    if !vus_sampled {
+        // A test shorter than the sampling period still reports its VUs.
+        record_vus(test.max_vus().into());
+    }
+    if let Err(e) = lifecycle.teardown(&data).await {
+        crate::logging::host(
+            crate::logging::Level::Error,
+            &format!("teardown failed: {e}"),
+        );
+    }
+    aggregate.collect();
+    progress.finish();
+    let scenarios = test
+        .scenarios
+        .iter()
+        .zip(&counters)
+        .map(|(sc, c)| {
+            (
+                sc.name.clone(),
+                c.complete.load(Ordering::Acquire),
+                c.interrupted.load(Ordering::Acquire),
+            )
+        })
+        .collect();
+    Ok(RunReport {
+        elapsed,
+        scenarios,
+        aborted,
+        errors: errors.counts(),
+        vus_max,
+    })
+}
+
+fn vus_sample(metric: crate::metrics::MetricId, tags: TagSetId, value: f64) -> Sample {
+    Sample {
+        metric,
+        tags,
+        value,
+    }
+}

@@ -1,0 +1,166 @@
+//! Drives one scenario's VUs through its executor's plan: when each VU runs, stops and ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::vu_task::{Command, Iterations, ScenarioCounters, VuTask};
+use crate::plan::{Executor, Scenario};
+use crate::vu::Vu;
+
+/// The shared pieces every VU task of a scenario gets.
+pub struct Shared {
+    /// The data `setup` returned.
+    pub data: Arc<str>,
+    /// Test-wide active VU count.
+    pub active_total: Arc<AtomicU64>,
+    /// Deduplicated error log.
+    pub errors: Arc<super::errors::ErrorLog>,
+    /// Becomes true when the whole test must stop now (Ctrl-C, abortOnFail).
+    pub stop: watch::Receiver<bool>,
+}
+
+/// What a finished scenario reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScenarioResult {
+    /// Iterations left undone at the end (shared/per-VU iterations).
+    pub dropped: u64,
+}
+
+/// Runs `scenario` with `vus` (exactly `scenario.max_vus()` of them) from `start`.
+pub async fn run(
+    scenario: &Scenario,
+    vus: Vec<Vu>,
+    start: Instant,
+    counters: Arc<ScenarioCounters>,
+    shared: Shared,
+) -> ScenarioResult {
+    let mut stop = shared.stop.clone();
+    let shared_pool = match &scenario.executor {
+        Executor::SharedIterations { iterations, .. } => {
+            Some(Arc::new(AtomicU64::new(*iterations)))
+        }
+        _ => None,
+    };
+    let per_vu = match &scenario.executor {
+        Executor::PerVuIterations { iterations, .. } => Some(*iterations),
+        _ => None,
+    };
+    let mut senders = Vec::with_capacity(vus.len());
+    let mut tasks = JoinSet::new();
+    for vu in vus {
+        let (tx, rx) = watch::channel(Command::Idle);
+        senders.push(tx);
+        let iterations = match (&shared_pool, per_vu) {
+            (Some(pool), _) => Iterations::Shared(pool.clone()),
+            (None, Some(n)) => Iterations::PerVu(n),
+            (None, None) => Iterations::Unlimited,
+        };
+        let task = VuTask {
+            commands: rx,
+            iterations,
+            data: shared.data.clone(),
+            counters: counters.clone(),
+            active_total: shared.active_total.clone(),
+            errors: shared.errors.clone(),
+        };
+        tasks.spawn(task.run(vu));
+    }
+    let send_all = |cmd: Command| {
+        for tx in &senders {
+            tx.send_replace(cmd);
+        }
+    };
+    let graceful_stop = scenario.graceful_stop;
+    let mut stopped = false;
+    match &scenario.executor {
+        Executor::ConstantVus { duration, .. } => {
+            send_all(Command::Run);
+            stopped = !sleep_until(start + *duration, &mut stop).await;
+        }
+        Executor::RampingVus {
+            graceful_ramp_down, ..
+        } => {
+            let mut running = 0usize;
+            for step in scenario.steps() {
+                if !sleep_until(start + step.at, &mut stop).await {
+                    stopped = true;
+                    break;
+                }
+                let target = step.vus as usize;
+                for tx in senders.iter().take(target).skip(running) {
+                    tx.send_replace(Command::Run);
+                }
+                let hard_at = Instant::now() + *graceful_ramp_down;
+                for tx in senders.iter().take(running).skip(target) {
+                    tx.send_replace(Command::Stop { hard_at });
+                }
+                running = target;
+            }
+            if !stopped {
+                stopped = !sleep_until(start + scenario.nominal_duration(), &mut stop).await;
+            }
+        }
+        Executor::SharedIterations { max_duration, .. }
+        | Executor::PerVuIterations { max_duration, .. } => {
+            send_all(Command::Run);
+            let deadline = tokio::time::sleep_until((start + *max_duration).into());
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    joined = tasks.join_next() => if joined.is_none() { break },
+                    _ = &mut deadline => break,
+                    _ = wait_stop(&mut stop) => { stopped = true; break }
+                }
+            }
+        }
+    }
+    let hard_at = if stopped {
+        Instant::now()
+    } else {
+        Instant::now() + graceful_stop
+    };
+    send_all(Command::Exit { hard_at });
+    if !stopped {
+        // A stop during the graceful period ends the running iterations right away.
+        let mut all = std::pin::pin!(async { while tasks.join_next().await.is_some() {} });
+        tokio::select! {
+            _ = &mut all => {}
+            _ = wait_stop(&mut stop) => {
+                send_all(Command::Exit { hard_at: Instant::now() });
+                all.await;
+            }
+        }
+    } else {
+        while tasks.join_next().await.is_some() {}
+    }
+    let dropped = match (&shared_pool, per_vu) {
+        (Some(pool), _) => pool.load(Ordering::Acquire),
+        (None, Some(n)) => {
+            let planned = n * scenario.max_vus() as u64;
+            let done = counters.complete.load(Ordering::Acquire)
+                + counters.interrupted.load(Ordering::Acquire);
+            planned.saturating_sub(done)
+        }
+        _ => 0,
+    };
+    ScenarioResult { dropped }
+}
+
+/// Sleeps until `at`; false if the test was stopped first.
+pub async fn sleep_until(at: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep_until(at.into()) => true,
+        _ = wait_stop(stop) => false,
+    }
+}
+
+/// Resolves once the stop flag is true (never, if the sender is gone without stopping).
+pub async fn wait_stop(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,180 @@
+//! The loop one VU runs: wait to be activated, take an iteration, run it racing the hard-stop
+//! deadline, record the result, repeat. Commands arrive on a watch channel from the scenario.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::errors::ErrorLog;
+use crate::vu::{GuestError, Vu};
+
+/// What the scenario wants a VU to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Wait, initialised but inactive.
+    Idle,
+    /// Loop iterations.
+    Run,
+    /// Finish the current iteration (unless `hard_at` passes first), then wait.
+    Stop {
+        /// When a running iteration is interrupted.
+        hard_at: Instant,
+    },
+    /// Finish the current iteration (unless `hard_at` passes first), then end.
+    Exit {
+        /// When a running iteration is interrupted.
+        hard_at: Instant,
+    },
+}
+
+impl Command {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Command::Stop { hard_at } | Command::Exit { hard_at } => Some(hard_at),
+            _ => None,
+        }
+    }
+}
+
+/// Where a VU's iterations come from.
+#[derive(Debug, Clone)]
+pub enum Iterations {
+    /// As many as time allows.
+    Unlimited,
+    /// A pool shared by the scenario's VUs (remaining count).
+    Shared(Arc<AtomicU64>),
+    /// This many for this VU.
+    PerVu(u64),
+}
+
+/// Counters a scenario's VUs share (for progress and the end report).
+#[derive(Debug, Default)]
+pub struct ScenarioCounters {
+    /// Iterations that completed.
+    pub complete: AtomicU64,
+    /// Iterations cut short: interrupted at a deadline, failed or trapped (as k6 counts them).
+    pub interrupted: AtomicU64,
+    /// VUs currently active.
+    pub active: AtomicU64,
+}
+
+/// Everything a VU task needs besides its VU.
+pub struct VuTask {
+    /// Commands from the scenario.
+    pub commands: watch::Receiver<Command>,
+    /// Iteration source.
+    pub iterations: Iterations,
+    /// The data `setup` returned.
+    pub data: Arc<str>,
+    /// Scenario counters.
+    pub counters: Arc<ScenarioCounters>,
+    /// Test-wide active VU count.
+    pub active_total: Arc<AtomicU64>,
+    /// Deduplicated error log.
+    pub errors: Arc<ErrorLog>,
+}
+
+impl VuTask {
+    /// Runs until told to exit (or out of iterations); gives the VU back.
+    pub async fn run(mut self, mut vu: Vu) -> Vu {
+        let mut done = 0u64;
+        let mut active = false;
+        loop {
+            let cmd = *self.commands.borrow_and_update();
+            match cmd {
+                Command::Exit { .. } => break,
+                Command::Idle | Command::Stop { .. } => {
+                    self.set_active(&mut active, false);
+                    if self.commands.changed().await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Command::Run => {}
+            }
+            if !self.take_iteration(done) {
+                break;
+            }
+            self.set_active(&mut active, true);
+            vu.state().iteration = done;
+            done += 1;
+            let started = Instant::now();
+            match self.iterate(&mut vu).await {
+                Some(Ok(())) => {
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    vu.state().recorder.iteration(ms);
+                    self.counters.complete.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Err(e)) => {
+                    self.errors.record(&e);
+                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    vu.discard_instance();
+                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.set_active(&mut active, false);
+        vu
+    }
+
+    fn take_iteration(&self, done: u64) -> bool {
+        match &self.iterations {
+            Iterations::Unlimited => true,
+            Iterations::PerVu(n) => done < *n,
+            Iterations::Shared(left) => left
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
+    fn set_active(&self, active: &mut bool, now: bool) {
+        if *active == now {
+            return;
+        }
+        *active = now;
+        if now {
+            self.counters.active.fetch_add(1, Ordering::Relaxed);
+            self.active_total.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.active.fetch_sub(1, Ordering::Relaxed);
+            self.active_total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One iteration, or `None` when the hard deadline cut it short.
+    async fn iterate(&mut self, vu: &mut Vu) -> Option<Result<(), GuestError>> {
+        let data = self.data.clone();
+        let iteration = vu.iteration(&data);
+        tokio::pin!(iteration);
+        let mut deadline = self.commands.borrow().deadline();
+        let mut open = true;
+        loop {
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = &mut iteration => return Some(r),
+                changed = self.commands.changed(), if open => {
+                    if changed.is_err() {
+                        open = false;
+                        continue;
+                    }
+                    let cmd = *self.commands.borrow();
+                    deadline = match (cmd, deadline) {
+                        (Command::Run | Command::Idle, _) => None,
+                        (c, Some(d)) => c.deadline().map(|n| n.min(d)),
+                        (c, None) => c.deadline(),
+                    };
+                }
+                _ = sleep => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The `volley` command.
+
+use clap::Parser;
+use volley::cli::{Cli, Command, TargetCommand};
+use volley::{app, target::montecarlo};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    std::process::exit(code);
+}
+
+async fn dispatch(cli: Cli) -> i32 {
+    let result: anyhow::Result<i32> = match cli.command {
+        Command::Run(args) => app::run(&args, signals()).await.or_else(app_error),
+        Command::Inspect(args) => match app::inspect(&args).await {
+            Ok(json) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+                Ok(0)
+            }
+            Err(e) => app_error(e),
+        },
+        Command::Target { target } => match target {
+            TargetCommand::Montecarlo {
+                port,
+                host,
+                workers,
+                paths,
+                steps,
+            } => serve(host, port, workers, paths, steps).await,
+        },
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        1
+    })
+}
+
+fn app_error(e: app::AppError) -> anyhow::Result<i32> {
+    eprintln!("error: {e}");
+    Ok(e.exit_code())
+}
+
+/// A flag that turns true on the first Ctrl-C or SIGTERM; a second one exits at once.
+fn signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        wait_signal(&mut term).await;
+        eprintln!("\nstopping: interrupting iterations, then printing the summary (Ctrl-C again to quit now)");
+        tx.send_replace(true);
+        wait_signal(&mut term).await;
+        std::process::exit(app::exit::EXTERNAL_ABORT);
+    });
+    rx
+}
+
+async fn wait_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term.as_mut() {
+        Some(t) => tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = t.recv() => {} },
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn serve(
+    host: std::net::IpAddr,
+    port: u16,
+    workers: Option<usize>,
+    paths: Option<u32>,
+    steps: Option<u32>,
+) -> anyhow::Result<i32> {
+    let mut config = montecarlo::TargetConfig::default();
+    if let Some(w) = workers {
+        config.workers = w;
+    }
+    if let Some(p) = paths {
+        config.paths = p;
+    }
+    if let Some(s) = steps {
+        config.steps = s;
+    }
+    let target = montecarlo::start((host, port).into(), config).await?;
+    eprintln!(
+        "Monte Carlo target listening on http://{} (Ctrl-C to stop)",
+        target.local_addr()
+    );
+    tokio::signal::ctrl_c().await?;
+    target.shutdown().await;
+    Ok(0)
+}

@@ -1,0 +1,284 @@
+//! The test-wide aggregate: one value per (metric, tag set), filled from the VUs' sample
+//! buffers on a timer, queried for thresholds and the summary.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::tags::matches;
+use super::threshold::Aggregation;
+use super::{MetricId, MetricKind, Sample, SampleBuffer, TagSetId, Tags, Trend};
+
+/// The aggregated value of one metric (or sub-metric).
+#[derive(Debug, Clone)]
+pub enum MetricValue {
+    /// Sum of samples.
+    Counter {
+        /// The sum.
+        sum: f64,
+    },
+    /// Last value seen, with extremes.
+    Gauge {
+        /// Last value.
+        last: f64,
+        /// Minimum.
+        min: f64,
+        /// Maximum.
+        max: f64,
+    },
+    /// Share of non-zero samples.
+    Rate {
+        /// Samples that were non-zero.
+        nonzero: u64,
+        /// All samples.
+        total: u64,
+    },
+    /// A distribution.
+    Trend(Trend),
+}
+
+impl MetricValue {
+    /// An empty value for a metric of `kind`.
+    pub fn new(kind: MetricKind) -> Self {
+        match kind {
+            MetricKind::Counter => MetricValue::Counter { sum: 0.0 },
+            MetricKind::Gauge => MetricValue::Gauge {
+                last: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+            },
+            MetricKind::Rate => MetricValue::Rate {
+                nonzero: 0,
+                total: 0,
+            },
+            MetricKind::Trend => MetricValue::Trend(Trend::new()),
+        }
+    }
+
+    /// Adds one sample.
+    pub fn add(&mut self, v: f64) {
+        match self {
+            MetricValue::Counter { sum } => *sum += v,
+            MetricValue::Gauge { last, min, max } => {
+                *last = v;
+                *min = min.min(v);
+                *max = max.max(v);
+            }
+            MetricValue::Rate { nonzero, total } => {
+                *total += 1;
+                *nonzero += u64::from(v != 0.0);
+            }
+            MetricValue::Trend(t) => t.record(v),
+        }
+    }
+
+    /// Merges another value of the same kind.
+    pub fn merge(&mut self, other: &MetricValue) {
+        match (self, other) {
+            (MetricValue::Counter { sum }, MetricValue::Counter { sum: o }) => *sum += o,
+            (
+                MetricValue::Gauge { last, min, max },
+                MetricValue::Gauge {
+                    last: l,
+                    min: mn,
+                    max: mx,
+                },
+            ) => {
+                *last = *l;
+                *min = min.min(*mn);
+                *max = max.max(*mx);
+            }
+            (
+                MetricValue::Rate { nonzero, total },
+                MetricValue::Rate {
+                    nonzero: n,
+                    total: t,
+                },
+            ) => {
+                *nonzero += n;
+                *total += t;
+            }
+            (MetricValue::Trend(a), MetricValue::Trend(b)) => a.merge(b),
+            _ => {}
+        }
+    }
+
+    /// The value of a threshold aggregation; `None` when it does not apply or there is no data
+    /// yet (k6 lets such thresholds pass). `seconds` is the test's elapsed time, for counter rates.
+    pub fn aggregate(&self, agg: Aggregation, seconds: f64) -> Option<f64> {
+        match (self, agg) {
+            (MetricValue::Counter { sum }, Aggregation::Count) => Some(*sum),
+            (MetricValue::Counter { sum }, Aggregation::Rate) => {
+                Some(if seconds > 0.0 { sum / seconds } else { 0.0 })
+            }
+            (MetricValue::Gauge { last, min, .. }, Aggregation::Value) => {
+                min.is_finite().then_some(*last)
+            }
+            (MetricValue::Rate { nonzero, total }, Aggregation::Rate) => {
+                (*total > 0).then(|| *nonzero as f64 / *total as f64)
+            }
+            (MetricValue::Trend(t), agg) if t.count() > 0 => {
+                let s = t.stats();
+                match agg {
+                    Aggregation::Avg => Some(s.avg),
+                    Aggregation::Min => Some(s.min),
+                    Aggregation::Max => Some(s.max),
+                    Aggregation::Med => Some(s.med),
+                    Aggregation::Percentile(p) => Some(t.percentile(p)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// All of a test's metrics: the VU buffers and the aggregate they are merged into.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    tags: Tags,
+    buffers: Mutex<Vec<Arc<SampleBuffer>>>,
+    values: Mutex<HashMap<(MetricId, TagSetId), MetricValue>>,
+}
+
+impl Aggregate {
+    /// An empty aggregate using `tags` to resolve tag sets.
+    pub fn new(tags: Tags) -> Arc<Self> {
+        Arc::new(Aggregate {
+            tags,
+            ..Default::default()
+        })
+    }
+
+    /// The tag interner.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// A new sample buffer for one VU, merged from now on by [`Aggregate::collect`].
+    pub fn buffer(&self) -> Arc<SampleBuffer> {
+        let b = SampleBuffer::new();
+        lock(&self.buffers).push(b.clone());
+        b
+    }
+
+    /// Records samples directly (engine-level samples such as `vus`).
+    pub fn record(&self, samples: &[Sample]) {
+        let mut values = lock(&self.values);
+        for s in samples {
+            add(&mut values, s);
+        }
+    }
+
+    /// Drains every VU buffer into the aggregate. Called on a timer and at the end.
+    pub fn collect(&self) {
+        let buffers = lock(&self.buffers).clone();
+        let mut scratch = Vec::new();
+        let mut values = lock(&self.values);
+        for b in buffers {
+            b.drain_into(&mut scratch);
+            for s in &scratch {
+                add(&mut values, s);
+            }
+            scratch.clear();
+        }
+    }
+
+    /// The merged value of `metric` over every tag set that contains all of `filter`.
+    /// `None` when no sample matched.
+    pub fn value(&self, metric: MetricId, filter: &[(String, String)]) -> Option<MetricValue> {
+        let sets = self.tags.all();
+        let values = lock(&self.values);
+        let mut out: Option<MetricValue> = None;
+        for ((m, t), v) in values.iter() {
+            if *m == metric && matches(&sets[t.0 as usize], filter) {
+                match &mut out {
+                    Some(o) => o.merge(v),
+                    None => out = Some(v.clone()),
+                }
+            }
+        }
+        out
+    }
+
+    /// Values of `metric` grouped by the value of tag `key` (e.g. checks by `check`), sorted.
+    pub fn by_tag(&self, metric: MetricId, key: &str) -> Vec<(String, MetricValue)> {
+        let sets = self.tags.all();
+        let values = lock(&self.values);
+        let mut out: Vec<(String, MetricValue)> = Vec::new();
+        for ((m, t), v) in values.iter() {
+            if *m != metric {
+                continue;
+            }
+            let Some((_, tag)) = sets[t.0 as usize].iter().find(|(k, _)| k == key) else {
+                continue;
+            };
+            match out.iter_mut().find(|(name, _)| name == tag) {
+                Some((_, o)) => o.merge(v),
+                None => out.push((tag.clone(), v.clone())),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+fn add(values: &mut HashMap<(MetricId, TagSetId), MetricValue>, s: &Sample) {
+    values
+        .entry((s.metric, s.tags))
+        .or_insert_with(|| MetricValue::new(s.metric.def().kind))
+        .add(s.value);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::builtin;
+    use super::*;
+
+    #[test]
+    fn merges_buffers_and_filters_by_tags() {
+        let agg = Aggregate::new(Tags::new());
+        let ok = agg.tags().intern(vec![("status".into(), "200".into())]);
+        let bad = agg.tags().intern(vec![("status".into(), "500".into())]);
+        let (b1, b2) = (agg.buffer(), agg.buffer());
+        b1.push(Sample {
+            metric: builtin::HTTP_REQ_FAILED,
+            tags: ok,
+            value: 0.0,
+        });
+        b2.push(Sample {
+            metric: builtin::HTTP_REQ_FAILED,
+            tags: bad,
+            value: 1.0,
+        });
+        b2.push(Sample {
+            metric: builtin::HTTP_REQ_FAILED,
+            tags: ok,
+            value: 0.0,
+        });
+        agg.collect();
+        let all = agg.value(builtin::HTTP_REQ_FAILED, &[]).unwrap();
+        assert_eq!(all.aggregate(Aggregation::Rate, 1.0), Some(1.0 / 3.0));
+        let only_ok = agg
+            .value(builtin::HTTP_REQ_FAILED, &[("status".into(), "200".into())])
+            .unwrap();
+        assert_eq!(only_ok.aggregate(Aggregation::Rate, 1.0), Some(0.0));
+        assert!(agg.value(builtin::HTTP_REQS, &[]).is_none());
+        // Buffers were drained: collecting again adds nothing.
+        agg.collect();
+        let again = agg.value(builtin::HTTP_REQ_FAILED, &[]).unwrap();
+        assert!(matches!(again, MetricValue::Rate { total: 3, .. }));
+    }
+
+    #[test]
+    fn counter_rate_uses_elapsed_seconds() {
+        let mut v = MetricValue::new(MetricKind::Counter);
+        v.add(10.0);
+        assert_eq!(v.aggregate(Aggregation::Count, 5.0), Some(10.0));
+        assert_eq!(v.aggregate(Aggregation::Rate, 5.0), Some(2.0));
+        assert_eq!(v.aggregate(Aggregation::Avg, 5.0), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! Interned tag sets. A tag set is interned once (a short write lock on first sight) and then
+//! referred to by a 4-byte id; VUs cache ids so the per-request path does not touch the lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// An interned, sorted list of `key:value` tags.
+pub type TagSet = Arc<[(String, String)]>;
+
+/// Id of an interned tag set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TagSetId(pub u32);
+
+/// The test's tag-set interner. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct Tags {
+    inner: Arc<RwLock<Interner>>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<TagSet, TagSetId>,
+    sets: Vec<TagSet>,
+}
+
+impl Tags {
+    /// A new, empty interner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Interns `tags` (any order; keys should be unique) and returns its id.
+    pub fn intern(&self, mut tags: Vec<(String, String)>) -> TagSetId {
+        tags.sort();
+        let set: TagSet = tags.into();
+        if let Some(id) = self.read().ids.get(&set) {
+            return *id;
+        }
+        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = w.ids.get(&set) {
+            return *id;
+        }
+        let id = TagSetId(w.sets.len() as u32);
+        w.sets.push(set.clone());
+        w.ids.insert(set, id);
+        id
+    }
+
+    /// The tag set behind `id`.
+    pub fn get(&self, id: TagSetId) -> TagSet {
+        self.read().sets[id.0 as usize].clone()
+    }
+
+    /// A snapshot of all tag sets, indexed by id.
+    pub fn all(&self) -> Vec<TagSet> {
+        self.read().sets.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Interner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether `set` contains every `key:value` pair of `filter`.
+pub fn matches(set: &[(String, String)], filter: &[(String, String)]) -> bool {
+    filter
+        .iter()
+        .all(|(k, v)| set.iter().any(|(sk, sv)| sk == k && sv == v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn interning_is_order_independent_and_stable() {
+        let tags = Tags::new();
+        let a = tags.intern(t(&[("status", "200"), ("method", "GET")]));
+        let b = tags.intern(t(&[("method", "GET"), ("status", "200")]));
+        let c = tags.intern(t(&[("method", "POST")]));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(tags.get(a)[0].0, "method");
+    }
+
+    #[test]
+    fn filter_matching() {
+        let set = t(&[("method", "GET"), ("status", "200")]);
+        assert!(matches(&set, &t(&[("status", "200")])));
+        assert!(matches(&set, &[]));
+        assert!(!matches(&set, &t(&[("status", "404")])));
+    }
+}

@@ -1,0 +1,126 @@
+//! End-of-test outputs: the k6-style text summary and the JSON summary export. Both are views of
+//! one [`Results`] snapshot taken from the aggregate after the run.
+
+pub mod export;
+pub mod format;
+pub mod summary;
+
+use std::time::Duration;
+
+use crate::config::TestConfig;
+use crate::metrics::threshold::Selector;
+use crate::metrics::{builtin, Aggregate, MetricDef, MetricId, MetricValue, BUILTINS};
+use crate::thresholds::{self, Outcome};
+
+/// One metric or sub-metric with its value.
+#[derive(Debug, Clone)]
+pub struct MetricResult {
+    /// Metric and tag filter (no tags: the whole metric).
+    pub selector: Selector,
+    /// The metric's definition.
+    pub def: MetricDef,
+    /// The aggregated value.
+    pub value: MetricValue,
+}
+
+/// A check's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// Check name.
+    pub name: String,
+    /// Times it passed.
+    pub passes: u64,
+    /// Times it failed.
+    pub fails: u64,
+}
+
+/// Everything the summaries show.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// Test running time (counter rates divide by it).
+    pub duration: Duration,
+    /// Metrics with data, by name, each followed by its sub-metrics.
+    pub metrics: Vec<MetricResult>,
+    /// Checks by name.
+    pub checks: Vec<CheckResult>,
+    /// Threshold outcomes.
+    pub thresholds: Vec<Outcome>,
+    /// Trend statistics to show.
+    pub trend_stats: Vec<String>,
+    /// Completed and interrupted iterations.
+    pub iterations: (u64, u64),
+}
+
+impl Results {
+    /// Takes the snapshot.
+    pub fn collect(
+        test: &TestConfig,
+        agg: &Aggregate,
+        duration: Duration,
+        iterations: (u64, u64),
+    ) -> Results {
+        let thresholds = thresholds::evaluate(&test.thresholds, agg, duration);
+        let mut selectors: Vec<Selector> = BUILTINS
+            .iter()
+            .map(|d| Selector {
+                metric: d.name.to_string(),
+                tags: Vec::new(),
+            })
+            .collect();
+        selectors.push(Selector {
+            metric: "http_req_duration".into(),
+            tags: vec![("expected_response".into(), "true".into())],
+        });
+        selectors.extend(test.thresholds.iter().map(|t| t.selector.clone()));
+        selectors.sort();
+        selectors.dedup();
+        let metrics = selectors
+            .into_iter()
+            .filter_map(|selector| {
+                let id = MetricId::by_name(&selector.metric)?;
+                let value = agg.value(id, &selector.tags)?;
+                Some(MetricResult {
+                    def: *id.def(),
+                    selector,
+                    value,
+                })
+            })
+            .collect();
+        let checks = agg
+            .by_tag(builtin::CHECKS, "check")
+            .into_iter()
+            .map(|(name, v)| match v {
+                MetricValue::Rate { nonzero, total } => CheckResult {
+                    name,
+                    passes: nonzero,
+                    fails: total - nonzero,
+                },
+                _ => CheckResult {
+                    name,
+                    passes: 0,
+                    fails: 0,
+                },
+            })
+            .collect();
+        Results {
+            duration,
+            metrics,
+            checks,
+            thresholds,
+            trend_stats: test.summary.trend_stats.clone(),
+            iterations,
+        }
+    }
+
+    /// Whether every threshold held.
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// The whole-metric result for `name`.
+    pub fn metric(&self, name: &str) -> Option<&MetricResult> {
+        self.metrics
+            .iter()
+            .find(|m| m.selector.metric == name && m.selector.tags.is_empty())
+    }
+}

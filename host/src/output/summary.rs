@@ -1,0 +1,195 @@
+//! The end-of-test text summary in k6 v1's compact layout: THRESHOLDS, then TOTAL RESULTS with
+//! checks and the HTTP, EXECUTION and NETWORK sections.
+
+use std::fmt::Write;
+
+use super::format;
+use super::{MetricResult, Results};
+use crate::metrics::{MetricKind, MetricValue};
+
+/// Width of a metric row's name column, dots included (k6's compact layout).
+const NAME_WIDTH: usize = 72;
+/// Width of a checks row's name column.
+const CHECK_WIDTH: usize = 35;
+
+const HTTP: &[&str] = &["http_req_duration", "http_req_failed", "http_reqs"];
+const EXECUTION: &[&str] = &[
+    "dropped_iterations",
+    "iteration_duration",
+    "iterations",
+    "vus",
+    "vus_max",
+];
+const NETWORK: &[&str] = &["data_received", "data_sent"];
+
+/// Renders the summary.
+pub fn render(r: &Results) -> String {
+    let mut out = String::new();
+    if !r.thresholds.is_empty() {
+        render_thresholds(r, &mut out);
+    }
+    out.push_str("\n  █ TOTAL RESULTS \n\n");
+    render_checks(r, &mut out);
+    for (title, names) in [
+        ("HTTP", HTTP),
+        ("EXECUTION", EXECUTION),
+        ("NETWORK", NETWORK),
+    ] {
+        let rows: Vec<&MetricResult> = r
+            .metrics
+            .iter()
+            .filter(|m| names.contains(&m.selector.metric.as_str()))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "    {title}");
+        for m in rows {
+            let label = if m.selector.tags.is_empty() {
+                m.selector.metric.clone()
+            } else {
+                let inner: Vec<String> = m
+                    .selector
+                    .tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect();
+                format!("  {{ {} }}", inner.join(", "))
+            };
+            let _ = writeln!(out, "    {}: {}", dots(&label, NAME_WIDTH), row_value(m, r));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn render_thresholds(r: &Results, out: &mut String) {
+    out.push_str("\n  █ THRESHOLDS \n\n");
+    let mut last_metric = String::new();
+    let mut last_tags = String::new();
+    for t in &r.thresholds {
+        if t.selector.metric != last_metric {
+            let _ = writeln!(out, "    {}", t.selector.metric);
+            last_metric = t.selector.metric.clone();
+            last_tags.clear();
+        }
+        let tags = t.selector.tags_label();
+        let indent = if tags.is_empty() { "    " } else { "      " };
+        if tags != last_tags && !tags.is_empty() {
+            let _ = writeln!(out, "\n      {tags}");
+        }
+        last_tags = tags;
+        let (kind, contains) = r
+            .metric(&t.selector.metric)
+            .map(|m| (m.def.kind, m.def.contains))
+            .or_else(|| {
+                crate::metrics::MetricId::by_name(&t.selector.metric)
+                    .map(|id| (id.def().kind, id.def().contains))
+            })
+            .unwrap_or((MetricKind::Counter, crate::metrics::Contains::Default));
+        let _ = writeln!(
+            out,
+            "{indent}{} '{}' {}",
+            if t.passed { "✓" } else { "✗" },
+            t.source,
+            format::threshold_value(t.aggregation, t.value, kind, contains)
+        );
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+fn render_checks(r: &Results, out: &mut String) {
+    if r.checks.is_empty() {
+        return;
+    }
+    let passes: u64 = r.checks.iter().map(|c| c.passes).sum();
+    let fails: u64 = r.checks.iter().map(|c| c.fails).sum();
+    let total = passes + fails;
+    let secs = r.duration.as_secs_f64().max(f64::EPSILON);
+    let _ = writeln!(
+        out,
+        "    {}: {:<7} {:.6}/s",
+        dots("checks_total", CHECK_WIDTH),
+        total,
+        total as f64 / secs
+    );
+    let _ = writeln!(
+        out,
+        "    {}: {:<7} {passes} out of {total}",
+        dots("checks_succeeded", CHECK_WIDTH),
+        format::percent(passes, total)
+    );
+    let _ = writeln!(
+        out,
+        "    {}: {:<7} {fails} out of {total}",
+        dots("checks_failed", CHECK_WIDTH),
+        format::percent(fails, total)
+    );
+    out.push('\n');
+    for c in &r.checks {
+        if c.fails == 0 {
+            let _ = writeln!(out, "    ✓ {}", c.name);
+        } else {
+            let _ = writeln!(out, "    ✗ {}", c.name);
+            let _ = writeln!(
+                out,
+                "      ↳  {}% — ✓ {} / ✗ {}",
+                (c.passes * 100) / (c.passes + c.fails),
+                c.passes,
+                c.fails
+            );
+        }
+    }
+    out.push('\n');
+}
+
+fn row_value(m: &MetricResult, r: &Results) -> String {
+    let secs = r.duration.as_secs_f64().max(f64::EPSILON);
+    match &m.value {
+        MetricValue::Counter { sum } => {
+            let total = format::value(*sum, m.def.contains);
+            let rate = match m.def.contains {
+                crate::metrics::Contains::Data => format!("{}/s", format::data(sum / secs)),
+                _ => format!("{:.6}/s", sum / secs),
+            };
+            format!("{total:<6} {rate}")
+        }
+        MetricValue::Gauge { last, min, max } => format!(
+            "{:<6} min={:<7} max={}",
+            format::value(*last, m.def.contains),
+            format::value(*min, m.def.contains),
+            format::value(*max, m.def.contains)
+        ),
+        MetricValue::Rate { nonzero, total } => {
+            format!(
+                "{:<6} {nonzero} out of {total}",
+                format::percent(*nonzero, *total)
+            )
+        }
+        MetricValue::Trend(_) => r
+            .trend_stats
+            .iter()
+            .map(|stat| {
+                let v = format::trend_stat(&m.value, stat).unwrap_or(0.0);
+                let text = if stat == "count" {
+                    format!("{v}")
+                } else {
+                    format::value(v, m.def.contains)
+                };
+                format!("{:<8}", format!("{stat}={text}"))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_end()
+            .to_string(),
+    }
+}
+
+fn dots(name: &str, width: usize) -> String {
+    let n = name.chars().count();
+    if n >= width {
+        return name.to_string();
+    }
+    format!("{name}{}", ".".repeat(width - n))
+}

@@ -1,0 +1,3 @@
+//! The built-in systems under test.
+
+pub mod montecarlo;

@@ -1,0 +1,372 @@
+//! The HTTP/1.1 transport: a VU's own keep-alive connections (reused across iterations, as k6
+//! does), k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
+
+mod timed_io;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use timed_io::{IoStats, TimedIo};
+
+/// Default request timeout, as k6.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Option<Vec<u8>>,
+    /// Timeout for the whole request.
+    pub timeout: Duration,
+    /// Whether to keep the body for the caller.
+    pub keep_body: bool,
+}
+
+/// Phase timings in milliseconds, as k6 defines them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Waiting for a connection (includes connecting when a new one was made).
+    pub blocked: f64,
+    /// TCP connect.
+    pub connecting: f64,
+    /// TLS handshake (always 0: plain HTTP only so far).
+    pub tls_handshaking: f64,
+    /// Writing the request.
+    pub sending: f64,
+    /// Request written → first response byte.
+    pub waiting: f64,
+    /// First → last response byte.
+    pub receiving: f64,
+}
+
+impl Timings {
+    /// `sending + waiting + receiving` (k6's `http_req_duration`).
+    pub fn duration(&self) -> f64 {
+        self.sending + self.waiting + self.receiving
+    }
+}
+
+/// A completed exchange.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// Body, when asked for.
+    pub body: Bytes,
+    /// Phase timings.
+    pub timings: Timings,
+    /// Protocol label (`HTTP/1.1`).
+    pub proto: &'static str,
+}
+
+/// Why a request produced no response; each maps to a k6 error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The request timed out (1050).
+    #[error("request timeout")]
+    Timeout,
+    /// The URL is malformed or not `http://` (1020).
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// The host did not resolve (1101).
+    #[error("lookup {0}: no such host")]
+    Dns(String),
+    /// Connecting failed; `code` is k6's (1210 dial, 1212 refused, ...).
+    #[error("dial: {message}")]
+    Connect {
+        /// k6 error code.
+        code: u32,
+        /// Description.
+        message: String,
+    },
+    /// Anything else; `code` is k6's (1220 reset, 1000 generic).
+    #[error("{message}")]
+    Other {
+        /// k6 error code.
+        code: u32,
+        /// Description.
+        message: String,
+    },
+}
+
+impl TransportError {
+    /// k6's numeric error code.
+    pub fn code(&self) -> u32 {
+        match self {
+            TransportError::Timeout => 1050,
+            TransportError::InvalidUrl(_) => 1020,
+            TransportError::Dns(_) => 1101,
+            TransportError::Connect { code, .. } | TransportError::Other { code, .. } => *code,
+        }
+    }
+}
+
+/// The result of one request, with the bytes it put on and took off the wire either way.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The response or the error.
+    pub result: Result<Exchange, TransportError>,
+    /// Bytes written to the socket.
+    pub bytes_sent: u64,
+    /// Bytes read from the socket.
+    pub bytes_received: u64,
+}
+
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    stats: std::sync::Arc<IoStats>,
+}
+
+/// One VU's HTTP client: at most one idle keep-alive connection per origin.
+pub struct Client {
+    conns: HashMap<(String, u16), Conn>,
+    user_agent: String,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    /// A client with no connections yet.
+    pub fn new() -> Self {
+        Client {
+            conns: HashMap::new(),
+            user_agent: format!("volley/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Sends `req`, bounded by its timeout.
+    pub async fn send(&mut self, req: Outgoing) -> Outcome {
+        let mut sent = 0;
+        let mut received = 0;
+        let timeout = req.timeout;
+        let result =
+            match tokio::time::timeout(timeout, self.exchange(req, &mut sent, &mut received)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(TransportError::Timeout),
+            };
+        Outcome {
+            result,
+            bytes_sent: sent,
+            bytes_received: received,
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        req: Outgoing,
+        sent: &mut u64,
+        received: &mut u64,
+    ) -> Result<Exchange, TransportError> {
+        let uri: Uri = req
+            .url
+            .parse()
+            .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(TransportError::InvalidUrl(format!(
+                "{}: unsupported scheme (only http:// so far)",
+                req.url
+            )));
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| TransportError::InvalidUrl(format!("{}: no host", req.url)))?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        let key = (host.clone(), port);
+
+        let start = Instant::now();
+        let mut connecting = 0.0;
+        // Take the idle connection out; a request that fails or times out leaves it dropped.
+        let idle = match self.conns.remove(&key) {
+            Some(mut c) => c.sender.ready().await.is_ok().then_some(c),
+            None => None,
+        };
+        let mut conn = match idle {
+            Some(c) => c,
+            None => {
+                let (c, connect_ms) = connect(&host, port).await?;
+                connecting = connect_ms;
+                c
+            }
+        };
+        let stats = conn.stats.clone();
+        let (w0, r0) = stats.totals();
+        let result = self
+            .round_trip(&mut conn, &uri, &host, port, req, start, connecting)
+            .await;
+        let (w1, r1) = stats.totals();
+        *sent += w1 - w0;
+        *received += r1 - r0;
+        if result.is_ok() && !conn.sender.is_closed() {
+            self.conns.insert(key, conn);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn round_trip(
+        &self,
+        conn: &mut Conn,
+        uri: &Uri,
+        host: &str,
+        port: u16,
+        req: Outgoing,
+        start: Instant,
+        connecting: f64,
+    ) -> Result<Exchange, TransportError> {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut builder = Request::builder().method(req.method.as_str()).uri(path);
+        let mut has_host = false;
+        let mut has_ua = false;
+        for (name, value) in &req.headers {
+            has_host |= name.eq_ignore_ascii_case("host");
+            has_ua |= name.eq_ignore_ascii_case("user-agent");
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !has_host {
+            let authority = if port == 80 {
+                host.to_string()
+            } else {
+                format!("{host}:{port}")
+            };
+            builder = builder.header("host", authority);
+        }
+        if !has_ua {
+            builder = builder.header("user-agent", self.user_agent.as_str());
+        }
+        let body = Full::new(Bytes::from(req.body.unwrap_or_default()));
+        let request = builder
+            .body(body)
+            .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
+
+        let send_start = Instant::now();
+        let blocked = ms(send_start - start);
+        conn.stats.begin_request(send_start);
+        let response = conn
+            .sender
+            .send_request(request)
+            .await
+            .map_err(hyper_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(hyper_error)?;
+            if req.keep_body {
+                if let Some(data) = frame.data_ref() {
+                    kept.extend_from_slice(data);
+                }
+            }
+        }
+        let end = Instant::now();
+        let (last_write, first_read) = conn.stats.marks(send_start, end);
+        Ok(Exchange {
+            status,
+            headers,
+            body: Bytes::from(kept),
+            timings: Timings {
+                blocked,
+                connecting,
+                tls_handshaking: 0.0,
+                sending: ms(last_write - send_start),
+                waiting: ms(first_read - last_write),
+                receiving: ms(end - first_read),
+            },
+            proto: "HTTP/1.1",
+        })
+    }
+}
+
+async fn connect(host: &str, port: u16) -> Result<(Conn, f64), TransportError> {
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| TransportError::Dns(host.to_string()))?
+        .collect();
+    let addr = *addrs
+        .first()
+        .ok_or_else(|| TransportError::Dns(host.to_string()))?;
+    let t0 = Instant::now();
+    let stream = TcpStream::connect(addr).await.map_err(|e| {
+        let code = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => 1212,
+            std::io::ErrorKind::TimedOut => 1211,
+            _ => 1210,
+        };
+        TransportError::Connect {
+            code,
+            message: format!("tcp {addr}: {e}"),
+        }
+    })?;
+    let connecting = ms(t0.elapsed());
+    let _ = stream.set_nodelay(true);
+    let stats = IoStats::new();
+    let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
+    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
+    tokio::spawn(async move {
+        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
+        let _ = connection.await;
+    });
+    Ok((Conn { sender, stats }, connecting))
+}
+
+fn hyper_error(e: hyper::Error) -> TransportError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ) {
+                return TransportError::Other {
+                    code: 1220,
+                    message: format!("read: connection reset by peer ({io})"),
+                };
+            }
+        }
+        source = err.source();
+    }
+    if e.is_incomplete_message() {
+        return TransportError::Other {
+            code: 1220,
+            message: "connection closed before the response was complete".into(),
+        };
+    }
+    TransportError::Other {
+        code: 1000,
+        message: e.to_string(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

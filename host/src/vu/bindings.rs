@@ -1,0 +1,13 @@
+//! The one `bindgen!` call site: host-side bindings for `wit/` (world `volley:scenario/scenario`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "volley:scenario/scenario",
+    imports: {
+        "volley:scenario/http.send": async,
+        "volley:scenario/timing.sleep": async,
+    },
+    exports: { default: async },
+});
+
+pub use volley::scenario::{checks, http, log, timing, vu};

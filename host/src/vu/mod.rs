@@ -1,0 +1,164 @@
+//! Virtual users: one wasmtime Store and component instance each, made from the plugin's
+//! `InstancePre`. A trap ends the current call; the VU then gets a fresh instance (keeping its
+//! connections and recorder) and the test goes on.
+
+mod bindings;
+mod plugin;
+mod recorder;
+mod state;
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+
+pub use plugin::{Plugin, PluginError, PoolSize, WORLD_VERSION};
+pub use recorder::Recorder;
+pub use state::{VuSetup, VuState};
+
+use bindings::Scenario;
+
+/// Why a call into the guest did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    /// The guest returned an error (k6: an exception).
+    #[error("{0}")]
+    Failed(String),
+    /// The guest trapped (panic, out of memory, unreachable, ...).
+    #[error("trap: {0}")]
+    Trap(String),
+}
+
+/// One virtual user.
+pub struct Vu {
+    plugin: Arc<Plugin>,
+    /// Always `Some` except while being replaced in [`Vu::instance`].
+    store: Option<Store<VuState>>,
+    instance: Option<Scenario>,
+    /// Whether the current Store has had an instance (then a new instance needs a new Store).
+    used: bool,
+}
+
+impl Vu {
+    /// Creates and instantiates a VU.
+    pub async fn new(plugin: Arc<Plugin>, setup: VuSetup) -> Result<Vu, GuestError> {
+        let store = new_store(&plugin, VuState::new(setup));
+        let mut vu = Vu {
+            plugin,
+            store: Some(store),
+            instance: None,
+            used: false,
+        };
+        vu.instance().await?;
+        Ok(vu)
+    }
+
+    /// The VU's host-side state.
+    pub fn state(&mut self) -> &mut VuState {
+        self.store().data_mut()
+    }
+
+    fn store(&mut self) -> &mut Store<VuState> {
+        self.store
+            .as_mut()
+            .expect("a VU always has a Store outside Vu::instance")
+    }
+
+    /// Calls the guest's `options` export.
+    pub async fn options(&mut self) -> Result<String, GuestError> {
+        self.instance().await?;
+        let (inst, store) = self.parts()?;
+        let r = inst.call_options(store).await;
+        self.settle(r.map(Ok))
+    }
+
+    /// Calls the guest's `setup` export.
+    pub async fn setup(&mut self) -> Result<String, GuestError> {
+        self.instance().await?;
+        let (inst, store) = self.parts()?;
+        let r = inst.call_setup(store).await;
+        self.settle(r)
+    }
+
+    /// Runs one iteration.
+    pub async fn iteration(&mut self, data: &str) -> Result<(), GuestError> {
+        self.instance().await?;
+        let (inst, store) = self.parts()?;
+        let r = inst.call_iteration(store, data).await;
+        self.settle(r)
+    }
+
+    /// Calls the guest's `teardown` export.
+    pub async fn teardown(&mut self, data: &str) -> Result<(), GuestError> {
+        self.instance().await?;
+        let (inst, store) = self.parts()?;
+        let r = inst.call_teardown(store, data).await;
+        self.settle(r)
+    }
+
+    /// Drops the instance after a call was cut short (its state is undefined); the next call
+    /// starts from a fresh one.
+    pub fn discard_instance(&mut self) {
+        self.instance = None;
+    }
+
+    fn parts(&mut self) -> Result<(&Scenario, &mut Store<VuState>), GuestError> {
+        match (&self.instance, &mut self.store) {
+            (Some(i), Some(s)) => Ok((i, s)),
+            _ => Err(GuestError::Trap("VU has no instance".into())),
+        }
+    }
+
+    async fn instance(&mut self) -> Result<(), GuestError> {
+        if self.instance.is_some() {
+            return Ok(());
+        }
+        if self.used {
+            // The old instance may be poisoned and still holds its pool slot: start over with
+            // a fresh Store, keeping the VU's connections and recorder.
+            if let Some(old) = self.store.take() {
+                let mut state = old.into_data();
+                state.reset_wasi();
+                self.store = Some(new_store(&self.plugin, state));
+            }
+        }
+        self.used = true;
+        let plugin = self.plugin.clone();
+        let inst = plugin
+            .pre
+            .instantiate_async(self.store())
+            .await
+            .map_err(|e| GuestError::Trap(format!("instantiation failed: {e:#}")))?;
+        self.instance = Some(inst);
+        Ok(())
+    }
+
+    fn settle<T>(&mut self, r: wasmtime::Result<Result<T, String>>) -> Result<T, GuestError> {
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(msg)) => Err(GuestError::Failed(msg)),
+            Err(trap) => {
+                self.instance = None;
+                Err(GuestError::Trap(trap_message(&trap)))
+            }
+        }
+    }
+}
+
+fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {
+    let mut store = Store::new(&plugin.engine, state);
+    store.limiter(|s| &mut s.limits);
+    store
+}
+
+/// A one-line trap description: the root cause first, e.g. `wasm trap: unreachable`.
+fn trap_message(e: &wasmtime::Error) -> String {
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let root = chain.last().cloned().unwrap_or_default();
+    let first = chain.first().cloned().unwrap_or_default();
+    let first_line = first.lines().next().unwrap_or_default().to_string();
+    if root == first_line || chain.len() == 1 {
+        first_line
+    } else {
+        format!("{first_line}: {}", root.lines().next().unwrap_or_default())
+    }
+}

@@ -1,0 +1,249 @@
+//! Loading a scenario component: checks that it is a component of our world, compiles it once
+//! (cached on disk by content and engine settings), and pre-instantiates it for cheap VUs.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::{Scenario, ScenarioPre};
+use super::state::VuState;
+
+/// WIT package version this host implements.
+pub const WORLD_VERSION: &str = "0.1.0";
+/// Exports a scenario component must have.
+const EXPORTS: [&str; 4] = ["options", "setup", "iteration", "teardown"];
+
+/// Why a plugin cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not WebAssembly at all.
+    #[error("{origin} is not a WebAssembly file (no \\0asm header)")]
+    NotWasm {
+        /// File path or name.
+        origin: String,
+    },
+    /// A core module instead of a component.
+    #[error("{origin} is a core WebAssembly module, not a component: build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    CoreModule {
+        /// File path or name.
+        origin: String,
+    },
+    /// Built against another world or WIT version.
+    #[error("{origin} does not implement volley:scenario/scenario@{WORLD_VERSION}: {details}")]
+    WrongWorld {
+        /// File path or name.
+        origin: String,
+        /// Missing exports and unsupported imports.
+        details: String,
+    },
+    /// Compilation or linking failed.
+    #[error("{origin}: {message}")]
+    Wasm {
+        /// File path or name.
+        origin: String,
+        /// wasmtime's message.
+        message: String,
+    },
+}
+
+/// How many VUs the engine's instance pool must hold, and the memory cap per instance.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    /// Instances alive at once (VUs plus one for setup/teardown).
+    pub instances: u32,
+    /// Linear memory limit per instance, bytes.
+    pub max_memory: u64,
+}
+
+/// A compiled, pre-linked scenario component.
+pub struct Plugin {
+    pub(crate) engine: Engine,
+    pub(crate) pre: ScenarioPre<VuState>,
+    origin: String,
+}
+
+impl Plugin {
+    /// Reads a plugin file and prepares it for `pool`.
+    pub fn from_file(path: &Path, pool: Option<PoolSize>) -> Result<Plugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plugin::from_bytes(&bytes, &path.display().to_string(), pool)
+    }
+
+    /// Prepares component bytes; `origin` names them in errors. Without `pool`, instances are
+    /// allocated on demand (used to read the plugin's options before the VU count is known).
+    pub fn from_bytes(
+        bytes: &[u8],
+        origin: &str,
+        pool: Option<PoolSize>,
+    ) -> Result<Plugin, PluginError> {
+        check_header(bytes, origin)?;
+        let wasm = |e: wasmtime::Error| PluginError::Wasm {
+            origin: origin.to_string(),
+            message: format!("{e:#}"),
+        };
+        let engine = Engine::new(&engine_config(pool)).map_err(wasm)?;
+        let component = compile_cached(&engine, bytes).map_err(wasm)?;
+        check_world(&engine, &component, origin)?;
+        let mut linker: Linker<VuState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm)?;
+        Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(wasm)?;
+        let pre = linker.instantiate_pre(&component).map_err(wasm)?;
+        let pre = ScenarioPre::new(pre).map_err(wasm)?;
+        Ok(Plugin {
+            engine,
+            pre,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The file path or name the plugin came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+fn check_header(bytes: &[u8], origin: &str) -> Result<(), PluginError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(PluginError::NotWasm {
+            origin: origin.to_string(),
+        });
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(PluginError::CoreModule {
+            origin: origin.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Lists what the component expects that this host does not provide, before linking.
+fn check_world(engine: &Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let mut problems: Vec<String> = EXPORTS
+        .iter()
+        .filter(|e| !exports.iter().any(|x| x == *e))
+        .map(|e| format!("missing export '{e}'"))
+        .collect();
+    let ours = format!("@{WORLD_VERSION}");
+    for (name, item) in ty.imports(engine) {
+        let supported = match name.split_once('/') {
+            Some(("volley:scenario", rest)) => rest.ends_with(&ours),
+            Some((pkg, _)) => pkg.starts_with("wasi:") && !name.starts_with("wasi:http/"),
+            None => false,
+        };
+        if !supported || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            problems.push(format!("unsupported import '{name}'"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PluginError::WrongWorld {
+            origin: origin.to_string(),
+            details: problems.join(", "),
+        })
+    }
+}
+
+fn engine_config(pool: Option<PoolSize>) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Same tunables with or without a pool, so compiled code is shared between both engines.
+    config.memory_reservation(64 << 20);
+    config.memory_guard_size(64 << 10);
+    config.memory_reservation_for_growth(0);
+    config.max_wasm_stack(512 << 10);
+    config.async_stack_size(1 << 20);
+    if let Some(pool) = pool {
+        let n = pool.instances.max(1);
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(pool.max_memory as usize)
+            .table_elements(20_000);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+        if pool.max_memory > 64 << 20 {
+            config.memory_reservation(pool.max_memory);
+        }
+    }
+    config
+}
+
+/// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.
+fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    let Some(dir) = cache_dir() else {
+        return Component::new(engine, bytes);
+    };
+    let mut h = Sha256::new();
+    h.update(bytes);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    h.update(std::hash::Hasher::finish(&hasher).to_le_bytes());
+    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("{key}.cwasm"));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (part of the name), into a directory only this user writes.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(c);
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    if let Ok(serialized) = component.serialize() {
+        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&tmp, serialized).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    Ok(component)
+}
+
+/// `$VOLLEY_CACHE_DIR`, else `$XDG_CACHE_HOME/volley`, else `~/.cache/volley`.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("VOLLEY_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("volley").join("compiled"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_checks_name_the_problem() {
+        let e = check_header(b"hello world", "x.wasm")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.wasm") && e.contains("not a WebAssembly file"),
+            "{e}"
+        );
+        let core = b"\0asm\x01\0\0\0";
+        let e = check_header(core, "m.wasm").unwrap_err().to_string();
+        assert!(e.contains("core WebAssembly module"), "{e}");
+        assert!(check_header(b"\0asm\x0d\0\x01\0", "c.wasm").is_ok());
+    }
+}

@@ -1,0 +1,165 @@
+//! Turns what a VU does into k6's metric samples with k6's system tags, written to the VU's own
+//! buffer. Tag sets are interned through a small VU-local cache, so a request with tags seen
+//! before costs no lock and no allocation beyond the cache key lookup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::metrics::{builtin, MetricId, Sample, SampleBuffer, TagSetId, Tags};
+use crate::transport::Outcome;
+
+/// Most tag sets a VU caches before it starts over (bounds memory with dynamic URLs).
+const CACHE_LIMIT: usize = 4096;
+
+/// A VU's metric recorder.
+pub struct Recorder {
+    buffer: Arc<SampleBuffer>,
+    tags: Tags,
+    base: Vec<(String, String)>,
+    cache: HashMap<String, TagSetId>,
+    key: String,
+    batch: Vec<Sample>,
+}
+
+/// What identifies a request for tagging.
+pub struct RequestInfo<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// URL.
+    pub url: &'a str,
+    /// Guest-provided tags (`name` overrides the URL for grouping).
+    pub tags: &'a [(String, String)],
+}
+
+impl Recorder {
+    /// A recorder writing to `buffer`; `base` tags (the scenario and its tags) go on every sample.
+    pub fn new(buffer: Arc<SampleBuffer>, tags: Tags, base: Vec<(String, String)>) -> Self {
+        Recorder {
+            buffer,
+            tags,
+            base,
+            cache: HashMap::new(),
+            key: String::new(),
+            batch: Vec::with_capacity(12),
+        }
+    }
+
+    /// Interns base tags plus `extra`, using the VU-local cache.
+    fn tag_set(&mut self, extra: &[(&str, &str)]) -> TagSetId {
+        self.key.clear();
+        for (k, v) in extra {
+            self.key.push_str(k);
+            self.key.push('\u{1f}');
+            self.key.push_str(v);
+            self.key.push('\u{1e}');
+        }
+        if let Some(id) = self.cache.get(self.key.as_str()) {
+            return *id;
+        }
+        let mut set = self.base.clone();
+        for (k, v) in extra {
+            set.retain(|(bk, _)| bk != k);
+            set.push((k.to_string(), v.to_string()));
+        }
+        let id = self.tags.intern(set);
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(self.key.clone(), id);
+        id
+    }
+
+    /// Records one HTTP request: `http_reqs`, `http_req_failed`, the timing trends, and bytes.
+    pub fn http(&mut self, req: &RequestInfo<'_>, outcome: &Outcome) {
+        let name = req
+            .tags
+            .iter()
+            .find(|(k, _)| k == "name")
+            .map_or(req.url, |(_, v)| v.as_str());
+        let mut extra: Vec<(&str, &str)> =
+            vec![("method", req.method), ("url", req.url), ("name", name)];
+        let status;
+        let code;
+        let error;
+        match &outcome.result {
+            Ok(ex) => {
+                status = ex.status.to_string();
+                extra.push(("status", &status));
+                extra.push(("proto", ex.proto));
+                let expected = (200..400).contains(&ex.status);
+                extra.push(("expected_response", if expected { "true" } else { "false" }));
+            }
+            Err(e) => {
+                code = e.code().to_string();
+                error = e.to_string();
+                extra.push(("status", "0"));
+                extra.push(("expected_response", "false"));
+                extra.push(("error", &error));
+                extra.push(("error_code", &code));
+            }
+        }
+        for (k, v) in req.tags {
+            extra.push((k, v));
+        }
+        let tags = self.tag_set(&extra);
+        let mut push = |metric: MetricId, value: f64| {
+            self.batch.push(Sample {
+                metric,
+                tags,
+                value,
+            })
+        };
+        push(builtin::HTTP_REQS, 1.0);
+        match &outcome.result {
+            Ok(ex) => {
+                let t = &ex.timings;
+                push(
+                    builtin::HTTP_REQ_FAILED,
+                    f64::from(u8::from(!(200..400).contains(&ex.status))),
+                );
+                push(builtin::HTTP_REQ_DURATION, t.duration());
+                push(builtin::HTTP_REQ_BLOCKED, t.blocked);
+                push(builtin::HTTP_REQ_CONNECTING, t.connecting);
+                push(builtin::HTTP_REQ_TLS_HANDSHAKING, t.tls_handshaking);
+                push(builtin::HTTP_REQ_SENDING, t.sending);
+                push(builtin::HTTP_REQ_WAITING, t.waiting);
+                push(builtin::HTTP_REQ_RECEIVING, t.receiving);
+            }
+            Err(_) => push(builtin::HTTP_REQ_FAILED, 1.0),
+        }
+        push(builtin::DATA_SENT, outcome.bytes_sent as f64);
+        push(builtin::DATA_RECEIVED, outcome.bytes_received as f64);
+        self.flush();
+    }
+
+    /// Records one check result.
+    pub fn check(&mut self, name: &str, passed: bool) {
+        let tags = self.tag_set(&[("check", name)]);
+        self.buffer.push(Sample {
+            metric: builtin::CHECKS,
+            tags,
+            value: f64::from(u8::from(passed)),
+        });
+    }
+
+    /// Records a completed iteration and its duration (ms).
+    pub fn iteration(&mut self, duration_ms: f64) {
+        let tags = self.tag_set(&[]);
+        self.batch.push(Sample {
+            metric: builtin::ITERATIONS,
+            tags,
+            value: 1.0,
+        });
+        self.batch.push(Sample {
+            metric: builtin::ITERATION_DURATION,
+            tags,
+            value: duration_ms,
+        });
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        self.buffer.extend(&self.batch);
+        self.batch.clear();
+    }
+}

@@ -1,0 +1,139 @@
+//! Write [Volley](https://example.invalid/volley) load-test scenarios in Rust.
+//!
+//! A scenario is a WebAssembly component: build it with
+//! `cargo build --target wasm32-wasip2 --release` and run it with `volley run scenario.wasm`.
+//! This crate hides the generated WIT bindings behind an API that reads like a k6 script.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use volley_sdk::{check, env, http, sleep, Error, Scenario};
+//!
+//! struct Hello;
+//!
+//! impl Scenario for Hello {
+//!     const OPTIONS: &'static str = r#"
+//!         vus = 10
+//!         duration = "30s"
+//!         [thresholds]
+//!         http_req_duration = ["p(95)<500"]
+//!     "#;
+//!
+//!     fn iteration(_data: &str) -> Result<(), Error> {
+//!         let base = env("BASE_URL").ok_or("BASE_URL is not set")?;
+//!         let res = http::get(format!("{base}/")).timeout(Duration::from_secs(10)).send();
+//!         check(&res, "is status 200", |r| matches!(r, Ok(r) if r.status() == 200));
+//!         sleep(Duration::from_millis(500));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! volley_sdk::scenario!(Hello);
+//! ```
+#![deny(missing_docs)]
+
+pub mod http;
+pub mod log;
+pub mod vu;
+
+use std::time::Duration;
+
+#[doc(hidden)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "volley:scenario/scenario@0.1.0",
+        pub_export_macro: true,
+        default_bindings_module: "volley_sdk::wit",
+    });
+}
+
+/// A scenario: what one VU does in one iteration, plus optional defaults, setup and teardown.
+///
+/// Export it from your crate with [`scenario!`].
+pub trait Scenario {
+    /// Default options as TOML, like k6's `export const options` (`stages`, `vus`, `duration`,
+    /// `thresholds`, ...). The test file, environment and CLI flags override them.
+    const OPTIONS: &'static str = "";
+
+    /// Runs once before the load starts; what it returns is passed to every iteration.
+    fn setup() -> Result<String, Error> {
+        Ok(String::new())
+    }
+
+    /// One iteration of one VU (k6's `default` function). An error fails this iteration only.
+    fn iteration(data: &str) -> Result<(), Error>;
+
+    /// Runs once after the load has finished.
+    fn teardown(_data: &str) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Exports a type implementing [`Scenario`] as the component's scenario.
+#[macro_export]
+macro_rules! scenario {
+    ($ty:ident) => {
+        impl $crate::wit::Guest for $ty {
+            fn options() -> ::std::string::String {
+                <$ty as $crate::Scenario>::OPTIONS.to_string()
+            }
+            fn setup() -> ::std::result::Result<::std::string::String, ::std::string::String> {
+                <$ty as $crate::Scenario>::setup().map_err($crate::Error::into_message)
+            }
+            fn iteration(data: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                <$ty as $crate::Scenario>::iteration(&data).map_err($crate::Error::into_message)
+            }
+            fn teardown(data: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                <$ty as $crate::Scenario>::teardown(&data).map_err($crate::Error::into_message)
+            }
+        }
+        $crate::wit::export!($ty with_types_in $crate::wit);
+    };
+}
+
+/// An error that fails the current iteration (or setup/teardown), with a message for the log.
+///
+/// Anything that implements `Display` converts into it, so `?` works on most errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// The error message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+
+    /// Turns the error into its message.
+    pub fn into_message(self) -> String {
+        self.0
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Error {
+    fn from(err: E) -> Self {
+        Error(err.to_string())
+    }
+}
+
+/// Records a named check on `value`, as k6's `check(res, { name: fn })`, and returns the result.
+///
+/// Each call adds one sample to the `checks` rate metric.
+pub fn check<T: ?Sized>(value: &T, name: &str, predicate: impl FnOnce(&T) -> bool) -> bool {
+    let passed = predicate(value);
+    wit::volley::scenario::checks::check(name, passed)
+}
+
+/// Suspends this VU for `duration` without blocking any other VU (k6's `sleep`).
+pub fn sleep(duration: Duration) {
+    wit::volley::scenario::timing::sleep(duration.as_millis().min(u64::MAX as u128) as u64);
+}
+
+/// Time since the test started, from the host's monotonic clock.
+pub fn elapsed() -> Duration {
+    Duration::from_secs_f64(wit::volley::scenario::timing::now().max(0.0) / 1000.0)
+}
+
+/// A test variable given with `-e NAME=VALUE` or `env` in the test file (k6's `__ENV.NAME`).
+pub fn env(name: &str) -> Option<String> {
+    wit::volley::scenario::vu::env(name)
+}
