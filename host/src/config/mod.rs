@@ -57,9 +57,17 @@ pub enum ConfigError {
 
 /// Parses one layer of TOML options; `origin` names it in errors.
 pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Toml {
-        origin: origin.to_string(),
-        message: e.to_string().trim_end().replace('\n', " "),
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        ConfigError::Toml {
+            origin: origin.to_string(),
+            message: format!("{}{}", at.unwrap_or_default(), e.message().trim_end()),
+        }
     })
 }
 

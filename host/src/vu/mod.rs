@@ -150,15 +150,8 @@ fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {
     store
 }
 
-/// A one-line trap description: the root cause first, e.g. `wasm trap: unreachable`.
+/// A one-line trap description: the root cause, e.g. `wasm trap: wasm \`unreachable\` ...`.
 fn trap_message(e: &wasmtime::Error) -> String {
-    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    let root = chain.last().cloned().unwrap_or_default();
-    let first = chain.first().cloned().unwrap_or_default();
-    let first_line = first.lines().next().unwrap_or_default().to_string();
-    if root == first_line || chain.len() == 1 {
-        first_line
-    } else {
-        format!("{first_line}: {}", root.lines().next().unwrap_or_default())
-    }
+    let root = e.chain().last().map(|c| c.to_string()).unwrap_or_default();
+    root.lines().next().unwrap_or_default().trim().to_string()
 }

@@ -240,11 +240,10 @@ impl LineWriter {
     fn emit(&mut self, upto: usize) {
         let line: Vec<u8> = self.pending.drain(..upto).collect();
         let text = String::from_utf8_lossy(&line);
-        logging::guest(
-            Level::Info,
-            text.trim_end_matches(['\n', '\r']),
-            &self.source,
-        );
+        let text = text.trim_end_matches(['\n', '\r']);
+        if !text.trim().is_empty() {
+            logging::guest(Level::Info, text, &self.source);
+        }
     }
 }
 

@@ -1,1 +1,55 @@
+//! Test scenario whose behaviour is chosen with `-e` variables:
+//! `BASE_URL` (required), `REQ_PATH` (default `/`), `REQUESTS` per iteration (default 1),
+//! `SLEEP_MS` after the requests (default 0), `TRAP_ON_ITER` (trap on that iteration number of
+//! each VU), `FAIL_ON_ITER` (return an error on that iteration number), `LOG_EVERY_ITER`.
 
+use std::time::Duration;
+
+use volley_sdk::{check, env, http, log, sleep, vu, Error, Scenario};
+
+struct Probe;
+
+fn number(name: &str) -> Option<u64> {
+    env(name).and_then(|v| v.parse().ok())
+}
+
+impl Scenario for Probe {
+    fn setup() -> Result<String, Error> {
+        Ok("ready".into())
+    }
+
+    fn iteration(data: &str) -> Result<(), Error> {
+        let iter = vu::iteration();
+        if number("TRAP_ON_ITER") == Some(iter) {
+            panic!("deliberate trap on iteration {iter}");
+        }
+        if number("FAIL_ON_ITER") == Some(iter) {
+            return Err(format!("deliberate failure on iteration {iter}").into());
+        }
+        if env("LOG_EVERY_ITER").is_some() {
+            println!("vu {} iteration {iter}", vu::id());
+        }
+        check(data, "setup data arrived", |d| d == "ready");
+        let base = env("BASE_URL").ok_or("BASE_URL is not set")?;
+        let path = env("REQ_PATH").unwrap_or_else(|| "/".into());
+        for _ in 0..number("REQUESTS").unwrap_or(1) {
+            let res = http::get(format!("{base}{path}")).send();
+            check(
+                &res,
+                "status is 200",
+                |r| matches!(r, Ok(r) if r.status() == 200),
+            );
+        }
+        if let Some(ms) = number("SLEEP_MS") {
+            sleep(Duration::from_millis(ms));
+        }
+        Ok(())
+    }
+
+    fn teardown(data: &str) -> Result<(), Error> {
+        log::info(&format!("teardown with {data}"));
+        Ok(())
+    }
+}
+
+volley_sdk::scenario!(Probe);

@@ -1,0 +1,221 @@
+//! Test support: a real hyper server on 127.0.0.1:0, real scenario components built from
+//! `tests/components`, and the real `volley` binary.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the guest components once per test binary and returns the path of `name`.
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT
+        .get_or_init(|| {
+            let target_dir = root().join("target").join("guest");
+            let out = Command::new(env!("CARGO"))
+                .current_dir(root())
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "probe",
+                    "-p",
+                    "otherworld",
+                    "--target",
+                    "wasm32-wasip2",
+                ])
+                .args(["--profile", "guest", "--target-dir"])
+                .arg(&target_dir)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            Ok(target_dir.join("wasm32-wasip2").join("guest"))
+        })
+        .as_ref()
+        .unwrap_or_else(|e| panic!("building test components failed:\n{e}"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A fresh scratch directory under the target dir.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = root().join("target").join("e2e-scratch").join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The result of one `volley` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A `volley` command with its compile cache in the target dir.
+pub fn volley() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volley"));
+    cmd.env("VOLLEY_CACHE_DIR", root().join("target").join("e2e-cache"));
+    for var in [
+        "VOLLEY_VUS",
+        "VOLLEY_DURATION",
+        "VOLLEY_ITERATIONS",
+        "VOLLEY_STAGES",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `volley` with `args`.
+pub fn run(args: &[&str]) -> Run {
+    Run::from_output(volley().args(args).output().expect("run volley"))
+}
+
+/// Reads a JSON summary export.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1:0 that counts requests.
+/// Routes: `/` → 200 "ok"; `/status/N` → status N; `/slow/MS` → 200 after MS milliseconds.
+pub struct Server {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicU64>,
+    paths: Arc<Mutex<Vec<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (h, p) = (hits.clone(), paths.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (h, p) = (h.clone(), p.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (h, p) = (h.clone(), p.clone());
+                        async move { Ok::<_, Infallible>(respond(req, &h, &p).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Server {
+            addr,
+            hits,
+            paths,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until at least `n` requests arrived (bounded by `limit`).
+    pub fn wait_for_hits(&self, n: u64, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if self.hits() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().unwrap().clone()
+    }
+}
+
+async fn respond(
+    req: Request<hyper::body::Incoming>,
+    hits: &AtomicU64,
+    paths: &Mutex<Vec<String>>,
+) -> Response<Full<Bytes>> {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let path = req.uri().path().to_string();
+    paths.lock().unwrap().push(path.clone());
+    let mut status = 200u16;
+    if let Some(code) = path.strip_prefix("/status/") {
+        status = code.parse().unwrap_or(400);
+    } else if let Some(ms) = path.strip_prefix("/slow/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from_static(b"ok\n")))
+        .unwrap()
+}
