@@ -49,7 +49,7 @@ impl Progress {
     /// Called every second.
     pub fn tick(&mut self) {
         self.ticks += 1;
-        if self.tty || self.ticks % PLAIN_EVERY == 0 {
+        if self.tty || self.ticks.is_multiple_of(PLAIN_EVERY) {
             self.draw();
         }
     }
