@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Volley benchmarks. Prints figures; asserts nothing.
+#
+#   memory      RSS per idle VU of a sleep-only scenario at 1 and $VUS_LIST VUs (default "1000 10000")
+#   throughput  requests/s and generator CPU-seconds per 100k requests, 50 VUs, no sleep, against a
+#               static nginx on 127.0.0.1 — with wrk and k6 side by side when they are installed
+#
+# Usage: bench/run.sh [memory|throughput|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
+# Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHAT="${1:-all}"
+DUR="${DUR:-10}"
+RUNS="${RUNS:-3}"
+VUS_LIST="${VUS_LIST:-1000 10000}"
+PORT="${PORT:-18080}"
+WORK="$(mktemp -d /tmp/volley-bench.XXXXXX)"
+export K6_NO_USAGE_REPORT=true
+export VOLLEY_CACHE_DIR="$WORK/cache"
+
+cargo build --release --quiet
+cargo build --quiet -p probe --target wasm32-wasip2 --profile guest --target-dir target/guest
+VOLLEY="$PWD/target/release/volley"
+PROBE="$PWD/target/guest/wasm32-wasip2/guest/probe.wasm"
+[ -x /usr/bin/time ] || { echo "GNU time is required: apt-get install time" >&2; exit 1; }
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+memory() {
+  echo "== memory: RSS per idle VU (scenario: sleep 1 s per iteration, no requests; ${DUR}s; median of $RUNS)"
+  printf '%-8s %-12s %-14s %-20s\n' VUs peak_rss_MB rss_per_vu_KB marginal_KB_per_vu
+  local base=""
+  for n in 1 $VUS_LIST; do
+    local rss
+    rss=$(for _ in $(seq "$RUNS"); do
+      /usr/bin/time -f '%M' -o "$WORK/time" taskset -c 0 "$VOLLEY" run "$PROBE" -q --no-summary \
+        -e BASE_URL=http://127.0.0.1:9 -e REQUESTS=0 -e SLEEP_MS=1000 --vus "$n" --duration "${DUR}s" \
+        >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      tail -1 "$WORK/time"
+    done | median)
+    [ -n "$base" ] || base="$rss"
+    awk -v n="$n" -v r="$rss" -v b="$base" 'BEGIN {
+      m = (n > 1) ? sprintf("%.1f", (r - b) / (n - 1)) : "-";
+      printf "%-8d %-12.1f %-14.1f %-20s\n", n, r / 1024, r / n, m }'
+  done
+}
+
+start_nginx() {
+  local prefix="$WORK/nginx"
+  mkdir -p "$prefix/logs" "$prefix/tmp"
+  cat > "$prefix/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 16000; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $prefix/tmp/client;
+  proxy_temp_path $prefix/tmp/proxy;
+  fastcgi_temp_path $prefix/tmp/fastcgi;
+  uwsgi_temp_path $prefix/tmp/uwsgi;
+  scgi_temp_path $prefix/tmp/scgi;
+  server {
+    listen 127.0.0.1:$PORT backlog=4096;
+    location / { default_type text/plain; return 200 "ok\n"; }
+  }
+}
+CONF
+  taskset -c 1 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
+  trap 'kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nginx did not start" >&2; exit 1
+}
+
+# one_run TOOL -> "rps cpu_s_per_100k rss_mb"
+one_run() {
+  local tool="$1" url="http://127.0.0.1:$PORT/" reqs
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
+  case "$tool" in
+    volley)
+      "${tm[@]}" "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${DUR}s" \
+        --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
+    wrk)
+      "${tm[@]}" wrk -t1 -c50 -d"${DUR}s" "$url" > "$WORK/wrk.txt"
+      reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt");;
+    k6)
+      "${tm[@]}" k6 run --quiet --vus 50 --duration "${DUR}s" --summary-export "$WORK/k6.json" \
+        -e URL="$url" bench/k6-static.js >/dev/null 2>&1
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['count']))" "$WORK/k6.json");;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$reqs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%.0f %.2f %.1f\n", q / w, (u + s) / q * 100000, r / 1024 }'
+}
+
+throughput() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  local tools="volley"
+  command -v wrk >/dev/null && tools="$tools wrk"
+  command -v k6 >/dev/null && tools="$tools k6"
+  echo "== throughput: 50 VUs/connections, no sleep, ${DUR}s, static nginx on CPU 1, generator on CPU 0; median of $RUNS"
+  for t in $tools; do : > "$WORK/$t.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for t in $tools; do one_run "$t" >> "$WORK/$t.tsv"; done
+  done
+  printf '%-8s %-10s %-22s %-12s\n' tool req_per_s cpu_s_per_100k_req peak_rss_MB
+  for t in $tools; do
+    printf '%-8s %-10s %-22s %-12s\n' "$t" \
+      "$(cut -d' ' -f1 "$WORK/$t.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/$t.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/$t.tsv" | median)"
+  done
+}
+
+case "$WHAT" in
+  memory) memory ;;
+  throughput) throughput ;;
+  all) memory; echo; throughput ;;
+  *) sed -n 2,12p "$0"; exit 2 ;;
+esac
