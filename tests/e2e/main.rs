@@ -591,3 +591,56 @@ tags = {{ team = "b" }}
     assert_eq!(paths.iter().filter(|p| *p == "/status/200").count(), 6);
     assert_eq!(paths.iter().filter(|p| *p == "/status/201").count(), 2);
 }
+
+/// A ramp-down to 0 VUs while both VUs sleep in a 5 s iteration: with gracefulRampDown 0s the
+/// iterations are interrupted at once; with 10s they are allowed to finish.
+#[test]
+fn graceful_ramp_down_decides_whether_iterations_finish() {
+    let server = Server::start();
+    let dir = scratch("rampdown");
+    for (grace, complete, interrupted) in [("0s", 0, 2), ("10s", 2, 0)] {
+        let test = dir.join(format!("ramp-{grace}.toml"));
+        std::fs::write(
+            &test,
+            format!(
+                r#"plugin = "{}"
+[env]
+BASE_URL = "{}"
+SLEEP_MS = "5000"
+
+[scenarios.ramp]
+executor = "ramping-vus"
+startVUs = 2
+stages = [{{ duration = "1s", target = 2 }}, {{ duration = "0s", target = 0 }}, {{ duration = "1s", target = 0 }}]
+gracefulRampDown = "{grace}"
+"#,
+                component("probe").display(),
+                server.url()
+            ),
+        )
+        .unwrap();
+        let export = dir.join(format!("s-{grace}.json"));
+        run(&[
+            "run",
+            test.to_str().unwrap(),
+            "--summary-export",
+            export.to_str().unwrap(),
+            "-q",
+        ])
+        .expect_code(0);
+        let s = read_json(&export);
+        assert_eq!(
+            s["iterations"]["complete"], complete,
+            "gracefulRampDown {grace}"
+        );
+        assert_eq!(
+            s["iterations"]["interrupted"], interrupted,
+            "gracefulRampDown {grace}"
+        );
+    }
+    assert_eq!(
+        server.hits(),
+        4,
+        "each VU sent its request before sleeping, in both runs"
+    );
+}
