@@ -8,10 +8,12 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, Options, TestConfig};
-use crate::engine::{self, Abort, EngineError};
+use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, Tags};
 use crate::output::{export, summary, Results};
+use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
+use crate::plan::{Executor, Step};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
 use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
 
@@ -78,6 +80,8 @@ impl AppError {
 
 /// A loaded test: the plugin bytes, their name, and the merged, validated configuration.
 pub struct Prepared {
+    /// This process's execution segment.
+    pub segment: ExecutionTuple,
     /// Component bytes.
     pub wasm: Arc<[u8]>,
     /// Where they came from.
@@ -108,12 +112,48 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let plugin_layer = plugin_options(&wasm, &origin).await?;
     let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
     let test = TestConfig::resolve(&options)?;
+    let segment = segment(args)?;
+    if !segment.segment().is_full() {
+        if let Some(sc) = test
+            .scenarios
+            .iter()
+            .find(|s| matches!(s.executor, Executor::ExternallyControlled { .. }))
+        {
+            return Err(ConfigError::Invalid {
+                key: format!("scenarios.{}.executor", sc.name),
+                reason: "externally-controlled scenarios cannot be split into execution segments"
+                    .into(),
+            }
+            .into());
+        }
+    }
     Ok(Prepared {
+        segment,
         wasm,
         origin,
         options,
         test,
     })
+}
+
+fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
+    let invalid = |key: &str, e: SegmentError| ConfigError::Invalid {
+        key: key.into(),
+        reason: e.to_string(),
+    };
+    let segment = args
+        .execution_segment
+        .as_deref()
+        .map(Segment::parse)
+        .transpose()
+        .map_err(|e| invalid("execution-segment", e))?;
+    let sequence = args
+        .execution_segment_sequence
+        .as_deref()
+        .map(parse_sequence)
+        .transpose()
+        .map_err(|e| invalid("execution-segment-sequence", e))?;
+    ExecutionTuple::new(segment, sequence).map_err(|e| invalid("execution-segment", e))
 }
 
 fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
@@ -134,6 +174,7 @@ async fn plugin_options(wasm: &[u8], origin: &str) -> Result<Options, AppError> 
         VuSetup {
             id: 0,
             scenario: "options".into(),
+            exec: "default".into(),
             env: Default::default(),
             recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new()),
             test_start: std::time::Instant::now(),
@@ -167,6 +208,12 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
             v["max_vus"] = s.max_vus().into();
             v["description"] = s.description().into();
             v["schedule"] = serde_json::to_value(s.steps()).unwrap_or_default();
+            v["segment"] = serde_json::json!({
+                "max_vus": s.local_max_vus(&p.segment),
+                "initial_vus": s.local_initial_vus(&p.segment),
+                "schedule": s.local_steps(&p.segment),
+                "shared_iterations": s.local_iterations(&p.segment),
+            });
             v
         })
         .collect();
@@ -191,6 +238,8 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         .collect();
     Ok(serde_json::json!({
         "plugin": p.origin,
+        "execution_segment": p.segment.segment().to_string(),
+        "execution_requirements": requirements(&p),
         "max_vus": p.test.max_vus(),
         "max_duration_ms": p.test.max_duration().as_millis() as u64,
         "env": p.test.env,
@@ -205,11 +254,49 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
     }))
 }
 
+/// The planned VUs of this segment over the whole test (scenarios overlap; each keeps its VUs
+/// reserved through its graceful stop), as changes in time.
+fn requirements(p: &Prepared) -> Vec<Step> {
+    let mut events: Vec<(std::time::Duration, usize, u32)> = Vec::new();
+    for (i, sc) in p.test.scenarios.iter().enumerate() {
+        let steps = match sc.executor {
+            Executor::RampingVus { .. } => sc.local_steps(&p.segment),
+            _ => vec![Step {
+                at: std::time::Duration::ZERO,
+                vus: sc.local_max_vus(&p.segment),
+            }],
+        };
+        for st in &steps {
+            events.push((sc.start_time + st.at, i, st.vus));
+        }
+        events.push((sc.max_end(), i, 0));
+    }
+    events.sort_by_key(|e| e.0);
+    let mut current = vec![0u32; p.test.scenarios.len()];
+    let mut out: Vec<Step> = Vec::new();
+    for (at, i, vus) in events {
+        current[i] = vus;
+        let total = current.iter().sum();
+        match out.last_mut() {
+            Some(last) if last.at == at => last.vus = total,
+            Some(last) if last.vus == total => {}
+            _ => out.push(Step { at, vus: total }),
+        }
+    }
+    out
+}
+
 /// `volley run`: runs the test and returns the exit code (0, 99 or 105).
 pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
     let mut p = prepare(args).await?;
     let nofile = crate::limits::raise_nofile();
-    for w in crate::limits::check(u64::from(p.test.max_vus()), nofile) {
+    let local_vus: u32 = p
+        .test
+        .scenarios
+        .iter()
+        .map(|s| s.local_max_vus(&p.segment))
+        .sum();
+    for w in crate::limits::check(u64::from(local_vus), nofile) {
         logging::host(Level::Warn, &w);
     }
     let mut target = None;
@@ -229,7 +316,13 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         &p.wasm,
         &p.origin,
         Some(PoolSize {
-            instances: p.test.max_vus() + 1,
+            instances: p
+                .test
+                .scenarios
+                .iter()
+                .map(|s| s.local_max_vus(&p.segment))
+                .sum::<u32>()
+                + 1,
             max_memory: p.test.max_memory,
         }),
     )?);
@@ -237,7 +330,11 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         eprint!("{}", banner(&p));
     }
     let aggregate = Aggregate::new(Tags::new());
-    let report = engine::run(&p.test, plugin, aggregate.clone(), signal).await?;
+    let settings = RunSettings {
+        segment: p.segment.clone(),
+        control_address: args.address,
+    };
+    let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
     if let Some(t) = target {
         t.shutdown().await;
     }
@@ -245,7 +342,13 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         .scenarios
         .iter()
         .fold((0, 0), |(c, i), (_, sc, si)| (c + sc, i + si));
-    let results = Results::collect(&p.test, &aggregate, report.elapsed, iterations);
+    let results = Results::collect(
+        &p.test,
+        &aggregate,
+        report.elapsed,
+        iterations,
+        p.segment.segment().to_string(),
+    );
     if p.test.summary.enabled {
         println!("{}", summary::render(&results));
     }
@@ -306,10 +409,14 @@ fn banner(p: &Prepared) -> String {
     use crate::config::duration::format_duration;
     let n = p.test.scenarios.len();
     let mut s = format!(
-        "\n  execution: local\n     plugin: {}\n     output: -\n\n  scenarios: (100.00%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
+        "\n  execution: local\n     plugin: {}\n     output: -\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
         p.origin,
+        p.segment
+            .segment()
+            .length()
+            .map_or(100.0, |r| r.numer() as f64 / r.denom() as f64 * 100.0),
         if n == 1 { "" } else { "s" },
-        p.test.max_vus(),
+        p.test.scenarios.iter().map(|s| s.local_max_vus(&p.segment)).sum::<u32>(),
         format_duration(p.test.max_duration()),
     );
     for sc in &p.test.scenarios {

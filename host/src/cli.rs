@@ -25,6 +25,24 @@ pub enum Command {
     Run(RunArgs),
     /// Print the resolved options and each scenario's planned schedule as JSON.
     Inspect(RunArgs),
+    /// Change the VU count of a running test's externally-controlled scenarios.
+    Scale {
+        /// The new VU count.
+        #[arg(short = 'u', long)]
+        vus: u32,
+        /// Only this scenario (default: every externally-controlled one).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The running test's control API address.
+        #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
+        address: std::net::SocketAddr,
+    },
+    /// Show the VU counts of a running test's externally-controlled scenarios.
+    Status {
+        /// The running test's control API address.
+        #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
+        address: std::net::SocketAddr,
+    },
     /// Serve a built-in system under test.
     Target {
         /// Which target.
@@ -97,6 +115,15 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// This process's share of the test, e.g. `0:1/3`, `1/3:2/3`, `25%` (k6's execution segment).
+    #[arg(long, env = "VOLLEY_EXECUTION_SEGMENT")]
+    pub execution_segment: Option<String>,
+    /// The segments all processes use, e.g. `0,1/3,2/3,1` (must be the same everywhere).
+    #[arg(long, env = "VOLLEY_EXECUTION_SEGMENT_SEQUENCE")]
+    pub execution_segment_sequence: Option<String>,
+    /// Where the control API listens when a scenario is externally controlled.
+    #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
+    pub address: std::net::SocketAddr,
 }
 
 impl RunArgs {

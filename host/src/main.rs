@@ -33,6 +33,15 @@ async fn dispatch(cli: Cli) -> i32 {
             }
             Err(e) => app_error(e),
         },
+        Command::Scale {
+            vus,
+            scenario,
+            address,
+        } => {
+            let body = serde_json::json!({ "vus": vus, "scenario": scenario });
+            control_call(address, hyper::Method::PATCH, Some(body)).await
+        }
+        Command::Status { address } => control_call(address, hyper::Method::GET, None).await,
         Command::Target { target } => match target {
             TargetCommand::Montecarlo {
                 port,
@@ -47,6 +56,23 @@ async fn dispatch(cli: Cli) -> i32 {
         eprintln!("error: {e:#}");
         1
     })
+}
+
+async fn control_call(
+    address: std::net::SocketAddr,
+    method: hyper::Method,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<i32> {
+    match volley::engine::control::request(address, method, body).await {
+        Ok(text) => {
+            println!("{text}");
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(1)
+        }
+    }
 }
 
 fn app_error(e: app::AppError) -> anyhow::Result<i32> {

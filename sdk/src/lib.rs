@@ -41,7 +41,7 @@ use std::time::Duration;
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "volley:scenario/scenario@0.1.0",
+        world: "volley:scenario/scenario@0.1.1",
         pub_export_macro: true,
         default_bindings_module: "volley_sdk::wit",
     });
@@ -63,6 +63,14 @@ pub trait Scenario {
     /// One iteration of one VU (k6's `default` function). An error fails this iteration only.
     fn iteration(data: &str) -> Result<(), Error>;
 
+    /// One iteration of a scenario whose `exec` names another entry point than `default`.
+    /// The default refuses every name; override it to offer several entry points.
+    fn exec(name: &str, _data: &str) -> Result<(), Error> {
+        Err(Error::from(format!(
+            "this plugin has no entry point '{name}'"
+        )))
+    }
+
     /// Runs once after the load has finished.
     fn teardown(_data: &str) -> Result<(), Error> {
         Ok(())
@@ -81,7 +89,13 @@ macro_rules! scenario {
                 <$ty as $crate::Scenario>::setup().map_err($crate::Error::into_message)
             }
             fn iteration(data: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                <$ty as $crate::Scenario>::iteration(&data).map_err($crate::Error::into_message)
+                let exec = $crate::vu::exec();
+                let result = if exec == "default" {
+                    <$ty as $crate::Scenario>::iteration(&data)
+                } else {
+                    <$ty as $crate::Scenario>::exec(&exec, &data)
+                };
+                result.map_err($crate::Error::into_message)
             }
             fn teardown(data: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
                 <$ty as $crate::Scenario>::teardown(&data).map_err($crate::Error::into_message)

@@ -16,3 +16,8 @@ pub fn iteration() -> u64 {
 pub fn scenario() -> String {
     imports::scenario()
 }
+
+/// The entry point this scenario runs (k6's `exec`): `default` unless the test names another.
+pub fn exec() -> String {
+    imports::exec()
+}

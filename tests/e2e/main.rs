@@ -1,6 +1,7 @@
 //! End-to-end tests: real scenario components run by the real `volley` binary against real
 //! HTTP servers on 127.0.0.1.
 
+mod executors;
 mod support;
 
 use std::process::Stdio;
@@ -643,4 +644,27 @@ gracefulRampDown = "{grace}"
         4,
         "each VU sent its request before sleeping, in both runs"
     );
+}
+
+#[test]
+fn components_built_against_wit_0_1_0_still_run() {
+    let server = Server::start();
+    let dir = scratch("legacy");
+    let export = dir.join("s.json");
+    run(&[
+        "run",
+        component("legacy").to_str().unwrap(),
+        "-e",
+        &base(&server),
+        "--iterations",
+        "3",
+        "--summary-export",
+        export.to_str().unwrap(),
+        "-q",
+    ])
+    .expect_code(0);
+    let s = read_json(&export);
+    assert_eq!(s["checks"][0]["name"], "legacy status is 200");
+    assert_eq!(s["checks"][0]["passes"], 3);
+    assert_eq!(server.hits(), 3);
 }

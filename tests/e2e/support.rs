@@ -39,6 +39,8 @@ pub fn component(name: &str) -> PathBuf {
                     "probe",
                     "-p",
                     "otherworld",
+                    "-p",
+                    "legacy",
                     "--target",
                     "wasm32-wasip2",
                 ])

@@ -330,18 +330,15 @@ fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError
         "constant-vus" => &["vus", "duration"],
         "ramping-vus" => &["start-vus", "stages", "graceful-ramp-down"],
         "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "max-duration"],
-        "constant-arrival-rate" | "ramping-arrival-rate" | "externally-controlled" => {
-            return Err(invalid(
-                key("executor"),
-                format!("'{}' is not supported yet", s.executor),
-            ))
-        }
+        "constant-arrival-rate" => &["rate", "time-unit", "duration", "pre-allocated-vus", "max-vus"],
+        "ramping-arrival-rate" => &["start-rate", "time-unit", "stages", "pre-allocated-vus", "max-vus"],
+        "externally-controlled" => &["vus", "max-vus", "duration"],
         other => {
             return Err(invalid(
                 key("executor"),
                 format!(
-                    "unknown executor '{other}' (expected constant-vus, ramping-vus, \
-                     shared-iterations or per-vu-iterations)"
+                    "unknown executor '{other}' (expected constant-vus, ramping-vus, shared-iterations, \
+                     per-vu-iterations, constant-arrival-rate, ramping-arrival-rate or externally-controlled)"
                 ),
             ))
         }
@@ -354,6 +351,11 @@ fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError
         ("start-vus", s.start_vus.is_some()),
         ("stages", s.stages.is_some()),
         ("graceful-ramp-down", s.graceful_ramp_down.is_some()),
+        ("rate", s.rate.is_some()),
+        ("start-rate", s.start_rate.is_some()),
+        ("time-unit", s.time_unit.is_some()),
+        ("pre-allocated-vus", s.pre_allocated_vus.is_some()),
+        ("max-vus", s.max_vus.is_some()),
     ];
     if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
         return Err(invalid(
@@ -361,31 +363,94 @@ fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError
             format!("not an option of executor {}", s.executor),
         ));
     }
-    if let Some(exec) = s.exec.as_deref().filter(|e| *e != "default") {
+    if s.executor == "externally-controlled" && s.graceful_stop.is_some() {
         return Err(invalid(
-            key("exec"),
-            format!("'{exec}': only the 'default' entry point is supported"),
+            key("graceful-stop"),
+            "not an option of executor externally-controlled",
         ));
     }
-    let executor = match s.executor.as_str() {
-        "constant-vus" => {
-            let duration = s
-                .duration
-                .ok_or_else(|| invalid(key("duration"), "is required"))?
-                .0;
-            if duration < Duration::from_secs(1) {
-                return Err(invalid(key("duration"), "must be at least 1s"));
-            }
-            Executor::ConstantVus {
-                vus: vus_count(&key("vus"), s.vus, 1, 1)?,
-                duration,
-            }
+    let exec = s.exec.clone().unwrap_or_else(|| "default".to_string());
+    if exec.is_empty() {
+        return Err(invalid(key("exec"), "must not be empty"));
+    }
+    let at_least_1s = |field: &str, d: Option<Dur>| -> Result<Duration, ConfigError> {
+        let d = d.ok_or_else(|| invalid(key(field), "is required"))?.0;
+        if d < Duration::from_secs(1) {
+            return Err(invalid(key(field), "must be at least 1s"));
         }
+        Ok(d)
+    };
+    let time_unit = || -> Result<Duration, ConfigError> {
+        let t = s.time_unit.map_or(Duration::from_secs(1), |d| d.0);
+        if t.is_zero() {
+            return Err(invalid(key("time-unit"), "must be greater than 0"));
+        }
+        Ok(t)
+    };
+    let arrival_vus = || -> Result<(u32, u32), ConfigError> {
+        let pre = s
+            .pre_allocated_vus
+            .ok_or_else(|| invalid(key("pre-allocated-vus"), "is required"))?;
+        let pre = vus_count(&key("pre-allocated-vus"), Some(pre), 0, 0)?;
+        let max = vus_count(&key("max-vus"), s.max_vus, i64::from(pre), 0)?;
+        if max < pre {
+            return Err(invalid(
+                key("max-vus"),
+                format!("{max} is less than pre-allocated-vus ({pre})"),
+            ));
+        }
+        Ok((pre, max))
+    };
+    let executor = match s.executor.as_str() {
+        "constant-vus" => Executor::ConstantVus {
+            vus: vus_count(&key("vus"), s.vus, 1, 1)?,
+            duration: at_least_1s("duration", s.duration)?,
+        },
         "ramping-vus" => Executor::RampingVus {
             start_vus: vus_count(&key("start-vus"), s.start_vus, 1, 0)?,
             stages: stages(&key("stages"), s.stages.as_deref().unwrap_or_default())?,
             graceful_ramp_down: s.graceful_ramp_down.map_or(DEFAULT_GRACEFUL, |d| d.0),
         },
+        "constant-arrival-rate" => {
+            let (pre_allocated_vus, max_vus) = arrival_vus()?;
+            let rate = s.rate.ok_or_else(|| invalid(key("rate"), "is required"))?;
+            Executor::ConstantArrivalRate {
+                rate: count(&key("rate"), Some(rate), 1, 1)?,
+                time_unit: time_unit()?,
+                duration: at_least_1s("duration", s.duration)?,
+                pre_allocated_vus,
+                max_vus,
+            }
+        }
+        "ramping-arrival-rate" => {
+            let (pre_allocated_vus, max_vus) = arrival_vus()?;
+            Executor::RampingArrivalRate {
+                start_rate: count(&key("start-rate"), s.start_rate, 0, 0)?,
+                time_unit: time_unit()?,
+                stages: stages(&key("stages"), s.stages.as_deref().unwrap_or_default())?,
+                pre_allocated_vus,
+                max_vus,
+            }
+        }
+        "externally-controlled" => {
+            let vus = vus_count(&key("vus"), s.vus, 1, 0)?;
+            let max_vus = vus_count(&key("max-vus"), s.max_vus, i64::from(vus), 0)?;
+            if max_vus < vus {
+                return Err(invalid(
+                    key("max-vus"),
+                    format!("{max_vus} is less than vus ({vus})"),
+                ));
+            }
+            let duration = s
+                .duration
+                .ok_or_else(|| invalid(key("duration"), "is required (0s runs until stopped)"))?
+                .0;
+            Executor::ExternallyControlled {
+                vus,
+                max_vus,
+                duration,
+            }
+        }
         shared_or_per_vu => {
             let vus = vus_count(&key("vus"), s.vus, 1, 1)?;
             let iterations = count(&key("iterations"), s.iterations, 1, 1)?;
@@ -417,8 +482,13 @@ fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError
     let scenario = Scenario {
         name: name.to_string(),
         executor,
+        exec,
         start_time: s.start_time.map_or(Duration::ZERO, |d| d.0),
-        graceful_stop: s.graceful_stop.map_or(DEFAULT_GRACEFUL, |d| d.0),
+        graceful_stop: if s.executor == "externally-controlled" {
+            Duration::ZERO
+        } else {
+            s.graceful_stop.map_or(DEFAULT_GRACEFUL, |d| d.0)
+        },
         env: s.env.clone().unwrap_or_default(),
         tags: s.tags.clone().unwrap_or_default(),
     };

@@ -125,6 +125,20 @@ pub struct ScenarioOpt {
     /// Time a VU removed by a ramp-down gets to finish its iteration (ramping-vus).
     #[serde(alias = "gracefulRampDown")]
     pub graceful_ramp_down: Option<Dur>,
+    /// Iterations per time unit (constant-arrival-rate).
+    pub rate: Option<i64>,
+    /// Rate at the start (ramping-arrival-rate).
+    #[serde(alias = "startRate")]
+    pub start_rate: Option<i64>,
+    /// The rate's time unit (arrival-rate executors; default 1s).
+    #[serde(alias = "timeUnit")]
+    pub time_unit: Option<Dur>,
+    /// VUs initialised before the start (arrival-rate executors).
+    #[serde(alias = "preAllocatedVUs")]
+    pub pre_allocated_vus: Option<i64>,
+    /// Most VUs (arrival-rate executors, externally-controlled).
+    #[serde(alias = "maxVUs")]
+    pub max_vus: Option<i64>,
 }
 
 /// Summary options.

@@ -2,7 +2,10 @@
 //! calls `setup`, drives each scenario from its start time, samples `vus`, merges metrics and
 //! evaluates thresholds on timers, then calls `teardown`.
 
+mod arrival;
+pub mod control;
 mod errors;
+mod factory;
 mod progress;
 mod scenario;
 mod vu_task;
@@ -17,10 +20,17 @@ use tokio::sync::watch;
 pub use errors::ErrorLog;
 pub use vu_task::ScenarioCounters;
 
+use std::net::SocketAddr;
+
+use control::{Control, ControlError};
+use factory::{ScenarioVus, VuFactory};
+
 use crate::config::TestConfig;
 use crate::metrics::{builtin, Aggregate, Sample, TagSetId};
+use crate::plan::segment::ExecutionTuple;
+use crate::plan::Executor;
 use crate::thresholds;
-use crate::vu::{GuestError, Plugin, Recorder, Vu, VuSetup};
+use crate::vu::{GuestError, Plugin};
 
 /// How often VU buffers are merged into the aggregate.
 const COLLECT_EVERY: Duration = Duration::from_millis(250);
@@ -41,6 +51,9 @@ pub enum EngineError {
     /// The plugin's `setup` failed.
     #[error("setup failed: {0}")]
     Setup(GuestError),
+    /// The control API could not start.
+    #[error(transparent)]
+    Control(#[from] ControlError),
 }
 
 /// Why the test ended early.
@@ -67,63 +80,62 @@ pub struct RunReport {
     pub vus_max: u32,
 }
 
+/// How a run is set up beyond its test configuration.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// This process's execution segment (`0:1` for a single run).
+    pub segment: ExecutionTuple,
+    /// Where the control API listens when a scenario is externally controlled.
+    pub control_address: SocketAddr,
+}
+
 /// Runs `test` with `plugin`, recording into `aggregate`. `signal` becomes true on Ctrl-C.
 pub async fn run(
     test: &TestConfig,
     plugin: Arc<Plugin>,
     aggregate: Arc<Aggregate>,
+    settings: &RunSettings,
     mut signal: watch::Receiver<bool>,
 ) -> Result<RunReport, EngineError> {
     let test_start = Instant::now();
-    let base_env = Arc::new(test.env.clone());
-    let new_vu = |id: u32,
-                  scenario: &str,
-                  env: Arc<BTreeMap<String, String>>,
-                  tags: &BTreeMap<String, String>| {
-        let mut base: Vec<(String, String)> =
-            tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        base.retain(|(k, _)| k != "scenario");
-        base.push(("scenario".into(), scenario.to_string()));
-        let recorder = Recorder::new(aggregate.buffer(), aggregate.tags().clone(), base);
-        Vu::new(
-            plugin.clone(),
-            VuSetup {
-                id,
-                scenario: scenario.into(),
-                env,
-                recorder,
-                test_start,
-                max_memory: test.max_memory,
-            },
-        )
-    };
+    let tuple = &settings.segment;
+    let factory = VuFactory::new(plugin, aggregate.clone(), test_start, test.max_memory);
 
-    // Initialise every VU up front, as k6 does, so the schedule is not delayed by it.
+    // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
+    // scenarios start with their pre-allocated VUs and may grow to max-vus during the run.
     let mut per_scenario = Vec::new();
     let mut next_id = 1u32;
+    let mut initialised = 0u64;
+    let mut control = Control::default();
     for sc in &test.scenarios {
-        let mut env = (*base_env).clone();
-        env.extend(sc.env.clone());
-        let env = Arc::new(env);
-        let mut vus = Vec::with_capacity(sc.max_vus() as usize);
-        for _ in 0..sc.max_vus() {
-            let vu = new_vu(next_id, &sc.name, env.clone(), &sc.tags)
-                .await
-                .map_err(|source| EngineError::Init {
-                    vu: next_id,
-                    source,
-                })?;
-            vus.push(vu);
+        let settings = ScenarioVus::new(sc, &test.env, &BTreeMap::new());
+        let mut vus = Vec::with_capacity(sc.local_initial_vus(tuple) as usize);
+        for _ in 0..sc.local_initial_vus(tuple) {
+            vus.push(factory.create(next_id, &settings).await?);
             next_id += 1;
+            initialised += 1;
         }
-        per_scenario.push(vus);
+        let first_growth_id = next_id;
+        next_id += sc.local_max_vus(tuple) - sc.local_initial_vus(tuple);
+        let external = match &sc.executor {
+            Executor::ExternallyControlled { vus, max_vus, .. } => {
+                Some(control.register(&sc.name, *vus, *max_vus))
+            }
+            _ => None,
+        };
+        per_scenario.push((vus, settings, first_growth_id, external));
     }
-    let vus_max = next_id - 1;
+    let vus_max = Arc::new(AtomicU64::new(initialised));
     let no_tags = aggregate.tags().intern(Vec::new());
+    let control_task = if control.is_empty() {
+        None
+    } else {
+        Some(Arc::new(control).serve(settings.control_address).await?)
+    };
 
-    let mut lifecycle = new_vu(0, "setup", base_env.clone(), &BTreeMap::new())
-        .await
-        .map_err(|source| EngineError::Init { vu: 0, source })?;
+    let mut lifecycle = factory
+        .create(0, &ScenarioVus::lifecycle(&test.env))
+        .await?;
     let data: Arc<str> = lifecycle.setup().await.map_err(EngineError::Setup)?.into();
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -137,9 +149,19 @@ pub async fn run(
     let start = Instant::now();
 
     let mut runs = tokio::task::JoinSet::new();
-    for ((sc, vus), counters) in test.scenarios.iter().zip(per_scenario).zip(&counters) {
+    for ((sc, (vus, vu_settings, growth_id, external)), counters) in
+        test.scenarios.iter().zip(per_scenario).zip(&counters)
+    {
         let sc = sc.clone();
         let counters = counters.clone();
+        let tuple = tuple.clone();
+        let growth = arrival::Growth {
+            factory: factory.clone(),
+            vus: vu_settings,
+            next_id: growth_id,
+            max: sc.local_max_vus(&tuple),
+            initialised: vus_max.clone(),
+        };
         let shared = scenario::Shared {
             data: data.clone(),
             active_total: active_total.clone(),
@@ -152,12 +174,22 @@ pub async fn run(
             if !scenario::sleep_until(begin, &mut stop).await {
                 return (sc.name.clone(), scenario::ScenarioResult::default());
             }
-            let r = scenario::run(&sc, vus, begin, counters, shared).await;
+            let r = match sc.rate_curve() {
+                Some(_) => {
+                    let starts = sc.arrival_tuple(&tuple);
+                    arrival::run(&sc, vus, begin, counters, shared, growth, |i| {
+                        starts.owns(i)
+                    })
+                    .await
+                }
+                None => scenario::run(&sc, vus, begin, counters, shared, &tuple, external).await,
+            };
             (sc.name.clone(), r)
         });
     }
 
-    let mut progress = progress::Progress::new(start, test, counters.clone(), active_total.clone());
+    let mut progress =
+        progress::Progress::new(start, test, tuple, counters.clone(), active_total.clone());
     let mut collect = tokio::time::interval(COLLECT_EVERY);
     let mut evaluate = tokio::time::interval(THRESHOLDS_EVERY);
     let mut sample_vus = tokio::time::interval_at(
@@ -170,7 +202,11 @@ pub async fn run(
     let record_vus = |active: u64| {
         aggregate.record(&[
             vus_sample(builtin::VUS, no_tags, active as f64),
-            vus_sample(builtin::VUS_MAX, no_tags, f64::from(vus_max)),
+            vus_sample(
+                builtin::VUS_MAX,
+                no_tags,
+                vus_max.load(Ordering::Relaxed) as f64,
+            ),
         ]);
     };
     loop {
@@ -213,7 +249,10 @@ pub async fn run(
     }
     if !vus_sampled {
         // A test shorter than the sampling period still reports its VUs.
-        record_vus(test.max_vus().into());
+        record_vus(vus_max.load(Ordering::Relaxed));
+    }
+    if let Some(task) = control_task {
+        task.abort();
     }
     if let Err(e) = lifecycle.teardown(&data).await {
         crate::logging::host(
@@ -240,7 +279,7 @@ pub async fn run(
         scenarios,
         aborted,
         errors: errors.counts(),
-        vus_max,
+        vus_max: vus_max.load(Ordering::Relaxed) as u32,
     })
 }
 

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use super::vu_task::ScenarioCounters;
 use crate::config::duration::format_duration;
 use crate::config::TestConfig;
-use crate::plan::Scenario;
+use crate::plan::segment::ExecutionTuple;
+use crate::plan::{Executor, Scenario};
 
 /// Seconds between plain (non-terminal) progress blocks.
 const PLAIN_EVERY: u64 = 5;
@@ -18,6 +19,8 @@ const PLAIN_EVERY: u64 = 5;
 pub struct Progress {
     start: Instant,
     scenarios: Vec<Scenario>,
+    local_max: Vec<u32>,
+    local_iterations: Vec<u64>,
     counters: Vec<Arc<ScenarioCounters>>,
     active: Arc<AtomicU64>,
     vus_max: u32,
@@ -31,15 +34,32 @@ impl Progress {
     pub fn new(
         start: Instant,
         test: &TestConfig,
+        tuple: &ExecutionTuple,
         counters: Vec<Arc<ScenarioCounters>>,
         active: Arc<AtomicU64>,
     ) -> Self {
         Progress {
             start,
             scenarios: test.scenarios.clone(),
+            local_max: test
+                .scenarios
+                .iter()
+                .map(|s| s.local_max_vus(tuple))
+                .collect(),
+            local_iterations: test
+                .scenarios
+                .iter()
+                .map(|s| match &s.executor {
+                    Executor::SharedIterations { .. } => s.local_iterations(tuple),
+                    Executor::PerVuIterations { iterations, .. } => {
+                        iterations * u64::from(s.local_max_vus(tuple))
+                    }
+                    _ => 0,
+                })
+                .collect(),
             counters,
             active,
-            vus_max: test.max_vus(),
+            vus_max: test.scenarios.iter().map(|s| s.local_max_vus(tuple)).sum(),
             tty: std::io::stderr().is_terminal(),
             drawn_lines: 0,
             ticks: 0,
@@ -79,24 +99,14 @@ impl Progress {
             .map(|s| s.name.len())
             .max()
             .unwrap_or(0);
-        for (sc, c) in self.scenarios.iter().zip(&self.counters) {
-            let run = elapsed.saturating_sub(sc.start_time);
-            let total = sc.nominal_duration();
-            let pct = if total.is_zero() {
-                100.0
-            } else {
-                (run.as_secs_f64() / total.as_secs_f64() * 100.0).min(100.0)
-            };
-            lines.push(format!(
-                "{:width$} [ {:>3.0}% ] {}/{} VUs  {}/{}",
-                sc.name,
-                pct,
-                c.active.load(Ordering::Relaxed),
-                sc.max_vus(),
-                format_duration(Duration::from_millis(
-                    run.min(total).as_millis() as u64 / 100 * 100
-                )),
-                format_duration(total),
+        for (i, (sc, c)) in self.scenarios.iter().zip(&self.counters).enumerate() {
+            lines.push(self.scenario_line(
+                sc,
+                c,
+                self.local_max[i],
+                self.local_iterations[i],
+                elapsed,
+                width,
             ));
         }
         let mut err = std::io::stderr().lock();
@@ -107,6 +117,67 @@ impl Progress {
             let _ = writeln!(err, "{l}{}", if self.tty { "\x1b[K" } else { "" });
         }
         self.drawn_lines = lines.len();
+    }
+}
+
+impl Progress {
+    fn scenario_line(
+        &self,
+        sc: &Scenario,
+        c: &ScenarioCounters,
+        max_vus: u32,
+        iterations: u64,
+        elapsed: Duration,
+        width: usize,
+    ) -> String {
+        let run = elapsed.saturating_sub(sc.start_time);
+        let total = sc.nominal_duration();
+        let done = c.complete.load(Ordering::Relaxed) + c.interrupted.load(Ordering::Relaxed);
+        let time_pct = if total.is_zero() {
+            0.0
+        } else {
+            run.as_secs_f64() / total.as_secs_f64()
+        };
+        let (pct, extra) = match &sc.executor {
+            Executor::SharedIterations { .. } => (
+                done as f64 / iterations.max(1) as f64,
+                format!("  {done}/{iterations} shared iters"),
+            ),
+            Executor::PerVuIterations {
+                iterations: per, ..
+            } => (
+                done as f64 / iterations.max(1) as f64,
+                format!("  {done}/{iterations} iters, {per} per VU"),
+            ),
+            Executor::ConstantArrivalRate {
+                rate, time_unit, ..
+            } => (
+                time_pct,
+                format!("  {:.2} iters/s", *rate as f64 / time_unit.as_secs_f64()),
+            ),
+            _ => (time_pct, String::new()),
+        };
+        let pct = (pct * 100.0).min(100.0);
+        let finished = pct >= 100.0 && c.active.load(Ordering::Relaxed) == 0;
+        let shown = Duration::from_millis(run.as_millis() as u64 / 100 * 100);
+        format!(
+            "{:width$} {} [ {:>3.0}% ] {}/{} VUs  {}/{}{extra}",
+            sc.name,
+            if finished { "✓" } else { " " },
+            pct,
+            c.active.load(Ordering::Relaxed),
+            max_vus,
+            format_duration(if total.is_zero() {
+                shown
+            } else {
+                shown.min(total)
+            }),
+            if total.is_zero() {
+                "∞".to_string()
+            } else {
+                format_duration(total)
+            },
+        )
     }
 }
 

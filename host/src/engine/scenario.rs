@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::vu_task::{Command, Iterations, ScenarioCounters, VuTask};
+use crate::plan::segment::ExecutionTuple;
 use crate::plan::{Executor, Scenario};
 use crate::vu::Vu;
 
@@ -30,18 +31,21 @@ pub struct ScenarioResult {
     pub dropped: u64,
 }
 
-/// Runs `scenario` with `vus` (exactly `scenario.max_vus()` of them) from `start`.
+/// Runs a closed-model `scenario` with `vus` (this segment's share of its VUs) from `start`.
+/// `external` carries the VU target of an externally-controlled scenario.
 pub async fn run(
     scenario: &Scenario,
     vus: Vec<Vu>,
     start: Instant,
     counters: Arc<ScenarioCounters>,
     shared: Shared,
+    tuple: &ExecutionTuple,
+    mut external: Option<watch::Receiver<u32>>,
 ) -> ScenarioResult {
     let mut stop = shared.stop.clone();
     let shared_pool = match &scenario.executor {
-        Executor::SharedIterations { iterations, .. } => {
-            Some(Arc::new(AtomicU64::new(*iterations)))
+        Executor::SharedIterations { .. } => {
+            Some(Arc::new(AtomicU64::new(scenario.local_iterations(tuple))))
         }
         _ => None,
     };
@@ -85,7 +89,7 @@ pub async fn run(
             graceful_ramp_down, ..
         } => {
             let mut running = 0usize;
-            for step in scenario.steps() {
+            for step in scenario.local_steps(tuple) {
                 if !sleep_until(start + step.at, &mut stop).await {
                     stopped = true;
                     break;
@@ -104,6 +108,47 @@ pub async fn run(
                 stopped = !sleep_until(start + scenario.nominal_duration(), &mut stop).await;
             }
         }
+        Executor::ExternallyControlled { duration, .. } => {
+            let mut target = external.take();
+            let end = (!duration.is_zero()).then(|| start + *duration);
+            let mut running = 0usize;
+            loop {
+                let want = target
+                    .as_mut()
+                    .map_or(0, |t| *t.borrow_and_update() as usize)
+                    .min(senders.len());
+                for tx in senders.iter().take(want).skip(running) {
+                    tx.send_replace(Command::Run);
+                }
+                // Scaled-down VUs finish their iteration; the end of the test cuts them.
+                let far = Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+                for tx in senders.iter().take(running).skip(want) {
+                    tx.send_replace(Command::Stop { hard_at: far });
+                }
+                running = want;
+                let until_end = async {
+                    match end {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let changed = async {
+                    let open = match target.as_mut() {
+                        Some(t) => t.changed().await.is_ok(),
+                        None => false,
+                    };
+                    if !open {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    _ = changed => {}
+                    _ = until_end => break,
+                    _ = wait_stop(&mut stop) => { stopped = true; break }
+                }
+            }
+        }
+        Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. } => {}
         Executor::SharedIterations { max_duration, .. }
         | Executor::PerVuIterations { max_duration, .. } => {
             send_all(Command::Run);
@@ -140,7 +185,7 @@ pub async fn run(
     let dropped = match (&shared_pool, per_vu) {
         (Some(pool), _) => pool.load(Ordering::Acquire),
         (None, Some(n)) => {
-            let planned = n * scenario.max_vus() as u64;
+            let planned = n * senders.len() as u64;
             let done = counters.complete.load(Ordering::Acquire)
                 + counters.interrupted.load(Ordering::Acquire);
             planned.saturating_sub(done)

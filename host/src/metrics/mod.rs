@@ -88,6 +88,8 @@ builtins! {
     HTTP_REQ_SENDING = 14, "http_req_sending", Trend, Time;
     HTTP_REQ_WAITING = 15, "http_req_waiting", Trend, Time;
     HTTP_REQ_RECEIVING = 16, "http_req_receiving", Trend, Time;
+    ITERATION_LATENESS = 17, "iteration_lateness", Trend, Time;
+    ITERATION_DURATION_INTENDED = 18, "iteration_duration_intended", Trend, Time;
 }
 
 impl MetricId {
@@ -104,6 +106,10 @@ impl MetricId {
             .map(|i| MetricId(i as u16))
     }
 }
+
+// `iteration_lateness` and `iteration_duration_intended` are Volley's, for arrival-rate
+// scenarios: how late an iteration started against its scheduled time, and its duration measured
+// from that scheduled time (coordinated-omission corrected, as wrk2 reports latency).
 
 /// One measurement: a value of a metric under a tag set.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -75,7 +75,7 @@ pub fn to_json(r: &Results) -> Value {
     }
     json!({
         "schema": "volley.summary/v1",
-        "segment": "0:1",
+        "segment": r.segment,
         "duration_ms": r.duration.as_secs_f64() * 1000.0,
         "iterations": { "complete": r.iterations.0, "interrupted": r.iterations.1 },
         "thresholds_passed": r.thresholds_passed(),

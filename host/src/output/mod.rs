@@ -49,6 +49,8 @@ pub struct Results {
     pub trend_stats: Vec<String>,
     /// Completed and interrupted iterations.
     pub iterations: (u64, u64),
+    /// The execution segment this run covered (`0:1` for a single run).
+    pub segment: String,
 }
 
 impl Results {
@@ -58,6 +60,7 @@ impl Results {
         agg: &Aggregate,
         duration: Duration,
         iterations: (u64, u64),
+        segment: String,
     ) -> Results {
         let thresholds = thresholds::evaluate(&test.thresholds, agg, duration);
         let mut selectors: Vec<Selector> = BUILTINS
@@ -109,6 +112,7 @@ impl Results {
             thresholds,
             trend_stats: test.summary.trend_stats.clone(),
             iterations,
+            segment,
         }
     }
 

@@ -16,6 +16,8 @@ const HTTP: &[&str] = &["http_req_duration", "http_req_failed", "http_reqs"];
 const EXECUTION: &[&str] = &[
     "dropped_iterations",
     "iteration_duration",
+    "iteration_duration_intended",
+    "iteration_lateness",
     "iterations",
     "vus",
     "vus_max",

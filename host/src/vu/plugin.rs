@@ -11,8 +11,11 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::bindings::{Scenario, ScenarioPre};
 use super::state::VuState;
 
-/// WIT package version this host implements.
-pub const WORLD_VERSION: &str = "0.1.0";
+/// WIT package version this host implements. Components built against any earlier 0.1.x
+/// version link too (wasmtime matches semver-compatible imports).
+pub const WORLD_VERSION: &str = "0.1.1";
+/// Patch versions of `volley:scenario@0.1` this host can run.
+const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=1;
 /// Exports a scenario component must have.
 const EXPORTS: [&str; 4] = ["options", "setup", "iteration", "teardown"];
 
@@ -140,10 +143,12 @@ fn check_world(engine: &Engine, component: &Component, origin: &str) -> Result<(
         .filter(|e| !exports.iter().any(|x| x == *e))
         .map(|e| format!("missing export '{e}'"))
         .collect();
-    let ours = format!("@{WORLD_VERSION}");
     for (name, item) in ty.imports(engine) {
         let supported = match name.split_once('/') {
-            Some(("volley:scenario", rest)) => rest.ends_with(&ours),
+            Some(("volley:scenario", rest)) => rest
+                .split_once("@0.1.")
+                .and_then(|(_, patch)| patch.parse::<u32>().ok())
+                .is_some_and(|p| SUPPORTED_PATCHES.contains(&p)),
             Some((pkg, _)) => pkg.starts_with("wasi:") && !name.starts_with("wasi:http/"),
             None => false,
         };

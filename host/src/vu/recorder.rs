@@ -158,6 +158,16 @@ impl Recorder {
         self.flush();
     }
 
+    /// Records one value of an engine metric under the VU's base tags.
+    pub fn sample(&mut self, metric: MetricId, value: f64) {
+        let tags = self.tag_set(&[]);
+        self.buffer.push(Sample {
+            metric,
+            tags,
+            value,
+        });
+    }
+
     fn flush(&mut self) {
         self.buffer.extend(&self.batch);
         self.batch.clear();

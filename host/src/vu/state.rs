@@ -30,6 +30,8 @@ pub struct VuState {
     pub iteration: u64,
     /// Scenario name.
     pub scenario: Arc<str>,
+    /// The scenario's entry point.
+    pub exec: Arc<str>,
     /// Test variables.
     pub env: Arc<BTreeMap<String, String>>,
     /// The VU's own connections.
@@ -46,6 +48,8 @@ pub struct VuSetup {
     pub id: u32,
     /// Scenario name.
     pub scenario: Arc<str>,
+    /// The scenario's entry point (`default` runs `iteration`).
+    pub exec: Arc<str>,
     /// Test variables (test-wide merged with the scenario's).
     pub env: Arc<BTreeMap<String, String>>,
     /// Recorder for the VU's samples.
@@ -69,6 +73,7 @@ impl VuState {
             id: setup.id,
             iteration: 0,
             scenario: setup.scenario,
+            exec: setup.exec,
             env: setup.env,
             client: Client::new(),
             recorder: setup.recorder,
@@ -191,6 +196,10 @@ impl vu::Host for VuState {
 
     fn scenario(&mut self) -> String {
         self.scenario.to_string()
+    }
+
+    fn exec(&mut self) -> String {
+        self.exec.to_string()
     }
 
     fn env(&mut self, name: String) -> Option<String> {

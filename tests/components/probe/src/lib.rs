@@ -2,6 +2,7 @@
 //! `BASE_URL` (required), `REQ_PATH` (default `/`), `REQUESTS` per iteration (default 1),
 //! `SLEEP_MS` after the requests (default 0), `TRAP_ON_ITER` (trap on that iteration number of
 //! each VU), `FAIL_ON_ITER` (return an error on that iteration number), `LOG_EVERY_ITER`.
+//! Entry point `alt` (k6's `exec`) sends one GET to `/alt`.
 
 use std::time::Duration;
 
@@ -43,6 +44,21 @@ impl Scenario for Probe {
         if let Some(ms) = number("SLEEP_MS") {
             sleep(Duration::from_millis(ms));
         }
+        Ok(())
+    }
+
+    /// Entry point `alt` (scenarios with `exec = "alt"`): one GET of `${BASE_URL}/alt`.
+    fn exec(name: &str, _data: &str) -> Result<(), Error> {
+        if name != "alt" {
+            return Err(format!("probe has no entry point '{name}'").into());
+        }
+        let base = env("BASE_URL").ok_or("BASE_URL is not set")?;
+        let res = http::get(format!("{base}/alt")).send();
+        check(
+            &res,
+            "alt status is 200",
+            |r| matches!(r, Ok(r) if r.status() == 200),
+        );
         Ok(())
     }
 

@@ -1,0 +1,100 @@
+//! Creating VUs: everything a new VU needs from the test and its scenario, in one place, so
+//! VUs can be made up front and (arrival-rate executors) on demand during the run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::EngineError;
+use crate::metrics::Aggregate;
+use crate::plan::Scenario;
+use crate::vu::{Plugin, Recorder, Vu, VuSetup};
+
+/// Makes VUs for one test.
+#[derive(Clone)]
+pub struct VuFactory {
+    plugin: Arc<Plugin>,
+    aggregate: Arc<Aggregate>,
+    test_start: Instant,
+    max_memory: u64,
+}
+
+/// What a scenario's VUs share.
+#[derive(Clone)]
+pub struct ScenarioVus {
+    name: Arc<str>,
+    exec: Arc<str>,
+    env: Arc<BTreeMap<String, String>>,
+    tags: Vec<(String, String)>,
+}
+
+impl ScenarioVus {
+    /// VU settings for `scenario` under the test-wide `env` and `tags`.
+    pub fn new(
+        scenario: &Scenario,
+        env: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Self {
+        let mut merged_env = env.clone();
+        merged_env.extend(scenario.env.clone());
+        let mut all_tags: BTreeMap<String, String> = tags.clone();
+        all_tags.extend(scenario.tags.clone());
+        all_tags.insert("scenario".into(), scenario.name.clone());
+        ScenarioVus {
+            name: scenario.name.as_str().into(),
+            exec: scenario.exec.as_str().into(),
+            env: Arc::new(merged_env),
+            tags: all_tags.into_iter().collect(),
+        }
+    }
+
+    /// Settings for the setup/teardown VU.
+    pub fn lifecycle(env: &BTreeMap<String, String>) -> Self {
+        ScenarioVus {
+            name: "setup".into(),
+            exec: "default".into(),
+            env: Arc::new(env.clone()),
+            tags: vec![("scenario".into(), "setup".into())],
+        }
+    }
+}
+
+impl VuFactory {
+    /// A factory for `plugin`'s VUs recording into `aggregate`.
+    pub fn new(
+        plugin: Arc<Plugin>,
+        aggregate: Arc<Aggregate>,
+        test_start: Instant,
+        max_memory: u64,
+    ) -> Self {
+        VuFactory {
+            plugin,
+            aggregate,
+            test_start,
+            max_memory,
+        }
+    }
+
+    /// Creates and instantiates VU `id` for a scenario.
+    pub async fn create(&self, id: u32, sc: &ScenarioVus) -> Result<Vu, EngineError> {
+        let recorder = Recorder::new(
+            self.aggregate.buffer(),
+            self.aggregate.tags().clone(),
+            sc.tags.clone(),
+        );
+        Vu::new(
+            self.plugin.clone(),
+            VuSetup {
+                id,
+                scenario: sc.name.clone(),
+                exec: sc.exec.clone(),
+                env: sc.env.clone(),
+                recorder,
+                test_start: self.test_start,
+                max_memory: self.max_memory,
+            },
+        )
+        .await
+        .map_err(|source| EngineError::Init { vu: id, source })
+    }
+}

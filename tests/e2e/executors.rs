@@ -1,0 +1,312 @@
+//! Executors end to end: arrival rates, dropped iterations, VU growth, several scenarios with
+//! their own entry points, execution segments across processes, and the control API.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{component, read_json, run, scratch, volley, Run, Server};
+
+/// Writes a test file running the probe component with `body` appended, and returns its path.
+fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "plugin = \"{}\"\n{body}\n[env]\nBASE_URL = \"{}\"\n",
+            component("probe").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run_export(test: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let export = test.with_extension("json");
+    let mut args = vec![
+        "run",
+        test.to_str().unwrap(),
+        "--summary-export",
+        export.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).expect_code(0);
+    read_json(&export)
+}
+
+fn count(s: &serde_json::Value, metric: &str) -> f64 {
+    s["metrics"][metric]["values"]["count"]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn constant_arrival_rate_starts_every_scheduled_iteration() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "car",
+        "[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"2s\"\npreAllocatedVUs = 3\nmaxVUs = 10\n",
+    );
+    let s = run_export(&test, &[]);
+    assert_eq!(
+        count(&s, "iterations"),
+        40.0,
+        "20/s for 2 s starts at 0, 50 ms, ..., 1.95 s"
+    );
+    assert_eq!(count(&s, "dropped_iterations"), 0.0);
+    assert_eq!(server.hits(), 40);
+    // Coordinated-omission-corrected figures are reported beside k6's.
+    let intended = &s["metrics"]["iteration_duration_intended"]["values"];
+    let plain = &s["metrics"]["iteration_duration"]["values"];
+    assert_eq!(intended["count"], 40);
+    assert!(intended["avg"].as_f64().unwrap() >= plain["avg"].as_f64().unwrap());
+    assert_eq!(s["metrics"]["iteration_lateness"]["values"]["count"], 40);
+}
+
+#[test]
+fn arrival_rate_drops_starts_without_a_free_vu() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "drops",
+        "[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"1s\"\npreAllocatedVUs = 1\nmaxVUs = 1\nenv = { SLEEP_MS = \"400\" }\n",
+    );
+    let s = run_export(&test, &[]);
+    let (done, dropped) = (count(&s, "iterations"), count(&s, "dropped_iterations"));
+    assert_eq!(
+        done + dropped,
+        20.0,
+        "every scheduled start either ran or was dropped"
+    );
+    assert!(
+        dropped >= 15.0,
+        "one VU busy 400 ms per iteration cannot take 20/s: dropped {dropped}"
+    );
+}
+
+#[test]
+fn arrival_rate_grows_vus_up_to_max_vus() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "growth",
+        "[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"2s\"\npreAllocatedVUs = 0\nmaxVUs = 4\nenv = { SLEEP_MS = \"150\" }\n",
+    );
+    let s = run_export(&test, &[]);
+    let vus_max = s["metrics"]["vus_max"]["values"]["max"].as_f64().unwrap();
+    assert!(
+        (1.0..=4.0).contains(&vus_max),
+        "grew from 0 to at most maxVUs: {vus_max}"
+    );
+    assert_eq!(
+        count(&s, "iterations") + count(&s, "dropped_iterations"),
+        40.0
+    );
+    assert!(
+        count(&s, "iterations") >= 20.0,
+        "grown VUs took most starts: {s}"
+    );
+}
+
+#[test]
+fn ramping_arrival_rate_follows_the_integral_of_the_rate() {
+    let server = Server::start();
+    // 0 → 7/s over 3 s: the rate's integral is 10.5, so iterations 1..=10 start.
+    let test = test_file(
+        &server,
+        "rar",
+        "[scenarios.rar]\nexecutor = \"ramping-arrival-rate\"\nstartRate = 0\nstages = [{ duration = \"3s\", target = 7 }]\npreAllocatedVUs = 2\nmaxVUs = 5\n",
+    );
+    let s = run_export(&test, &[]);
+    assert_eq!(count(&s, "iterations"), 10.0);
+    assert_eq!(server.hits(), 10);
+}
+
+#[test]
+fn scenarios_run_their_own_entry_points() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "exec",
+        "[scenarios.main]\nexecutor = \"per-vu-iterations\"\nvus = 2\niterations = 2\n\n[scenarios.side]\nexecutor = \"shared-iterations\"\nexec = \"alt\"\nvus = 1\niterations = 3\n",
+    );
+    let s = run_export(&test, &[]);
+    let paths = server.paths();
+    assert_eq!(paths.iter().filter(|p| *p == "/").count(), 4);
+    assert_eq!(paths.iter().filter(|p| *p == "/alt").count(), 3);
+    let alt = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "alt status is 200")
+        .cloned()
+        .unwrap();
+    assert_eq!(alt["passes"], 3);
+    // An entry point the plugin does not have fails those iterations, not the run.
+    let missing = test_file(
+        &server,
+        "exec-missing",
+        "[scenarios.x]\nexecutor = \"shared-iterations\"\nexec = \"nope\"\n",
+    );
+    let out = run(&["run", missing.to_str().unwrap(), "-q"]).expect_code(0);
+    assert!(
+        out.stderr.contains("probe has no entry point 'nope'"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The same test as one process and as three segment processes: the totals match exactly.
+#[test]
+fn execution_segments_add_up_to_the_single_run() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "segments",
+        "[scenarios.si]\nexecutor = \"shared-iterations\"\nvus = 5\niterations = 50\n\n[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 30\nduration = \"1s\"\npreAllocatedVUs = 6\n",
+    );
+    let whole = run_export(&test, &[]);
+    assert_eq!(count(&whole, "iterations"), 80.0);
+    let sequence = "0,1/4,3/4,1";
+    let mut total = 0.0;
+    let mut per_segment = Vec::new();
+    for segment in ["0:1/4", "1/4:3/4", "3/4:1"] {
+        let s = run_export(
+            &test,
+            &[
+                "--execution-segment",
+                segment,
+                "--execution-segment-sequence",
+                sequence,
+            ],
+        );
+        assert_eq!(s["segment"], segment, "the JSON summary names its segment");
+        per_segment.push(count(&s, "iterations"));
+        total += count(&s, "iterations");
+    }
+    assert_eq!(
+        total, 80.0,
+        "segments {per_segment:?} add up to the single run"
+    );
+    assert!(
+        per_segment[1] > per_segment[0] && per_segment[1] > per_segment[2],
+        "{per_segment:?}"
+    );
+    assert_eq!(server.hits(), 160);
+}
+
+#[test]
+fn inspect_shows_the_segment_share_and_requirements() {
+    let out = run(&[
+        "inspect",
+        component("probe").to_str().unwrap(),
+        "--vus",
+        "10",
+        "--duration",
+        "10s",
+        "--execution-segment",
+        "0:1/3",
+        "--execution-segment-sequence",
+        "0,1/3,2/3,1",
+    ])
+    .expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["execution_segment"], "0:1/3");
+    assert_eq!(
+        v["scenarios"][0]["segment"]["max_vus"], 4,
+        "10 VUs in thirds: 4, 3, 3"
+    );
+    let req = v["execution_requirements"].as_array().unwrap();
+    assert_eq!(req[0]["vus"], 4);
+    assert_eq!(req.last().unwrap()["vus"], 0);
+    assert_eq!(
+        req.last().unwrap()["at_ms"],
+        40_000,
+        "10 s + 30 s graceful stop"
+    );
+}
+
+#[test]
+fn executor_options_are_validated_before_the_start() {
+    let server = Server::start();
+    let cases = [
+        ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nrate = 5\nduration = \"1s\"\npreAllocatedVUs = 5\nmaxVUs = 2\n", "max-vus: 2 is less than pre-allocated-vus (5)"),
+        ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nduration = \"1s\"\npreAllocatedVUs = 1\n", "scenarios.a.rate: is required"),
+        ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nrate = 0\nduration = \"1s\"\npreAllocatedVUs = 1\n", "scenarios.a.rate: must be at least 1"),
+        ("[scenarios.a]\nexecutor = \"ramping-arrival-rate\"\npreAllocatedVUs = 1\nstages = [{ duration = \"1s\", target = -1 }]\n", "stages[0].target"),
+        ("[scenarios.a]\nexecutor = \"externally-controlled\"\nduration = \"1s\"\ngracefulStop = \"1s\"\n", "graceful-stop: not an option"),
+        ("[scenarios.a]\nexecutor = \"per-vu-iterations\"\nrate = 3\n", "scenarios.a.rate: not an option of executor per-vu-iterations"),
+    ];
+    for (i, (body, needle)) in cases.iter().enumerate() {
+        let test = test_file(&server, &format!("bad{i}"), body);
+        let out = run(&["run", test.to_str().unwrap()]).expect_code(104);
+        assert!(
+            out.stderr.contains(needle),
+            "case {i}: {needle:?} not in {}",
+            out.stderr
+        );
+    }
+    let ok = test_file(&server, "segbad", "vus = 1\niterations = 1\n");
+    let out = run(&[
+        "run",
+        ok.to_str().unwrap(),
+        "--execution-segment",
+        "2/3:1/3",
+    ])
+    .expect_code(104);
+    assert!(out.stderr.contains("execution-segment"), "{}", out.stderr);
+    let ext = test_file(
+        &server,
+        "extseg",
+        "[scenarios.e]\nexecutor = \"externally-controlled\"\nduration = \"1s\"\n",
+    );
+    let out = run(&["run", ext.to_str().unwrap(), "--execution-segment", "0:1/2"]).expect_code(104);
+    assert!(out.stderr.contains("cannot be split"), "{}", out.stderr);
+}
+
+#[test]
+fn externally_controlled_vus_change_through_the_control_api() {
+    let server = Server::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let test = test_file(
+        &server,
+        "external",
+        "[scenarios.ext]\nexecutor = \"externally-controlled\"\nvus = 1\nmaxVUs = 4\nduration = \"60s\"\nenv = { SLEEP_MS = \"20\" }\n",
+    );
+    let child = volley()
+        .args(["run", test.to_str().unwrap(), "-q", "--address", &address])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        server.wait_for_hits(3, Duration::from_secs(30)),
+        "the run started"
+    );
+    let status = run(&["status", "--address", &address]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["scenarios"]["ext"]["vus"], 1);
+    let scaled = run(&["scale", "--vus", "3", "--address", &address]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&scaled.stdout).unwrap();
+    assert_eq!(v["scenarios"]["ext"]["vus"], 3);
+    let refused = run(&["scale", "--vus", "9", "--address", &address]).expect_code(1);
+    assert!(
+        refused.stderr.contains("above its max-vus 4"),
+        "{}",
+        refused.stderr
+    );
+    // 3 VUs now send requests: the request rate rises (observed, not timed).
+    let before = server.hits();
+    assert!(server.wait_for_hits(before + 30, Duration::from_secs(30)));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = Run::from_output(child.wait_with_output().unwrap()).expect_code(105);
+    assert!(out.stdout.contains("TOTAL RESULTS"));
+}
