@@ -11,7 +11,7 @@ use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, Tags};
-use crate::output::{export, summary, Results};
+use crate::output::{export, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
@@ -338,17 +338,16 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     if let Some(t) = target {
         t.shutdown().await;
     }
-    let iterations = report
-        .scenarios
-        .iter()
-        .fold((0, 0), |(c, i), (_, sc, si)| (c + sc, i + si));
-    let results = Results::collect(
-        &p.test,
-        &aggregate,
-        report.elapsed,
-        iterations,
-        p.segment.segment().to_string(),
-    );
+    let facts = RunFacts {
+        duration: report.elapsed,
+        iterations: report
+            .scenarios
+            .iter()
+            .fold((0, 0), |(c, i), (_, sc, si)| (c + sc, i + si)),
+        segment: p.segment.segment().to_string(),
+        errors: report.errors.clone(),
+    };
+    let results = Results::collect(&p.test, &aggregate, facts);
     if p.test.summary.enabled {
         println!("{}", summary::render(&results));
     }

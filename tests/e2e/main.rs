@@ -268,8 +268,16 @@ fn traps_and_errors_fail_only_their_iteration() {
     ])
     .expect_code(0);
     let s = read_json(&export);
-    assert_eq!(s["iterations"]["complete"], 4);
-    assert_eq!(s["iterations"]["interrupted"], 2);
+    // As k6 counts an iteration that threw: complete, with its error logged and counted.
+    assert_eq!(s["iterations"]["complete"], 6);
+    assert_eq!(s["iterations"]["interrupted"], 0);
+    assert_eq!(s["metrics"]["iterations"]["values"]["count"], 6.0);
+    let errors = &s["iteration_errors"];
+    assert_eq!(errors["deliberate failure on iteration 3"], 1, "{errors}");
+    assert_eq!(
+        errors["trap: wasm trap: wasm `unreachable` instruction executed"], 1,
+        "{errors}"
+    );
     assert_eq!(
         server.hits(),
         4,

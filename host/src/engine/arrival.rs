@@ -169,7 +169,10 @@ impl Iteration {
         let state = vu.state();
         state.iteration += 1;
         match outcome {
-            Some(Ok(())) => {
+            Some(result) => {
+                if let Err(e) = result {
+                    self.errors.record(&e);
+                }
                 let rec = &mut state.recorder;
                 rec.iteration(ms(end - started));
                 rec.sample(
@@ -181,10 +184,6 @@ impl Iteration {
                     ms(end.saturating_duration_since(self.due)),
                 );
                 self.counters.complete.fetch_add(1, Ordering::Relaxed);
-            }
-            Some(Err(e)) => {
-                self.errors.record(&e);
-                self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
             }
             None => {
                 vu.discard_instance();

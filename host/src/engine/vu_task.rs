@@ -52,9 +52,10 @@ pub enum Iterations {
 /// Counters a scenario's VUs share (for progress and the end report).
 #[derive(Debug, Default)]
 pub struct ScenarioCounters {
-    /// Iterations that completed.
+    /// Iterations that ran to their end, including ones that returned an error or trapped (k6
+    /// counts an iteration that threw as complete).
     pub complete: AtomicU64,
-    /// Iterations cut short: interrupted at a deadline, failed or trapped (as k6 counts them).
+    /// Iterations cut short at a hard deadline (graceful stop or ramp-down over, or Ctrl-C).
     pub interrupted: AtomicU64,
     /// VUs currently active.
     pub active: AtomicU64,
@@ -102,14 +103,15 @@ impl VuTask {
             done += 1;
             let started = Instant::now();
             match self.iterate(&mut vu).await {
-                Some(Ok(())) => {
+                Some(result) => {
+                    // As k6: an iteration that failed (an exception there, an error or a trap
+                    // here) still completed; its error is logged.
+                    if let Err(e) = result {
+                        self.errors.record(&e);
+                    }
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     vu.state().recorder.iteration(ms);
                     self.counters.complete.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(Err(e)) => {
-                    self.errors.record(&e);
-                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 }
                 None => {
                     vu.discard_instance();

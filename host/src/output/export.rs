@@ -6,6 +6,7 @@
 //!   "segment": "0:1",
 //!   "duration_ms": 30012.5,
 //!   "iterations": { "complete": 120, "interrupted": 0 },
+//!   "iteration_errors": { "trap: wasm trap: wasm `unreachable` instruction executed": 2 },
 //!   "thresholds_passed": true,
 //!   "metrics": {
 //!     "http_reqs": { "type": "counter", "contains": "default", "values": { "count": 120, "rate": 3.99 } },
@@ -75,9 +76,10 @@ pub fn to_json(r: &Results) -> Value {
     }
     json!({
         "schema": "volley.summary/v1",
-        "segment": r.segment,
+        "segment": r.facts.segment,
         "duration_ms": r.duration.as_secs_f64() * 1000.0,
-        "iterations": { "complete": r.iterations.0, "interrupted": r.iterations.1 },
+        "iterations": { "complete": r.facts.iterations.0, "interrupted": r.facts.iterations.1 },
+        "iteration_errors": r.facts.errors,
         "thresholds_passed": r.thresholds_passed(),
         "metrics": metrics,
         "checks": r.checks.iter().map(|c| json!({ "name": c.name, "passes": c.passes, "fails": c.fails })).collect::<Vec<_>>(),

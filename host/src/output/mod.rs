@@ -47,21 +47,27 @@ pub struct Results {
     pub thresholds: Vec<Outcome>,
     /// Trend statistics to show.
     pub trend_stats: Vec<String>,
+    /// What the run reported besides its metrics.
+    pub facts: RunFacts,
+}
+
+/// What a run reports besides its metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// Test running time (counter rates divide by it).
+    pub duration: Duration,
     /// Completed and interrupted iterations.
     pub iterations: (u64, u64),
     /// The execution segment this run covered (`0:1` for a single run).
     pub segment: String,
+    /// Distinct iteration errors with how often each happened.
+    pub errors: std::collections::BTreeMap<String, u64>,
 }
 
 impl Results {
     /// Takes the snapshot.
-    pub fn collect(
-        test: &TestConfig,
-        agg: &Aggregate,
-        duration: Duration,
-        iterations: (u64, u64),
-        segment: String,
-    ) -> Results {
+    pub fn collect(test: &TestConfig, agg: &Aggregate, facts: RunFacts) -> Results {
+        let duration = facts.duration;
         let thresholds = thresholds::evaluate(&test.thresholds, agg, duration);
         let mut selectors: Vec<Selector> = BUILTINS
             .iter()
@@ -111,8 +117,7 @@ impl Results {
             checks,
             thresholds,
             trend_stats: test.summary.trend_stats.clone(),
-            iterations,
-            segment,
+            facts,
         }
     }
 

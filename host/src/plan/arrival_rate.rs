@@ -21,7 +21,8 @@ pub struct RateCurve {
 }
 
 impl RateCurve {
-    /// constant-arrival-rate: `rate` per `time_unit` for `duration`; iterations at 0, T/r, 2T/r, ...
+    /// constant-arrival-rate: `rate` per `time_unit` for `duration`; iterations at 0, T/r, 2T/r,
+    /// ... up to and including `duration` (as k6 does).
     pub fn constant(rate: u64, time_unit: Duration, duration: Duration) -> Self {
         let per_s = rate as f64 / time_unit.as_secs_f64();
         RateCurve {
@@ -104,8 +105,8 @@ impl Iterator for Starts<'_> {
                 let denom = r0 + (r0 * r0 + 4.0 * k * x).max(0.0).sqrt();
                 let t = if denom > 0.0 { 2.0 * x / denom } else { 0.0 };
                 let at = self.piece_start + t.min(d);
-                // constant-arrival-rate starts iterations in [0, duration).
-                if self.curve.start_at_zero && at >= self.curve.total - 1e-12 {
+                // As k6: an iteration due exactly at the end still starts (4/s for 2 s starts 9).
+                if at > self.curve.total + 1e-9 {
                     return None;
                 }
                 self.next += 1;
@@ -130,13 +131,14 @@ mod tests {
 
     #[test]
     fn constant_rate_is_evenly_spaced_from_zero() {
+        // k6 v1.1.0 runs 9 iterations for 4/s over 2 s: both ends included.
         let c = RateCurve::constant(4, Duration::from_secs(1), Duration::from_secs(2));
         assert_eq!(
             secs(c.starts()),
-            vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+            vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
         );
         let per_minute = RateCurve::constant(30, Duration::from_secs(60), Duration::from_secs(10));
-        assert_eq!(per_minute.starts().count(), 5);
+        assert_eq!(per_minute.starts().count(), 6);
     }
 
     #[test]
