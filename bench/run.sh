@@ -4,8 +4,10 @@
 #   memory      RSS per idle VU of a sleep-only scenario at 1 and $VUS_LIST VUs (default "1000 10000")
 #   throughput  requests/s and generator CPU-seconds per 100k requests, 50 VUs, no sleep, against a
 #               static nginx on 127.0.0.1 — with wrk and k6 side by side when they are installed
+#   arrival     constant-arrival-rate accuracy at $RATES (default "1000 10000") iterations/s: achieved
+#               rate, dropped iterations, start lateness p99 — with k6 side by side when installed
 #
-# Usage: bench/run.sh [memory|throughput|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
@@ -117,9 +119,65 @@ throughput() {
   done
 }
 
+# arrival_run TOOL RATE -> "achieved_per_s dropped lateness_p99_ms cpu_s"
+arrival_run() {
+  local tool="$1" rate="$2" url="http://127.0.0.1:$PORT/"
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
+  if [ "$tool" = volley ]; then
+    cat > "$WORK/arrival.toml" <<TOML
+plugin = "$PROBE"
+[env]
+BASE_URL = "http://127.0.0.1:$PORT"
+[scenarios.car]
+executor = "constant-arrival-rate"
+rate = $rate
+duration = "${DUR}s"
+preAllocatedVUs = 100
+maxVUs = 1000
+TOML
+    "${tm[@]}" "$VOLLEY" run "$WORK/arrival.toml" -q --no-summary --summary-trend-stats "avg,med,p(99)" \
+      --summary-export "$WORK/arrival.json" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+    python3 - "$WORK/arrival.json" "$DUR" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+dur = float(sys.argv[2])
+it = m["iterations"]["values"]["count"]
+drop = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+late = m.get("iteration_lateness", {}).get("values", {}).get("p(99)", float("nan"))
+print(f"{it / dur:.0f} {drop:.0f} {late:.2f}", end=" ")
+PY
+  else
+    "${tm[@]}" k6 run --quiet --summary-export "$WORK/k6a.json" -e URL="$url" -e RATE="$rate" \
+      -e DURATION="${DUR}s" bench/k6-arrival.js >/dev/null 2>&1
+    python3 - "$WORK/k6a.json" "$DUR" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+dur = float(sys.argv[2])
+print(f"{m['iterations']['count'] / dur:.0f} {m.get('dropped_iterations', {}).get('count', 0):.0f} n/a", end=" ")
+PY
+  fi
+  read -r _wall user sys _rss < <(tail -1 "$WORK/time")
+  awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f\n", u + s }'
+}
+
+arrival() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  [ -f "$WORK/nginx/nginx.pid" ] || start_nginx
+  local tools="volley"
+  command -v k6 >/dev/null && tools="$tools k6"
+  echo "== arrival: constant-arrival-rate, ${DUR}s, preAllocatedVUs 100, maxVUs 1000, one GET per iteration; generator on CPU 0"
+  printf '%-8s %-8s %-14s %-10s %-18s %-8s\n' tool rate achieved_per_s dropped lateness_p99_ms cpu_s
+  for rate in ${RATES:-1000 10000}; do
+    for t in $tools; do
+      printf '%-8s %-8s %-14s %-10s %-18s %-8s\n' "$t" "$rate" $(arrival_run "$t" "$rate")
+    done
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
-  all) memory; echo; throughput ;;
+  arrival) arrival ;;
+  all) memory; echo; throughput; echo; arrival ;;
   *) sed -n 2,12p "$0"; exit 2 ;;
 esac
