@@ -14,6 +14,7 @@ use crate::metrics::{Aggregate, Tags};
 use crate::output::{export, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
+use crate::sandbox::{origin_of, Sandbox};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
 use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
 
@@ -105,11 +106,19 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     };
     let cli_layer = args.options();
     let plugin_path = cli_layer.plugin.clone().or(plugin_path);
+    // Capabilities come from the user's layers only; the plugin cannot grant itself any.
+    let user_sandbox = config::sandbox_of(&file_layer.clone().overlay(cli_layer.clone()))?;
     let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
         Some(path) => (read_plugin(path)?, path.display().to_string()),
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
-    let plugin_layer = plugin_options(&wasm, &origin).await?;
+    let mut plugin_layer = plugin_options(&wasm, &origin, &user_sandbox).await?;
+    if plugin_layer.sandbox.take().is_some() {
+        logging::host(
+            Level::Warn,
+            &format!("{origin}: the plugin's own [sandbox] options are ignored; only the test file and the CLI grant capabilities"),
+        );
+    }
     let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
     let test = TestConfig::resolve(&options)?;
     let segment = segment(args)?;
@@ -166,8 +175,8 @@ fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
 }
 
 /// Instantiates the plugin once (no pool) to read its embedded default options.
-async fn plugin_options(wasm: &[u8], origin: &str) -> Result<Options, AppError> {
-    let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None)?);
+async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<Options, AppError> {
+    let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
     let agg = Aggregate::new(Tags::new());
     let mut vu = Vu::new(
         plugin,
@@ -178,7 +187,7 @@ async fn plugin_options(wasm: &[u8], origin: &str) -> Result<Options, AppError> 
             env: Default::default(),
             recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new()),
             test_start: std::time::Instant::now(),
-            max_memory: 256 << 20,
+            sandbox: Arc::new(sandbox.clone()),
         },
     )
     .await
@@ -250,7 +259,17 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
             "export": p.test.summary.export,
             "enabled": p.test.summary.enabled,
         },
-        "sandbox": { "max_memory_bytes": p.test.max_memory },
+        "sandbox": {
+            "max_memory_bytes": p.test.sandbox.max_memory,
+            "allowed_hosts": if p.test.sandbox.allowed_hosts.is_empty() {
+                serde_json::json!("origin of BASE_URL")
+            } else {
+                p.test.sandbox.allowed_hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().into()
+            },
+            "max_iteration_duration_ms": p.test.sandbox.max_iteration_duration.map(|d| d.as_millis() as u64),
+            "cpu_budget_ms": p.test.sandbox.cpu_budget.map(|d| d.as_millis() as u64),
+            "allow_imports": p.test.sandbox.allow_imports,
+        },
     }))
 }
 
@@ -312,6 +331,13 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         p.test.env.insert("BASE_URL".into(), t.base_url());
         target = Some(t);
     }
+    if p.test.sandbox.allowed_hosts.is_empty() {
+        // Default: the plugin may reach only the origin of BASE_URL.
+        p.test
+            .sandbox
+            .allowed_hosts
+            .extend(p.test.env.get("BASE_URL").and_then(|u| origin_of(u)));
+    }
     let plugin = Arc::new(Plugin::from_bytes(
         &p.wasm,
         &p.origin,
@@ -323,8 +349,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
                 .map(|s| s.local_max_vus(&p.segment))
                 .sum::<u32>()
                 + 1,
-            max_memory: p.test.max_memory,
+            max_memory: p.test.sandbox.max_memory,
         }),
+        &p.test.sandbox,
     )?);
     if !args.quiet {
         eprint!("{}", banner(&p));

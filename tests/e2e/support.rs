@@ -41,6 +41,10 @@ pub fn component(name: &str) -> PathBuf {
                     "otherworld",
                     "-p",
                     "legacy",
+                    "-p",
+                    "hostile",
+                    "-p",
+                    "hostile-io",
                     "--target",
                     "wasm32-wasip2",
                 ])

@@ -17,6 +17,7 @@ pub use options::{
 use crate::metrics::threshold::{self, Expr, Selector};
 use crate::metrics::MetricId;
 use crate::plan::{Executor, Scenario, Stage};
+use crate::sandbox::{HostPattern, Sandbox};
 
 /// Why a configuration is invalid. Every variant names what was wrong and where.
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +132,9 @@ pub struct TestConfig {
     pub env: BTreeMap<String, String>,
     /// Summary settings.
     pub summary: SummaryConfig,
-    /// Memory limit per VU instance, in bytes.
-    pub max_memory: u64,
+    /// The plugin's sandbox. `allowed_hosts` is empty when the test did not set it (the
+    /// runner then allows only the origin of `BASE_URL`).
+    pub sandbox: Sandbox,
 }
 
 impl TestConfig {
@@ -160,17 +162,7 @@ impl TestConfig {
                 ));
             }
         }
-        let max_memory_mib = opts
-            .sandbox
-            .as_ref()
-            .and_then(|s| s.max_memory_mib)
-            .unwrap_or(64);
-        if !(1..=4096).contains(&max_memory_mib) {
-            return Err(invalid(
-                "sandbox.max-memory-mib",
-                format!("{max_memory_mib} is out of range 1..=4096"),
-            ));
-        }
+        let sandbox = resolve_sandbox(opts.sandbox.clone().unwrap_or_default())?;
         Ok(TestConfig {
             scenarios,
             thresholds,
@@ -180,7 +172,7 @@ impl TestConfig {
                 export: summary.export,
                 enabled: summary.disabled != Some(true),
             },
-            max_memory: max_memory_mib << 20,
+            sandbox,
         })
     }
 
@@ -197,6 +189,53 @@ impl TestConfig {
             .max()
             .unwrap_or_default()
     }
+}
+
+/// The sandbox `opts` describe (validated), e.g. to load a plugin before the rest is merged.
+pub fn sandbox_of(opts: &Options) -> Result<Sandbox, ConfigError> {
+    resolve_sandbox(opts.sandbox.clone().unwrap_or_default())
+}
+
+fn resolve_sandbox(opt: SandboxOpt) -> Result<Sandbox, ConfigError> {
+    let max_memory_mib = opt.max_memory_mib.unwrap_or(64);
+    if !(1..=4096).contains(&max_memory_mib) {
+        return Err(invalid(
+            "sandbox.max-memory-mib",
+            format!("{max_memory_mib} is out of range 1..=4096"),
+        ));
+    }
+    let allowed_hosts = opt
+        .allowed_hosts
+        .unwrap_or_default()
+        .iter()
+        .map(|p| HostPattern::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("sandbox.allowed-hosts", e.to_string()))?;
+    for (key, d) in [
+        ("sandbox.max-iteration-duration", opt.max_iteration_duration),
+        ("sandbox.cpu-budget", opt.cpu_budget),
+    ] {
+        if d.is_some_and(|d| d.0.is_zero()) {
+            return Err(invalid(key, "must be greater than 0"));
+        }
+    }
+    let allow_imports = opt.allow_imports.unwrap_or_default();
+    if let Some(bad) = allow_imports
+        .iter()
+        .find(|p| !p.starts_with("wasi:") || p.starts_with("wasi:http/"))
+    {
+        return Err(invalid(
+            "sandbox.allow-imports",
+            format!("'{bad}': only wasi: interfaces other than wasi:http can be allowed"),
+        ));
+    }
+    Ok(Sandbox {
+        allowed_hosts,
+        max_memory: max_memory_mib << 20,
+        max_iteration_duration: opt.max_iteration_duration.map(|d| d.0),
+        cpu_budget: opt.cpu_budget.map(|d| d.0),
+        allow_imports,
+    })
 }
 
 fn is_trend_stat(s: &str) -> bool {

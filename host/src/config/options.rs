@@ -154,12 +154,35 @@ pub struct SummaryOpt {
     pub disabled: Option<bool>,
 }
 
-/// Sandbox limits for the plugin.
+/// The plugin's sandbox. Only the test file and the CLI set it: a plugin's embedded options
+/// cannot grant the plugin anything.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SandboxOpt {
     /// Maximum linear memory per VU instance, in MiB (default 64).
     pub max_memory_mib: Option<u64>,
+    /// Hosts `http.send` may reach (default: only the origin of `BASE_URL`).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Longest an iteration may run before it is ended with an error.
+    pub max_iteration_duration: Option<Dur>,
+    /// Most guest CPU time one iteration may use.
+    pub cpu_budget: Option<Dur>,
+    /// Extra WASI imports to allow, e.g. `wasi:filesystem/*` (linked with nothing preopened).
+    pub allow_imports: Option<Vec<String>>,
+}
+
+impl SandboxOpt {
+    fn overlay(self, higher: SandboxOpt) -> SandboxOpt {
+        SandboxOpt {
+            max_memory_mib: higher.max_memory_mib.or(self.max_memory_mib),
+            allowed_hosts: higher.allowed_hosts.or(self.allowed_hosts),
+            max_iteration_duration: higher
+                .max_iteration_duration
+                .or(self.max_iteration_duration),
+            cpu_budget: higher.cpu_budget.or(self.cpu_budget),
+            allow_imports: higher.allow_imports.or(self.allow_imports),
+        }
+    }
 }
 
 /// All options of one layer.
@@ -235,7 +258,10 @@ impl Options {
             env,
             no_thresholds: higher.no_thresholds.or(self.no_thresholds),
             summary,
-            sandbox: higher.sandbox.or(self.sandbox),
+            sandbox: match (self.sandbox, higher.sandbox) {
+                (Some(lo), Some(hi)) => Some(lo.overlay(hi)),
+                (lo, hi) => hi.or(lo),
+            },
         }
     }
 }

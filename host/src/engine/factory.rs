@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::EngineError;
 use crate::metrics::Aggregate;
 use crate::plan::Scenario;
+use crate::sandbox::Sandbox;
 use crate::vu::{Plugin, Recorder, Vu, VuSetup};
 
 /// Makes VUs for one test.
@@ -16,7 +17,7 @@ pub struct VuFactory {
     plugin: Arc<Plugin>,
     aggregate: Arc<Aggregate>,
     test_start: Instant,
-    max_memory: u64,
+    sandbox: Arc<Sandbox>,
 }
 
 /// What a scenario's VUs share.
@@ -65,13 +66,13 @@ impl VuFactory {
         plugin: Arc<Plugin>,
         aggregate: Arc<Aggregate>,
         test_start: Instant,
-        max_memory: u64,
+        sandbox: Arc<Sandbox>,
     ) -> Self {
         VuFactory {
             plugin,
             aggregate,
             test_start,
-            max_memory,
+            sandbox,
         }
     }
 
@@ -91,7 +92,7 @@ impl VuFactory {
                 env: sc.env.clone(),
                 recorder,
                 test_start: self.test_start,
-                max_memory: self.max_memory,
+                sandbox: self.sandbox.clone(),
             },
         )
         .await

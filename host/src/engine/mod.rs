@@ -99,7 +99,12 @@ pub async fn run(
 ) -> Result<RunReport, EngineError> {
     let test_start = Instant::now();
     let tuple = &settings.segment;
-    let factory = VuFactory::new(plugin, aggregate.clone(), test_start, test.max_memory);
+    let factory = VuFactory::new(
+        plugin,
+        aggregate.clone(),
+        test_start,
+        Arc::new(test.sandbox.clone()),
+    );
 
     // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
     // scenarios start with their pre-allocated VUs and may grow to max-vus during the run.

@@ -86,6 +86,9 @@ pub enum TransportError {
     /// The host did not resolve (1101).
     #[error("lookup {0}: no such host")]
     Dns(String),
+    /// The sandbox refused the host (Volley's 1400); no connection was opened.
+    #[error("host {0} is not in the sandbox's allowed-hosts")]
+    Denied(String),
     /// Connecting failed; `code` is k6's (1210 dial, 1212 refused, ...).
     #[error("dial: {message}")]
     Connect {
@@ -111,6 +114,7 @@ impl TransportError {
             TransportError::Timeout => 1050,
             TransportError::InvalidUrl(_) => 1020,
             TransportError::Dns(_) => 1101,
+            TransportError::Denied(_) => 1400,
             TransportError::Connect { code, .. } | TransportError::Other { code, .. } => *code,
         }
     }

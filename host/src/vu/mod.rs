@@ -79,11 +79,25 @@ impl Vu {
         self.settle(r)
     }
 
-    /// Runs one iteration.
+    /// Runs one iteration, ended with an error at the sandbox's `max-iteration-duration`.
     pub async fn iteration(&mut self, data: &str) -> Result<(), GuestError> {
         self.instance().await?;
+        let limit = self.state().sandbox.max_iteration_duration;
+        self.state().cpu_ticks = 0;
         let (inst, store) = self.parts()?;
-        let r = inst.call_iteration(store, data).await;
+        let call = inst.call_iteration(store, data);
+        let r = match limit {
+            None => call.await,
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.discard_instance();
+                    return Err(GuestError::Trap(format!(
+                        "iteration ended after max-iteration-duration ({limit:?})"
+                    )));
+                }
+            },
+        };
         self.settle(r)
     }
 
@@ -147,6 +161,24 @@ impl Vu {
 fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {
     let mut store = Store::new(&plugin.engine, state);
     store.limiter(|s| &mut s.limits);
+    // Every epoch tick (1 ms) a running guest yields to the scheduler, so a busy guest cannot
+    // starve other VUs; ticks are counted against the sandbox's CPU budget.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        state.cpu_ticks += 1;
+        if let Some(budget) = state.sandbox.cpu_budget {
+            if u128::from(state.cpu_ticks) > budget.as_millis() {
+                return Err(wasmtime::format_err!(
+                    "CPU budget exceeded: the iteration used more than {budget:?} of guest CPU"
+                ));
+            }
+        }
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
     store
 }
 

@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::{Scenario, ScenarioPre};
 use super::state::VuState;
+use crate::sandbox::Sandbox;
 
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
@@ -50,6 +51,14 @@ pub enum PluginError {
         /// Missing exports and unsupported imports.
         details: String,
     },
+    /// The component imports what the sandbox does not grant.
+    #[error("{origin} wants imports the sandbox does not grant: {imports} (allow them with sandbox.allow-imports if you trust it; nothing is preopened or reachable)")]
+    Denied {
+        /// File path or name.
+        origin: String,
+        /// The refused imports.
+        imports: String,
+    },
     /// Compilation or linking failed.
     #[error("{origin}: {message}")]
     Wasm {
@@ -78,20 +87,26 @@ pub struct Plugin {
 
 impl Plugin {
     /// Reads a plugin file and prepares it for `pool`.
-    pub fn from_file(path: &Path, pool: Option<PoolSize>) -> Result<Plugin, PluginError> {
+    pub fn from_file(
+        path: &Path,
+        pool: Option<PoolSize>,
+        sandbox: &Sandbox,
+    ) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Plugin::from_bytes(&bytes, &path.display().to_string(), pool)
+        Plugin::from_bytes(&bytes, &path.display().to_string(), pool, sandbox)
     }
 
     /// Prepares component bytes; `origin` names them in errors. Without `pool`, instances are
-    /// allocated on demand (used to read the plugin's options before the VU count is known).
+    /// allocated on demand (used to read the plugin's options before the VU count is known)
+    /// and no epoch ticker runs. Imports outside `sandbox`'s policy are refused.
     pub fn from_bytes(
         bytes: &[u8],
         origin: &str,
         pool: Option<PoolSize>,
+        sandbox: &Sandbox,
     ) -> Result<Plugin, PluginError> {
         check_header(bytes, origin)?;
         let wasm = |e: wasmtime::Error| PluginError::Wasm {
@@ -100,13 +115,16 @@ impl Plugin {
         };
         let engine = Engine::new(&engine_config(pool)).map_err(wasm)?;
         let component = compile_cached(&engine, bytes).map_err(wasm)?;
-        check_world(&engine, &component, origin)?;
+        check_world(&engine, &component, origin, sandbox)?;
         let mut linker: Linker<VuState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm)?;
         Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(wasm)?;
         let pre = ScenarioPre::new(pre).map_err(wasm)?;
+        if pool.is_some() {
+            start_epoch_ticker(&engine);
+        }
         Ok(Plugin {
             engine,
             pre,
@@ -135,7 +153,12 @@ fn check_header(bytes: &[u8], origin: &str) -> Result<(), PluginError> {
 }
 
 /// Lists what the component expects that this host does not provide, before linking.
-fn check_world(engine: &Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
+fn check_world(
+    engine: &Engine,
+    component: &Component,
+    origin: &str,
+    sandbox: &Sandbox,
+) -> Result<(), PluginError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     let mut problems: Vec<String> = EXPORTS
@@ -143,18 +166,30 @@ fn check_world(engine: &Engine, component: &Component, origin: &str) -> Result<(
         .filter(|e| !exports.iter().any(|x| x == *e))
         .map(|e| format!("missing export '{e}'"))
         .collect();
+    let mut denied = Vec::new();
     for (name, item) in ty.imports(engine) {
         let supported = match name.split_once('/') {
             Some(("volley:scenario", rest)) => rest
                 .split_once("@0.1.")
                 .and_then(|(_, patch)| patch.parse::<u32>().ok())
                 .is_some_and(|p| SUPPORTED_PATCHES.contains(&p)),
-            Some((pkg, _)) => pkg.starts_with("wasi:") && !name.starts_with("wasi:http/"),
-            None => false,
+            Some((pkg, _)) if pkg.starts_with("wasi:") => {
+                if !sandbox.allows_import(name) {
+                    denied.push(name.to_string());
+                }
+                true
+            }
+            _ => false,
         };
         if !supported || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
             problems.push(format!("unsupported import '{name}'"));
         }
+    }
+    if !denied.is_empty() {
+        return Err(PluginError::Denied {
+            origin: origin.to_string(),
+            imports: denied.join(", "),
+        });
     }
     if problems.is_empty() {
         Ok(())
@@ -175,6 +210,7 @@ fn engine_config(pool: Option<PoolSize>) -> Config {
     config.memory_reservation_for_growth(0);
     config.max_wasm_stack(512 << 10);
     config.async_stack_size(1 << 20);
+    config.epoch_interruption(true);
     if let Some(pool) = pool {
         let n = pool.instances.max(1);
         let mut p = PoolingAllocationConfig::default();
@@ -191,6 +227,26 @@ fn engine_config(pool: Option<PoolSize>) -> Config {
         }
     }
     config
+}
+
+/// Advances the engine's epoch every millisecond until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("volley-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+    if let Err(e) = spawned {
+        crate::logging::host(
+            crate::logging::Level::Warn,
+            &format!("no epoch ticker ({e}): busy guests will not be preempted"),
+        );
+    }
 }
 
 /// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.

@@ -17,7 +17,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{checks, http, log, timing, vu};
 use super::recorder::{Recorder, RequestInfo};
 use crate::logging::{self, Level};
-use crate::transport::{self, Client, Outgoing, TransportError};
+use crate::sandbox::Sandbox;
+use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
 
 /// Everything one VU's Store owns.
 pub struct VuState {
@@ -40,6 +41,10 @@ pub struct VuState {
     pub recorder: Recorder,
     /// When the test started.
     pub test_start: Instant,
+    /// The sandbox the VU runs under.
+    pub sandbox: Arc<Sandbox>,
+    /// Epoch ticks (≈ ms of guest CPU) used by the current call.
+    pub cpu_ticks: u64,
 }
 
 /// What a new VU needs to know.
@@ -56,8 +61,8 @@ pub struct VuSetup {
     pub recorder: Recorder,
     /// When the test started.
     pub test_start: Instant,
-    /// Linear memory cap, bytes.
-    pub max_memory: u64,
+    /// The sandbox the VU runs under.
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl VuState {
@@ -67,7 +72,7 @@ impl VuState {
             wasi: guest_wasi(setup.id),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(setup.max_memory as usize)
+                .memory_size(setup.sandbox.max_memory as usize)
                 .trap_on_grow_failure(true)
                 .build(),
             id: setup.id,
@@ -78,6 +83,8 @@ impl VuState {
             client: Client::new(),
             recorder: setup.recorder,
             test_start: setup.test_start,
+            sandbox: setup.sandbox,
+            cpu_ticks: 0,
         }
     }
 }
@@ -128,7 +135,15 @@ impl http::Host for VuState {
             keep_body: matches!(req.body_mode, http::BodyMode::Keep),
         };
         let (method, url) = (outgoing.method.clone(), outgoing.url.clone());
-        let outcome = self.client.send(outgoing).await;
+        let outcome = match self.sandbox.denied(&url) {
+            // Outside allowed-hosts: refused before any connection is opened.
+            Some(host) => Outcome {
+                result: Err(TransportError::Denied(host)),
+                bytes_sent: 0,
+                bytes_received: 0,
+            },
+            None => self.client.send(outgoing).await,
+        };
         self.recorder.http(
             &RequestInfo {
                 method: &method,
@@ -161,6 +176,7 @@ impl http::Host for VuState {
                 TransportError::Timeout => http::HttpError::Timeout,
                 TransportError::InvalidUrl(m) => http::HttpError::InvalidUrl(m),
                 TransportError::Dns(m) => http::HttpError::Dns(m),
+                TransportError::Denied(h) => http::HttpError::Denied(h),
                 e @ TransportError::Connect { .. } => http::HttpError::Connect(e.to_string()),
                 e @ TransportError::Other { .. } => http::HttpError::Other(e.to_string()),
             }),

@@ -1,0 +1,278 @@
+//! The sandbox every plugin runs under: which hosts `http.send` may reach, which WASI imports a
+//! component may have, and its memory, time and CPU limits. Policy only: the VU enforces hosts,
+//! the plugin loader enforces imports, the Store enforces memory and CPU.
+
+use std::time::Duration;
+
+use hyper::Uri;
+
+/// Imports every plugin may have: stdio, environment (always empty), exit, streams, clocks, random.
+const ALWAYS_ALLOWED: [&str; 4] = ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:random/"];
+
+/// Why a sandbox setting is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "allowed host '{pattern}': {reason} (expected scheme://host[:port], with *. and :* wildcards)"
+)]
+pub struct HostPatternError {
+    /// The pattern.
+    pub pattern: String,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+/// One `allowed-hosts` entry: `http://127.0.0.1:8080`, `https://*.example.com`, `http://localhost:*`,
+/// or `*` for any host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    scheme: Option<String>,
+    host: HostMatch,
+    port: Option<u16>,
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Any,
+    Exact(String),
+    Subdomains(String),
+}
+
+impl HostPattern {
+    /// Parses a pattern.
+    pub fn parse(text: &str) -> Result<HostPattern, HostPatternError> {
+        let err = |reason| HostPatternError {
+            pattern: text.to_string(),
+            reason,
+        };
+        if text == "*" {
+            return Ok(HostPattern {
+                scheme: None,
+                host: HostMatch::Any,
+                port: None,
+                text: text.into(),
+            });
+        }
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| err("missing scheme://"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(err("scheme must be http or https"));
+        }
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return Err(err("a host pattern has no path"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, "*")) => (h, None),
+            Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| err("bad port"))?)),
+            None => (rest, Some(if scheme == "https" { 443 } else { 80 })),
+        };
+        if host.is_empty() {
+            return Err(err("empty host"));
+        }
+        let host = match host.strip_prefix("*.") {
+            Some(domain) if !domain.is_empty() && !domain.contains('*') => {
+                HostMatch::Subdomains(domain.to_ascii_lowercase())
+            }
+            Some(_) => return Err(err("bad wildcard")),
+            None if host.contains('*') => return Err(err("'*' only as a leading '*.'")),
+            None => HostMatch::Exact(host.to_ascii_lowercase()),
+        };
+        Ok(HostPattern {
+            scheme: Some(scheme.to_string()),
+            host,
+            port,
+            text: text.to_string(),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        if self.scheme.as_deref().is_some_and(|s| s != scheme) {
+            return false;
+        }
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match &self.host {
+            HostMatch::Any => true,
+            HostMatch::Exact(h) => h.eq_ignore_ascii_case(host),
+            HostMatch::Subdomains(d) => {
+                let host = host.to_ascii_lowercase();
+                host.len() > d.len() + 1
+                    && host.ends_with(d.as_str())
+                    && host[..host.len() - d.len()].ends_with('.')
+            }
+        }
+    }
+}
+
+/// A plugin's sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sandbox {
+    /// Hosts `http.send` may reach.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Linear memory cap per instance, bytes.
+    pub max_memory: u64,
+    /// Longest an iteration may run before it is ended.
+    pub max_iteration_duration: Option<Duration>,
+    /// Most guest CPU time per iteration (counted in 1 ms epoch ticks).
+    pub cpu_budget: Option<Duration>,
+    /// Extra import patterns the user allowed (e.g. `wasi:filesystem/*`, linked with nothing
+    /// preopened).
+    pub allow_imports: Vec<String>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            allowed_hosts: Vec::new(),
+            max_memory: 64 << 20,
+            max_iteration_duration: None,
+            cpu_budget: None,
+            allow_imports: Vec::new(),
+        }
+    }
+}
+
+impl Sandbox {
+    /// The host (as `host:port`) if `url` is outside `allowed-hosts`; `None` when allowed or
+    /// when the URL does not parse (the transport reports that).
+    pub fn denied(&self, url: &str) -> Option<String> {
+        let uri: Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?;
+        let host = uri.host()?;
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        if self
+            .allowed_hosts
+            .iter()
+            .any(|p| p.matches(scheme, host, port))
+        {
+            None
+        } else {
+            Some(format!("{host}:{port}"))
+        }
+    }
+
+    /// Whether a component may import `name` (e.g. `wasi:filesystem/preopens@0.2.0`).
+    pub fn allows_import(&self, name: &str) -> bool {
+        ALWAYS_ALLOWED.iter().any(|p| name.starts_with(p))
+            || self
+                .allow_imports
+                .iter()
+                .any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == p || name.split('@').next() == Some(p.as_str()),
+                })
+    }
+}
+
+/// The default `allowed-hosts`: only the origin of `base_url`.
+pub fn origin_of(base_url: &str) -> Option<HostPattern> {
+    let uri: Uri = base_url.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let host = uri.host()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    HostPattern::parse(&format!("{scheme}://{host}:{port}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(patterns: &[&str]) -> Sandbox {
+        Sandbox {
+            allowed_hosts: patterns
+                .iter()
+                .map(|p| HostPattern::parse(p).unwrap())
+                .collect(),
+            ..Sandbox::default()
+        }
+    }
+
+    #[test]
+    fn exact_hosts_and_default_ports() {
+        let s = sandbox(&["http://127.0.0.1:8080", "https://api.example.com"]);
+        assert_eq!(s.denied("http://127.0.0.1:8080/x?y=1"), None);
+        assert_eq!(
+            s.denied("http://127.0.0.1:8081/").as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        assert_eq!(s.denied("https://API.example.com/"), None);
+        assert!(
+            s.denied("http://api.example.com/").is_some(),
+            "scheme matters"
+        );
+        assert!(
+            s.denied("https://api.example.com:8443/").is_some(),
+            "default port 443 only"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        let s = sandbox(&["https://*.example.com", "http://localhost:*"]);
+        assert_eq!(s.denied("https://a.example.com/"), None);
+        assert_eq!(s.denied("https://a.b.example.com/"), None);
+        assert!(
+            s.denied("https://example.com/").is_some(),
+            "*. needs a subdomain"
+        );
+        assert!(s.denied("https://badexample.com/").is_some());
+        assert_eq!(s.denied("http://localhost:1234/"), None);
+        assert_eq!(sandbox(&["*"]).denied("http://anything:1/"), None);
+        assert!(
+            sandbox(&[]).denied("http://127.0.0.1/").is_some(),
+            "nothing allowed by default"
+        );
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for p in [
+            "127.0.0.1",
+            "ftp://x",
+            "http://",
+            "http://a*b.com",
+            "http://x:port",
+            "http://x/path",
+        ] {
+            assert!(HostPattern::parse(p).is_err(), "{p}");
+        }
+    }
+
+    #[test]
+    fn import_policy() {
+        let mut s = Sandbox::default();
+        assert!(s.allows_import("wasi:cli/stdout@0.2.6"));
+        assert!(s.allows_import("wasi:io/streams@0.2.0"));
+        assert!(!s.allows_import("wasi:filesystem/preopens@0.2.0"));
+        assert!(!s.allows_import("wasi:sockets/tcp@0.2.0"));
+        assert!(!s.allows_import("wasi:http/outgoing-handler@0.2.0"));
+        s.allow_imports = vec!["wasi:filesystem/*".into()];
+        assert!(s.allows_import("wasi:filesystem/preopens@0.2.0"));
+        assert!(!s.allows_import("wasi:sockets/tcp@0.2.0"));
+    }
+
+    #[test]
+    fn origin_of_base_url() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/api").unwrap().as_str(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            origin_of("https://example.com").unwrap().as_str(),
+            "https://example.com:443"
+        );
+        assert!(origin_of("not a url").is_none());
+    }
+}
