@@ -14,6 +14,7 @@ use crate::metrics::{Aggregate, Tags};
 use crate::output::{export, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
+use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::{origin_of, Sandbox};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
 use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
@@ -56,6 +57,9 @@ pub enum AppError {
         /// What failed.
         message: String,
     },
+    /// A registry scenario could not be resolved, verified or pinned.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -71,9 +75,10 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Config(_) => exit::INVALID_CONFIG,
-            AppError::Plugin(_) | AppError::Engine(_) | AppError::Options { .. } => {
-                exit::SCRIPT_EXCEPTION
-            }
+            AppError::Plugin(_)
+            | AppError::Engine(_)
+            | AppError::Options { .. }
+            | AppError::Registry(_) => exit::SCRIPT_EXCEPTION,
             AppError::Target(_) | AppError::Write { .. } => 1,
         }
     }
@@ -91,6 +96,8 @@ pub struct Prepared {
     pub options: Options,
     /// The validated test.
     pub test: TestConfig,
+    /// For a registry scenario: the updated lock and where it goes.
+    pub lock: Option<(Lock, PathBuf)>,
 }
 
 /// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
@@ -107,9 +114,30 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let cli_layer = args.options();
     let plugin_path = cli_layer.plugin.clone().or(plugin_path);
     // Capabilities come from the user's layers only; the plugin cannot grant itself any.
-    let user_sandbox = config::sandbox_of(&file_layer.clone().overlay(cli_layer.clone()))?;
+    let mut user_sandbox = config::sandbox_of(&file_layer.clone().overlay(cli_layer.clone()))?;
+    let mut lock = None;
     let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
-        Some(path) => (read_plugin(path)?, path.display().to_string()),
+        Some(path) => match registry_ref(path) {
+            Some(r) => {
+                let registries = cli_layer
+                    .registries
+                    .clone()
+                    .or(file_layer.registries.clone())
+                    .unwrap_or_default();
+                let lock_path = match &args.test {
+                    Some(t) if t.extension().is_some_and(|e| e == "toml") => {
+                        t.parent().unwrap_or(Path::new(".")).join("volley.lock")
+                    }
+                    _ => PathBuf::from("volley.lock"),
+                };
+                let (bytes, origin, sandbox, pinned) =
+                    from_registry(&r, &registries, &lock_path, &user_sandbox).await?;
+                user_sandbox = sandbox;
+                lock = Some((pinned, lock_path));
+                (bytes.into(), origin)
+            }
+            None => (read_plugin(path)?, path.display().to_string()),
+        },
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
     let mut plugin_layer = plugin_options(&wasm, &origin, &user_sandbox).await?;
@@ -120,7 +148,8 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         );
     }
     let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
-    let test = TestConfig::resolve(&options)?;
+    let mut test = TestConfig::resolve(&options)?;
+    test.sandbox = user_sandbox;
     let segment = segment(args)?;
     if !segment.segment().is_full() {
         if let Some(sc) = test
@@ -137,6 +166,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         }
     }
     Ok(Prepared {
+        lock,
         segment,
         wasm,
         origin,
@@ -163,6 +193,49 @@ fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
         .transpose()
         .map_err(|e| invalid("execution-segment-sequence", e))?;
     ExecutionTuple::new(segment, sequence).map_err(|e| invalid("execution-segment", e))
+}
+
+/// A plugin path that is not a file but reads as `namespace:name[@version]`.
+fn registry_ref(path: &Path) -> Option<ScenarioRef> {
+    if path.exists() {
+        return None;
+    }
+    ScenarioRef::parse(&path.to_string_lossy())
+}
+
+/// Resolves `r` through `registries`, checks it against the lock, downloads and verifies it,
+/// and narrows the user's sandbox to the entry's capabilities.
+async fn from_registry(
+    r: &ScenarioRef,
+    registries: &[String],
+    lock_path: &Path,
+    user: &Sandbox,
+) -> Result<(Vec<u8>, String, Sandbox, Lock), AppError> {
+    if registries.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "registries".into(),
+            reason: format!(
+                "'{}' is a registry reference but no registry is configured (--registry INDEX or registries = [...])",
+                r.name
+            ),
+        }
+        .into());
+    }
+    let mut indexes = Vec::new();
+    for loc in registries {
+        indexes.push(registry::load_index(loc).await?);
+    }
+    let mut lock = Lock::read(lock_path)?;
+    let (idx, entry) = registry::resolve(&indexes, r, &lock)?;
+    registry::check_and_pin(entry, &mut lock)?;
+    let bytes = registry::fetch(idx, entry, &registry::cache_dir()).await?;
+    let sandbox = registry::narrow(entry, user, !user.allowed_hosts.is_empty())?;
+    Ok((
+        bytes,
+        format!("{}@{} ({})", entry.name, entry.version, entry.digest),
+        sandbox,
+        lock,
+    ))
 }
 
 fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
@@ -308,6 +381,9 @@ fn requirements(p: &Prepared) -> Vec<Step> {
 /// `volley run`: runs the test and returns the exit code (0, 99 or 105).
 pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
     let mut p = prepare(args).await?;
+    if let Some((lock, path)) = &p.lock {
+        lock.write(path)?;
+    }
     let nofile = crate::limits::raise_nofile();
     let local_vus: u32 = p
         .test

@@ -43,11 +43,74 @@ pub enum Command {
         #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
         address: std::net::SocketAddr,
     },
+    /// Work with scenario registries.
+    Registry {
+        /// What to do.
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// Serve a built-in system under test.
     Target {
         /// Which target.
         #[command(subcommand)]
         target: TargetCommand,
+    },
+}
+
+/// Registry subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Index maintenance.
+    Index {
+        /// What to do.
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Validate an index and verify every entry's digest by downloading it.
+    Check {
+        /// Path or URL of the index.
+        index: String,
+    },
+    /// Publish a component as a Wasm OCI artifact (`oci://registry/repo:tag`).
+    Push {
+        /// The component file.
+        file: PathBuf,
+        /// Where to push it.
+        reference: String,
+    },
+    /// Resolve, download, verify and cache `namespace:name[@version]`.
+    Pull {
+        /// The scenario reference.
+        name: String,
+        /// Registry indexes to search (paths or URLs).
+        #[arg(
+            long = "registry",
+            env = "VOLLEY_REGISTRY",
+            value_delimiter = ',',
+            required = true
+        )]
+        registries: Vec<String>,
+    },
+    /// List the scenarios of registries.
+    List {
+        /// Registry indexes (paths or URLs).
+        #[arg(
+            long = "registry",
+            env = "VOLLEY_REGISTRY",
+            value_delimiter = ',',
+            required = true
+        )]
+        registries: Vec<String>,
+    },
+}
+
+/// Index subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Fill in the digests of `DIR/index.toml`'s local entries.
+    Build {
+        /// The directory holding index.toml and the components.
+        dir: PathBuf,
     },
 }
 
@@ -77,9 +140,12 @@ pub enum TargetCommand {
 /// Options of `run` and `inspect`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// A scenario component (.wasm) or a test file (.toml). Default: the built-in Monte Carlo
-    /// scenario.
+    /// A scenario component (.wasm), a test file (.toml), or a registry reference
+    /// (`acme:checkout@1.2`). Default: the built-in Monte Carlo scenario.
     pub test: Option<PathBuf>,
+    /// Registry indexes to resolve references with, paths or URLs (repeatable).
+    #[arg(long = "registry", env = "VOLLEY_REGISTRY", value_delimiter = ',')]
+    pub registries: Vec<String>,
     /// Number of VUs (k6 `--vus`).
     #[arg(short = 'u', long, env = "VOLLEY_VUS", allow_negative_numbers = true)]
     pub vus: Option<i64>,
@@ -144,6 +210,7 @@ impl RunArgs {
                 .then(|| self.env.iter().cloned().collect::<BTreeMap<_, _>>()),
             no_thresholds: self.no_thresholds.then_some(true),
             summary: (summary != SummaryOpt::default()).then_some(summary),
+            registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
             ..Options::default()
         }
     }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod plan;
+pub mod registry;
 pub mod sandbox;
 pub mod target;
 pub mod thresholds;

@@ -1,7 +1,7 @@
 //! The `volley` command.
 
 use clap::Parser;
-use volley::cli::{Cli, Command, TargetCommand};
+use volley::cli::{Cli, Command, IndexCommand, RegistryCommand, TargetCommand};
 use volley::{app, target::montecarlo};
 
 fn main() {
@@ -42,6 +42,7 @@ async fn dispatch(cli: Cli) -> i32 {
             control_call(address, hyper::Method::PATCH, Some(body)).await
         }
         Command::Status { address } => control_call(address, hyper::Method::GET, None).await,
+        Command::Registry { command } => registry_command(command).await,
         Command::Target { target } => match target {
             TargetCommand::Montecarlo {
                 port,
@@ -66,6 +67,35 @@ async fn control_call(
     match volley::engine::control::request(address, method, body).await {
         Ok(text) => {
             println!("{text}");
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(1)
+        }
+    }
+}
+
+async fn registry_command(command: RegistryCommand) -> anyhow::Result<i32> {
+    use volley::registry::commands;
+    let lines = match command {
+        RegistryCommand::Index {
+            command: IndexCommand::Build { dir },
+        } => commands::build_index(&dir),
+        RegistryCommand::Check { index } => commands::check(&index).await,
+        RegistryCommand::Push { file, reference } => {
+            commands::push(&file, &reference).await.map(|l| vec![l])
+        }
+        RegistryCommand::Pull { name, registries } => {
+            commands::pull(&name, &registries).await.map(|l| vec![l])
+        }
+        RegistryCommand::List { registries } => commands::list(&registries).await,
+    };
+    match lines {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
             Ok(0)
         }
         Err(e) => {

@@ -79,10 +79,19 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
         source,
     })?;
     let mut opts = parse_options(&text, &path.display().to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("."));
     if let Some(plugin) = &opts.plugin {
-        if plugin.is_relative() {
-            let dir = path.parent().unwrap_or(Path::new("."));
+        // A registry reference (`acme:checkout@1.2`) stays as written.
+        let is_reference = crate::registry::ScenarioRef::parse(&plugin.to_string_lossy()).is_some();
+        if plugin.is_relative() && !is_reference {
             opts.plugin = Some(dir.join(plugin));
+        }
+    }
+    if let Some(registries) = &mut opts.registries {
+        for r in registries.iter_mut() {
+            if !r.contains("://") && Path::new(r).is_relative() {
+                *r = dir.join(&r).display().to_string();
+            }
         }
     }
     Ok(opts)

@@ -189,8 +189,11 @@ impl SandboxOpt {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Options {
-    /// Path of the scenario component, relative to the test file.
+    /// Path of the scenario component (relative to the test file), or a registry reference
+    /// `namespace:name[@version]`.
     pub plugin: Option<PathBuf>,
+    /// Registry indexes to resolve references with: paths (relative to the test file) or URLs.
+    pub registries: Option<Vec<String>>,
     /// Shortcut: VUs.
     pub vus: Option<i64>,
     /// Shortcut: duration of a constant-vus test (or max duration with `iterations`).
@@ -249,6 +252,7 @@ impl Options {
         };
         Options {
             plugin: higher.plugin.or(self.plugin),
+            registries: higher.registries.or(self.registries),
             vus: higher.vus.or(self.vus),
             duration: higher.duration.or(self.duration),
             iterations: higher.iterations.or(self.iterations),
