@@ -134,7 +134,8 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1:0 that counts requests.
-/// Routes: `/` → 200 "ok"; `/status/N` → status N; `/slow/MS` → 200 after MS milliseconds.
+/// Routes: `/` → 200 "ok"; `/status/N` → status N; `/slow/MS` → 200 after MS milliseconds;
+/// `/files/NAME` → the file NAME from the directory given to [`Server::with_files`].
 pub struct Server {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
@@ -144,6 +145,15 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::serve(None)
+    }
+
+    /// A server that also serves the files of `dir` under `/files/`.
+    pub fn with_files(dir: &Path) -> Server {
+        Server::serve(Some(dir.to_path_buf()))
+    }
+
+    fn serve(files: Option<PathBuf>) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -156,16 +166,19 @@ impl Server {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let (h, p) = (hits.clone(), paths.clone());
+        let files = Arc::new(files);
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (h, p) = (h.clone(), p.clone());
+                let (h, p, f) = (h.clone(), p.clone(), files.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (h, p) = (h.clone(), p.clone());
-                        async move { Ok::<_, Infallible>(respond(req, &h, &p).await) }
+                        let (h, p, f) = (h.clone(), p.clone(), f.clone());
+                        async move {
+                            Ok::<_, Infallible>(respond(req, &h, &p, f.as_ref().as_deref()).await)
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -210,10 +223,20 @@ async fn respond(
     req: Request<hyper::body::Incoming>,
     hits: &AtomicU64,
     paths: &Mutex<Vec<String>>,
+    files: Option<&Path>,
 ) -> Response<Full<Bytes>> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
     paths.lock().unwrap().push(path.clone());
+    if let (Some(dir), Some(name)) = (files, path.strip_prefix("/files/")) {
+        return match std::fs::read(dir.join(name)) {
+            Ok(bytes) => Response::new(Full::new(Bytes::from(bytes))),
+            Err(_) => Response::builder()
+                .status(404)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        };
+    }
     let mut status = 200u16;
     if let Some(code) = path.strip_prefix("/status/") {
         status = code.parse().unwrap_or(400);

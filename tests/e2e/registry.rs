@@ -1,0 +1,442 @@
+//! Registries end to end: an index on disk and over HTTP, the content-addressed cache, the lock
+//! file, capability narrowing, and OCI push/pull against a real registry (Debian's
+//! `docker-registry`, started here).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{component, read_json, scratch, volley, Run, Server};
+
+/// A registry directory holding the probe component and an index for it.
+struct Fixture {
+    dir: PathBuf,
+    cache: PathBuf,
+    digest: String,
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+impl Fixture {
+    fn new(name: &str, hosts: &[String]) -> Fixture {
+        let dir = scratch(name);
+        std::fs::copy(component("probe"), dir.join("probe-1.2.0.wasm")).unwrap();
+        let digest = sha256_of(&dir.join("probe-1.2.0.wasm"));
+        let f = Fixture {
+            cache: dir.join("cache"),
+            dir,
+            digest,
+        };
+        f.write_index(&f.digest, hosts, "");
+        f
+    }
+
+    fn write_index(&self, digest: &str, hosts: &[String], extra: &str) {
+        let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+        std::fs::write(
+            self.dir.join("index.toml"),
+            format!(
+                r#"[[scenario]]
+name = "acme:probe"
+version = "1.1.0"
+source = "probe-1.2.0.wasm"
+digest = "{digest}"
+world = "volley:scenario/scenario@0.1.1"
+
+[[scenario]]
+name = "acme:probe"
+version = "1.2.0"
+source = "probe-1.2.0.wasm"
+digest = "{digest}"
+world = "volley:scenario/scenario@0.1.1"
+description = "the test probe"
+{extra}
+[scenario.capabilities]
+allowed-hosts = [{}]
+max-memory-mib = 32
+"#,
+                hosts.join(", ")
+            ),
+        )
+        .unwrap();
+    }
+
+    fn index(&self) -> String {
+        self.dir.join("index.toml").display().to_string()
+    }
+
+    /// `volley run acme:probe@… --registry INDEX` from the fixture directory (where the lock goes).
+    fn run(&self, reference: &str, registry: &str, extra: &[&str]) -> Run {
+        let export = self.dir.join("s.json");
+        let _ = std::fs::remove_file(&export);
+        let mut cmd = volley();
+        cmd.current_dir(&self.dir)
+            .env("VOLLEY_CACHE_DIR", &self.cache)
+            .args([
+                "run",
+                reference,
+                "--registry",
+                registry,
+                "--iterations",
+                "2",
+                "-q",
+            ])
+            .args(["--summary-export", export.to_str().unwrap()])
+            .args(extra);
+        Run::from_output(cmd.output().unwrap())
+    }
+
+    fn cached(&self) -> Vec<String> {
+        std::fs::read_dir(self.cache.join("registry").join("sha256"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn runs_a_scenario_by_name_verifies_caches_and_locks_it() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-run", &[server.url()]);
+    let base = format!("BASE_URL={}", server.url());
+    fx.run("acme:probe@1.2", &fx.index(), &["-e", &base])
+        .expect_code(0);
+    assert_eq!(server.hits(), 2);
+    assert_eq!(
+        fx.cached(),
+        vec![format!("{}.wasm", fx.digest.trim_start_matches("sha256:"))]
+    );
+    let lock = std::fs::read_to_string(fx.dir.join("volley.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"acme:probe\"") && lock.contains("version = \"1.2.0\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains(&fx.digest) && lock.contains("capabilities-hash = \"sha256:"),
+        "{lock}"
+    );
+    // `@1` resolves to the highest 1.x: 1.2.0 (the lock agrees).
+    fx.run("acme:probe@1", &fx.index(), &["-e", &base])
+        .expect_code(0);
+
+    // The same version with another digest is refused by the lock.
+    let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    fx.write_index(other, &[server.url()], "");
+    let out = fx
+        .run("acme:probe@1.2", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("now has digest") && out.stderr.contains("volley.lock"),
+        "{}",
+        out.stderr
+    );
+
+    // Widened capabilities are refused by the lock too.
+    fx.write_index(&fx.digest, &[server.url(), "http://10.1.2.3:80".into()], "");
+    let out = fx
+        .run("acme:probe@1.2", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("capabilities widened") && out.stderr.contains("10.1.2.3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_digest_mismatch_is_refused_before_anything_is_cached() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-mismatch", &[server.url()]);
+    let wrong = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    fx.write_index(wrong, &[server.url()], "");
+    let out = fx
+        .run(
+            "acme:probe@1.2",
+            &fx.index(),
+            &["-e", &format!("BASE_URL={}", server.url())],
+        )
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("digest mismatch") && out.stderr.contains(&fx.digest),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        fx.cached().is_empty(),
+        "nothing unverified in the cache: {:?}",
+        fx.cached()
+    );
+    assert!(!fx.dir.join("volley.lock").exists(), "nothing pinned");
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn bad_references_and_indexes_fail_before_the_test() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-bad", &[server.url()]);
+    let base = format!("BASE_URL={}", server.url());
+    let out = fx
+        .run("acme:probe@3", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("no scenario acme:probe@3"),
+        "{}",
+        out.stderr
+    );
+    let out = fx
+        .run("acme:nothing", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("no scenario acme:nothing"),
+        "{}",
+        out.stderr
+    );
+    fx.write_index(&fx.digest, &[], "homepage = \"x\"");
+    let out = fx
+        .run("acme:probe", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("homepage"),
+        "unknown key named: {}",
+        out.stderr
+    );
+    let out = fx
+        .run(
+            "acme:probe",
+            "http://127.0.0.1:9/index.toml",
+            &["-e", &base],
+        )
+        .expect_code(107);
+    assert!(
+        out.stderr
+            .contains("registry index http://127.0.0.1:9/index.toml"),
+        "{}",
+        out.stderr
+    );
+    let world = std::fs::read_to_string(fx.dir.join("index.toml"))
+        .unwrap()
+        .replace("homepage = \"x\"", "");
+    std::fs::write(fx.dir.join("index.toml"), world.replace("@0.1.1", "@0.9.0")).unwrap();
+    let out = fx
+        .run("acme:probe", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr
+            .contains("world 'volley:scenario/scenario@0.9.0'"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn entry_capabilities_bound_the_sandbox() {
+    let allowed = Server::start();
+    let elsewhere = Server::start();
+    let fx = Fixture::new("reg-caps", &[allowed.url()]);
+    // BASE_URL points at a host the entry does not declare: every request is denied.
+    let out = fx
+        .run(
+            "acme:probe",
+            &fx.index(),
+            &["-e", &format!("BASE_URL={}", elsewhere.url())],
+        )
+        .expect_code(0);
+    let s = read_json(&fx.dir.join("s.json"));
+    assert_eq!(
+        s["metrics"]["http_req_failed"]["values"]["passes"], 2,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(elsewhere.hits(), 0, "denied requests never connect");
+    // A user grant wider than the entry is refused.
+    let test = fx.dir.join("wider.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"acme:probe\"\nregistries = [\"index.toml\"]\niterations = 1\n[sandbox]\nallowed-hosts = [\"{}\"]\n[env]\nBASE_URL = \"{}\"\n",
+            elsewhere.url(),
+            elsewhere.url()
+        ),
+    )
+    .unwrap();
+    let out = Run::from_output(
+        volley()
+            .env("VOLLEY_CACHE_DIR", &fx.cache)
+            .args(["run", test.to_str().unwrap(), "-q"])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(107);
+    assert!(
+        out.stderr.contains("sandbox.allowed-hosts") && out.stderr.contains("not among the hosts"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn index_served_over_http_and_index_build() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-http", &[server.url()]);
+    // `index build` fills in digests of local sources.
+    let zero = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    fx.write_index(zero, &[server.url()], "");
+    let built = Run::from_output(
+        volley()
+            .args(["registry", "index", "build"])
+            .arg(&fx.dir)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(built.stdout.contains(&fx.digest), "{}", built.stdout);
+    let files = Server::with_files(&fx.dir);
+    let url = format!("{}/files/index.toml", files.url());
+    let check = Run::from_output(volley().args(["registry", "check", &url]).output().unwrap())
+        .expect_code(0);
+    assert!(
+        check.stdout.contains("ok acme:probe@1.2.0"),
+        "{}",
+        check.stdout
+    );
+    let list = Run::from_output(
+        volley()
+            .args(["registry", "list", "--registry", &url])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(
+        list.stdout.contains("acme:probe@1.2.0") && list.stdout.contains("the test probe"),
+        "{}",
+        list.stdout
+    );
+    fx.run(
+        "acme:probe@1.2",
+        &url,
+        &["-e", &format!("BASE_URL={}", server.url())],
+    )
+    .expect_code(0);
+    assert_eq!(server.hits(), 2);
+}
+
+/// A real OCI registry on a free loopback port, stopped on drop.
+struct OciRegistry {
+    child: Child,
+    port: u16,
+}
+
+impl OciRegistry {
+    fn start() -> Option<OciRegistry> {
+        let binary = Path::new("/usr/bin/docker-registry");
+        if !binary.exists() {
+            eprintln!("SKIPPED: /usr/bin/docker-registry is absent (apt-get install docker-registry; .ci/run installs it)");
+            return None;
+        }
+        let dir = scratch("oci-registry");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(OciRegistry { child, port })
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn oci_push_and_pull_through_a_real_registry() {
+    let Some(oci) = OciRegistry::start() else {
+        return;
+    };
+    let server = Server::start();
+    let fx = Fixture::new("reg-oci", &[server.url()]);
+    let reference = format!("oci://127.0.0.1:{}/acme/probe:1.2.0", oci.port);
+    let pushed = Run::from_output(
+        volley()
+            .args([
+                "registry",
+                "push",
+                fx.dir.join("probe-1.2.0.wasm").to_str().unwrap(),
+                &reference,
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(pushed.stdout.starts_with(&fx.digest), "{}", pushed.stdout);
+    let index = std::fs::read_to_string(fx.dir.join("index.toml")).unwrap();
+    std::fs::write(
+        fx.dir.join("index.toml"),
+        index.replace(
+            "source = \"probe-1.2.0.wasm\"",
+            &format!("source = \"{reference}\""),
+        ),
+    )
+    .unwrap();
+    std::fs::remove_file(fx.dir.join("probe-1.2.0.wasm")).unwrap();
+    fx.run(
+        "acme:probe@1.2",
+        &fx.index(),
+        &["-e", &format!("BASE_URL={}", server.url())],
+    )
+    .expect_code(0);
+    assert_eq!(server.hits(), 2, "the pulled component ran");
+    assert_eq!(
+        fx.cached().len(),
+        1,
+        "pulled bytes verified and cached: {:?}",
+        fx.cached()
+    );
+    let pulled = Run::from_output(
+        volley()
+            .env("VOLLEY_CACHE_DIR", &fx.cache)
+            .args([
+                "registry",
+                "pull",
+                "acme:probe@1.2",
+                "--registry",
+                &fx.index(),
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(pulled.stdout.contains(&fx.digest), "{}", pulled.stdout);
+}
