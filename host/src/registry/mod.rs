@@ -16,7 +16,6 @@ use index::{hex, valid_digest, Capabilities, Entry, Index};
 use lock::{Lock, Locked};
 
 use crate::sandbox::{HostPattern, Sandbox};
-use crate::transport::{Client, Outgoing};
 
 /// Why a registry operation failed. Every variant names what and where.
 #[derive(Debug, thiserror::Error)]
@@ -338,26 +337,21 @@ pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
-/// GETs `url` (plain HTTP) and returns the body.
+/// GETs `url` (http or https, system roots) and returns the body.
 pub async fn download(url: &str) -> Result<Vec<u8>, String> {
-    if url.starts_with("https://") {
-        return Err("https:// needs TLS, which the transport does not have yet; serve it over http:// on a trusted network".into());
+    let res = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP status {}", res.status().as_u16()));
     }
-    let out = Client::new()
-        .send(Outgoing {
-            method: "GET".into(),
-            url: url.to_string(),
-            headers: Vec::new(),
-            body: None,
-            timeout: std::time::Duration::from_secs(60),
-            keep_body: true,
-        })
-        .await;
-    let ex = out.result.map_err(|e| e.to_string())?;
-    if ex.status != 200 {
-        return Err(format!("HTTP status {}", ex.status));
-    }
-    Ok(ex.body.to_vec())
+    res.bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| e.to_string())
 }
 
 /// The sandbox for a registry scenario: the entry's capabilities, narrowed by the user's.
