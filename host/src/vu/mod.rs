@@ -161,16 +161,11 @@ impl Vu {
 fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {
     let mut store = Store::new(&plugin.engine, state);
     store.limiter(|s| &mut s.limits);
-    // A guest that computed through a whole epoch tick (1 ms) without an async host call yields
-    // to the scheduler, so a busy guest cannot starve other VUs; such ticks count against the
-    // sandbox's CPU budget. A guest that awaited the host since the last tick just continues.
+    // Every epoch tick (1 ms) a running guest yields to the scheduler, so a busy guest cannot
+    // starve other VUs; ticks are counted against the sandbox's CPU budget.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut ctx| {
         let state = ctx.data_mut();
-        if state.host_awaits != state.seen_awaits {
-            state.seen_awaits = state.host_awaits;
-            return Ok(wasmtime::UpdateDeadline::Continue(1));
-        }
         state.cpu_ticks += 1;
         if let Some(budget) = state.sandbox.cpu_budget {
             if u128::from(state.cpu_ticks) > budget.as_millis() {

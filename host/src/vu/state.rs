@@ -45,10 +45,6 @@ pub struct VuState {
     pub sandbox: Arc<Sandbox>,
     /// Epoch ticks (≈ ms of guest CPU) used by the current call.
     pub cpu_ticks: u64,
-    /// Async host calls so far (each one already yields to the scheduler).
-    pub host_awaits: u64,
-    /// `host_awaits` when the epoch callback last ran.
-    pub seen_awaits: u64,
 }
 
 /// What a new VU needs to know.
@@ -89,8 +85,6 @@ impl VuState {
             test_start: setup.test_start,
             sandbox: setup.sandbox,
             cpu_ticks: 0,
-            host_awaits: 0,
-            seen_awaits: 0,
         }
     }
 }
@@ -128,7 +122,6 @@ impl WasiView for VuState {
 
 impl http::Host for VuState {
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
-        self.host_awaits += 1;
         let headers = req.headers.into_iter().map(|h| (h.name, h.value)).collect();
         let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
         let outgoing = Outgoing {
@@ -200,7 +193,6 @@ impl checks::Host for VuState {
 
 impl timing::Host for VuState {
     async fn sleep(&mut self, ms: u64) {
-        self.host_awaits += 1;
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
