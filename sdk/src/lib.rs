@@ -33,6 +33,7 @@
 
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod vu;
 
 use std::time::Duration;

@@ -15,7 +15,7 @@ pub use options::{
 };
 
 use crate::metrics::threshold::{self, Expr, Selector};
-use crate::metrics::MetricId;
+use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::plan::{Executor, Scenario, Stage};
 use crate::sandbox::{HostPattern, Sandbox};
 
@@ -149,6 +149,7 @@ pub struct TestConfig {
 impl TestConfig {
     /// Validates merged options into a test.
     pub fn resolve(opts: &Options) -> Result<TestConfig, ConfigError> {
+        declare_metrics(opts.metrics.as_ref())?;
         let scenarios = resolve_scenarios(opts)?;
         let thresholds = if opts.no_thresholds == Some(true) {
             Vec::new()
@@ -198,6 +199,28 @@ impl TestConfig {
             .max()
             .unwrap_or_default()
     }
+}
+
+/// Defines the custom metrics declared under `[metrics]`.
+fn declare_metrics(declared: Option<&BTreeMap<String, String>>) -> Result<(), ConfigError> {
+    for (name, kind) in declared.into_iter().flatten() {
+        let (kind, contains) = match kind.as_str() {
+            "counter" => (MetricKind::Counter, Contains::Default),
+            "gauge" => (MetricKind::Gauge, Contains::Default),
+            "rate" => (MetricKind::Rate, Contains::Default),
+            "trend" => (MetricKind::Trend, Contains::Default),
+            "trend-time" => (MetricKind::Trend, Contains::Time),
+            other => return Err(invalid(
+                format!("metrics.{name}"),
+                format!(
+                    "unknown type '{other}' (expected counter, gauge, rate, trend or trend-time)"
+                ),
+            )),
+        };
+        MetricId::custom(name, kind, contains)
+            .map_err(|e| invalid(format!("metrics.{name}"), e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The sandbox `opts` describe (validated), e.g. to load a plugin before the rest is merged.
@@ -562,8 +585,12 @@ fn resolve_thresholds(
                 reason,
             };
             let selector = threshold::parse_selector(name).map_err(|e| err(e.to_string()))?;
-            let metric = MetricId::by_name(&selector.metric)
-                .ok_or_else(|| err(format!("unknown metric '{}'", selector.metric)))?;
+            let metric = MetricId::by_name(&selector.metric).ok_or_else(|| {
+                err(format!(
+                    "unknown metric '{}' (declare custom metrics under [metrics])",
+                    selector.metric
+                ))
+            })?;
             let kind = metric.def().kind;
             let specs = list
                 .items()

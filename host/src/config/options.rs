@@ -208,6 +208,9 @@ pub struct Options {
     pub thresholds: Option<BTreeMap<String, ThresholdList>>,
     /// Test variables (`-e`), visible to the scenario through `env`.
     pub env: Option<BTreeMap<String, String>>,
+    /// Custom metrics the scenario defines, by name: `counter`, `gauge`, `rate`, `trend` or
+    /// `trend-time` (milliseconds). Declared metrics can carry thresholds.
+    pub metrics: Option<BTreeMap<String, String>>,
     /// Skip threshold evaluation.
     #[serde(alias = "noThresholds")]
     pub no_thresholds: Option<bool>,
@@ -251,6 +254,13 @@ impl Options {
             (lo, hi) => hi.or(lo),
         };
         Options {
+            metrics: match (self.metrics.take(), higher.metrics) {
+                (Some(mut lo), Some(hi)) => {
+                    lo.extend(hi);
+                    Some(lo)
+                }
+                (lo, hi) => hi.or(lo),
+            },
             plugin: higher.plugin.or(self.plugin),
             registries: higher.registries.or(self.registries),
             vus: higher.vus.or(self.vus),

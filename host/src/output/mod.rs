@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::TestConfig;
 use crate::metrics::threshold::Selector;
-use crate::metrics::{builtin, Aggregate, MetricDef, MetricId, MetricValue, BUILTINS};
+use crate::metrics::{all_metrics, builtin, Aggregate, MetricDef, MetricId, MetricValue};
 use crate::thresholds::{self, Outcome};
 
 /// One metric or sub-metric with its value.
@@ -69,7 +69,7 @@ impl Results {
     pub fn collect(test: &TestConfig, agg: &Aggregate, facts: RunFacts) -> Results {
         let duration = facts.duration;
         let thresholds = thresholds::evaluate(&test.thresholds, agg, duration);
-        let mut selectors: Vec<Selector> = BUILTINS
+        let mut selectors: Vec<Selector> = all_metrics()
             .iter()
             .map(|d| Selector {
                 metric: d.name.to_string(),
@@ -89,7 +89,7 @@ impl Results {
                 let id = MetricId::by_name(&selector.metric)?;
                 let value = agg.value(id, &selector.tags)?;
                 Some(MetricResult {
-                    def: *id.def(),
+                    def: id.def(),
                     selector,
                     value,
                 })

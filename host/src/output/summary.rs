@@ -32,15 +32,11 @@ pub fn render(r: &Results) -> String {
     }
     out.push_str("\n  █ TOTAL RESULTS \n\n");
     render_checks(r, &mut out);
-    for (title, names) in [
-        ("HTTP", HTTP),
-        ("EXECUTION", EXECUTION),
-        ("NETWORK", NETWORK),
-    ] {
+    for title in ["HTTP", "EXECUTION", "NETWORK", "CUSTOM"] {
         let rows: Vec<&MetricResult> = r
             .metrics
             .iter()
-            .filter(|m| names.contains(&m.selector.metric.as_str()))
+            .filter(|m| section_of(&m.selector.metric) == Some(title))
             .collect();
         if rows.is_empty() {
             continue;
@@ -144,6 +140,21 @@ fn render_checks(r: &Results, out: &mut String) {
         }
     }
     out.push('\n');
+}
+
+/// The summary section a metric belongs in (`None`: not shown in compact mode).
+fn section_of(metric: &str) -> Option<&'static str> {
+    if HTTP.contains(&metric) {
+        Some("HTTP")
+    } else if EXECUTION.contains(&metric) {
+        Some("EXECUTION")
+    } else if NETWORK.contains(&metric) {
+        Some("NETWORK")
+    } else if crate::metrics::MetricId::by_name(metric).is_some_and(|id| !id.is_builtin()) {
+        Some("CUSTOM")
+    } else {
+        None
+    }
 }
 
 fn row_value(m: &MetricResult, r: &Results) -> String {

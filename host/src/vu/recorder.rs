@@ -168,6 +168,17 @@ impl Recorder {
         });
     }
 
+    /// Records a custom metric sample with the guest's extra tags.
+    pub fn custom(&mut self, metric: MetricId, value: f64, tags: &[(String, String)]) {
+        let extra: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tags = self.tag_set(&extra);
+        self.buffer.push(Sample {
+            metric,
+            tags,
+            value,
+        });
+    }
+
     fn flush(&mut self) {
         self.buffer.extend(&self.batch);
         self.batch.clear();

@@ -14,9 +14,10 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{checks, http, log, timing, vu};
+use super::bindings::{checks, http, log, metrics, timing, vu};
 use super::recorder::{Recorder, RequestInfo};
 use crate::logging::{self, Level};
+use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::sandbox::Sandbox;
 use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
 
@@ -220,6 +221,33 @@ impl vu::Host for VuState {
 
     fn env(&mut self, name: String) -> Option<String> {
         self.env.get(&name).cloned()
+    }
+}
+
+impl metrics::Host for VuState {
+    fn add(
+        &mut self,
+        name: String,
+        kind: metrics::Kind,
+        value: f64,
+        tags: Vec<http::Tag>,
+    ) -> Result<(), String> {
+        let (kind, contains) = match kind {
+            metrics::Kind::Counter => (MetricKind::Counter, Contains::Default),
+            metrics::Kind::Gauge => (MetricKind::Gauge, Contains::Default),
+            metrics::Kind::Rate => (MetricKind::Rate, Contains::Default),
+            metrics::Kind::Trend => (MetricKind::Trend, Contains::Default),
+            metrics::Kind::TrendTime => (MetricKind::Trend, Contains::Time),
+        };
+        if !value.is_finite() {
+            return Err(format!(
+                "metric '{name}': value {value} is not a finite number"
+            ));
+        }
+        let id = MetricId::custom(&name, kind, contains).map_err(|e| e.to_string())?;
+        let tags: Vec<(String, String)> = tags.into_iter().map(|t| (t.key, t.value)).collect();
+        self.recorder.custom(id, value, &tags);
+        Ok(())
     }
 }
 

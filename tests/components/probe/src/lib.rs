@@ -2,10 +2,12 @@
 //! `BASE_URL` (required), `REQ_PATH` (default `/`), `REQUESTS` per iteration (default 1),
 //! `SLEEP_MS` after the requests (default 0), `TRAP_ON_ITER` (trap on that iteration number of
 //! each VU), `FAIL_ON_ITER` (return an error on that iteration number), `LOG_EVERY_ITER`.
-//! Entry point `alt` (k6's `exec`) sends one GET to `/alt`.
+//! Entry point `alt` (k6's `exec`) sends one GET to `/alt`. `CUSTOM_METRICS` records
+//! `probe_requests` (counter), `probe_ok` (rate), `probe_vu` (gauge), `probe_duration` (time trend).
 
 use std::time::Duration;
 
+use volley_sdk::metrics::{Counter, Gauge, Rate, Trend};
 use volley_sdk::{check, env, http, log, sleep, vu, Error, Scenario};
 
 struct Probe;
@@ -35,11 +37,19 @@ impl Scenario for Probe {
         let path = env("REQ_PATH").unwrap_or_else(|| "/".into());
         for _ in 0..number("REQUESTS").unwrap_or(1) {
             let res = http::get(format!("{base}{path}")).send();
-            check(
+            let ok = check(
                 &res,
                 "status is 200",
                 |r| matches!(r, Ok(r) if r.status() == 200),
             );
+            if env("CUSTOM_METRICS").is_some() {
+                Counter::new("probe_requests").add_tagged(1.0, &[("kind", "get")])?;
+                Rate::new("probe_ok").add(ok)?;
+                Gauge::new("probe_vu").add(f64::from(vu::id()))?;
+                if let Ok(r) = &res {
+                    Trend::time("probe_duration").add(r.timings().duration)?;
+                }
+            }
         }
         if let Some(ms) = number("SLEEP_MS") {
             sleep(Duration::from_millis(ms));
