@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Log lines allowed per second before lines are dropped.
 const LINES_PER_SECOND: u64 = 50;
 
+/// The current one-second window and the lines logged in it: `second << 32 | count`.
 static WINDOW: AtomicU64 = AtomicU64::new(0);
-static IN_WINDOW: AtomicU64 = AtomicU64::new(0);
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 
 /// A log line's severity.
@@ -42,17 +42,35 @@ pub fn host(level: Level, msg: &str) {
 
 /// Writes a guest message, subject to the rate limit. `source` is e.g. `vu=3`.
 pub fn guest(level: Level, msg: &str, source: &str) {
-    let second = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if WINDOW.swap(second, Ordering::Relaxed) != second {
-        IN_WINDOW.store(0, Ordering::Relaxed);
-    }
-    if IN_WINDOW.fetch_add(1, Ordering::Relaxed) >= LINES_PER_SECOND {
+    if !admit() {
         SUPPRESSED.fetch_add(1, Ordering::Relaxed);
         return;
     }
     eprintln!("{}", line(level, msg, Some(source)));
+}
+
+/// Takes one line from the current second's allowance (one compare-and-swap, no lock). A caller
+/// whose clock reading is older than the window counts against the current window.
+fn admit() -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        & 0xffff_ffff;
+    let mut current = WINDOW.load(Ordering::Relaxed);
+    loop {
+        let (second, count) = (current >> 32, current & 0xffff_ffff);
+        let next = if now > second {
+            now << 32 | 1
+        } else if count < LINES_PER_SECOND {
+            second << 32 | (count + 1)
+        } else {
+            return false;
+        };
+        match WINDOW.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(seen) => current = seen,
+        }
+    }
 }
 
 /// How many guest lines the rate limit dropped so far.
