@@ -11,6 +11,7 @@ use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, Tags};
+use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
@@ -258,7 +259,7 @@ async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<
             scenario: "options".into(),
             exec: "default".into(),
             env: Default::default(),
-            recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new()),
+            recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new(), agg.origin().0),
             test_start: std::time::Instant::now(),
             sandbox: Arc::new(sandbox.clone()),
         },
@@ -430,14 +431,30 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         &p.test.sandbox,
     )?);
     if !args.quiet {
-        eprint!("{}", banner(&p));
+        eprint!("{}", banner(&p, &args.outputs));
     }
     let aggregate = Aggregate::new(Tags::new());
+    let mut streams = Vec::new();
+    for spec in &args.outputs {
+        let (OutSpec::Json(path) | OutSpec::Csv(path)) = spec;
+        streams.push(
+            Stream::start(spec, &aggregate).map_err(|source| AppError::Write {
+                path: path.clone(),
+                source,
+            })?,
+        );
+    }
     let settings = RunSettings {
         segment: p.segment.clone(),
         control_address: args.address,
     };
     let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
+    aggregate.close_outputs();
+    for stream in streams {
+        if let Err(e) = stream.finish() {
+            logging::host(Level::Error, &e);
+        }
+    }
     if let Some(t) = target {
         t.shutdown().await;
     }
@@ -507,12 +524,24 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     })
 }
 
-fn banner(p: &Prepared) -> String {
+fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
     use crate::config::duration::format_duration;
     let n = p.test.scenarios.len();
     let mut s = format!(
-        "\n  execution: local\n     plugin: {}\n     output: -\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
+        "\n  execution: local\n     plugin: {}\n     output: {}\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
         p.origin,
+        if outputs.is_empty() {
+            "-".to_string()
+        } else {
+            outputs
+                .iter()
+                .map(|o| match o {
+                    OutSpec::Json(f) => format!("json ({})", f.display()),
+                    OutSpec::Csv(f) => format!("csv ({})", f.display()),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         p.segment
             .segment()
             .length()

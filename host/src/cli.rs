@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::duration::parse_duration;
 use crate::config::{Dur, Options, StageOpt, SummaryOpt};
+use crate::output::stream::OutSpec;
 
 /// Load testing with WebAssembly component scenarios.
 #[derive(Debug, Parser)]
@@ -166,6 +167,9 @@ pub struct RunArgs {
     /// A test variable NAME=VALUE, repeatable; the scenario reads it with `env` (k6 `-e`).
     #[arg(short = 'e', long = "env", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
+    /// Stream every sample to an output, repeatable: `json=FILE` (k6's NDJSON), `csv=FILE`.
+    #[arg(short = 'o', long = "out", env = "VOLLEY_OUT", value_delimiter = ',', value_parser = OutSpec::parse)]
+    pub outputs: Vec<OutSpec>,
     /// Write the summary as JSON to this file.
     #[arg(long, env = "VOLLEY_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,

@@ -3,6 +3,7 @@
 
 mod executors;
 mod metrics;
+mod outputs;
 mod registry;
 mod sandbox;
 mod support;

@@ -210,12 +210,14 @@ fn declare_metrics(declared: Option<&BTreeMap<String, String>>) -> Result<(), Co
             "rate" => (MetricKind::Rate, Contains::Default),
             "trend" => (MetricKind::Trend, Contains::Default),
             "trend-time" => (MetricKind::Trend, Contains::Time),
-            other => return Err(invalid(
-                format!("metrics.{name}"),
-                format!(
+            other => {
+                return Err(invalid(
+                    format!("metrics.{name}"),
+                    format!(
                     "unknown type '{other}' (expected counter, gauge, rate, trend or trend-time)"
                 ),
-            )),
+                ))
+            }
         };
         MetricId::custom(name, kind, contains)
             .map_err(|e| invalid(format!("metrics.{name}"), e.to_string()))?;

@@ -82,6 +82,7 @@ impl VuFactory {
             self.aggregate.buffer(),
             self.aggregate.tags().clone(),
             sc.tags.clone(),
+            self.aggregate.origin().0,
         );
         Vu::new(
             self.plugin.clone(),

@@ -206,11 +206,12 @@ pub async fn run(
     let mut dropped = 0u64;
     let record_vus = |active: u64| {
         aggregate.record(&[
-            vus_sample(builtin::VUS, no_tags, active as f64),
+            vus_sample(builtin::VUS, no_tags, active as f64, aggregate.now_ms()),
             vus_sample(
                 builtin::VUS_MAX,
                 no_tags,
                 vus_max.load(Ordering::Relaxed) as f64,
+                aggregate.now_ms(),
             ),
         ]);
     };
@@ -250,6 +251,7 @@ pub async fn run(
             metric: builtin::DROPPED_ITERATIONS,
             tags,
             value: dropped as f64,
+            at: aggregate.now_ms(),
         }]);
     }
     if !vus_sampled {
@@ -288,10 +290,11 @@ pub async fn run(
     })
 }
 
-fn vus_sample(metric: crate::metrics::MetricId, tags: TagSetId, value: f64) -> Sample {
+fn vus_sample(metric: crate::metrics::MetricId, tags: TagSetId, value: f64, at: u32) -> Sample {
     Sample {
         metric,
         tags,
         value,
+        at,
     }
 }

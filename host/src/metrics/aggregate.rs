@@ -2,7 +2,8 @@
 //! buffers on a timer, queried for thresholds and the summary.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Instant, SystemTime};
 
 use super::tags::matches;
 use super::threshold::Aggregation;
@@ -133,11 +134,15 @@ impl MetricValue {
 }
 
 /// All of a test's metrics: the VU buffers and the aggregate they are merged into.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Aggregate {
     tags: Tags,
     buffers: Mutex<Vec<Arc<SampleBuffer>>>,
     values: Mutex<HashMap<(MetricId, TagSetId), MetricValue>>,
+    start: Instant,
+    wall_start: SystemTime,
+    /// Streaming outputs: every merged batch is also sent to each (never blocking).
+    outputs: Mutex<Vec<mpsc::Sender<Arc<Vec<Sample>>>>>,
 }
 
 impl Aggregate {
@@ -145,8 +150,43 @@ impl Aggregate {
     pub fn new(tags: Tags) -> Arc<Self> {
         Arc::new(Aggregate {
             tags,
-            ..Default::default()
+            buffers: Mutex::default(),
+            values: Mutex::default(),
+            start: Instant::now(),
+            wall_start: SystemTime::now(),
+            outputs: Mutex::default(),
         })
+    }
+
+    /// The monotonic and wall-clock instants sample times (`Sample::at`) count from.
+    pub fn origin(&self) -> (Instant, SystemTime) {
+        (self.start, self.wall_start)
+    }
+
+    /// Milliseconds since the aggregate started, for `Sample::at`.
+    pub fn now_ms(&self) -> u32 {
+        ms_since(self.start)
+    }
+
+    /// Sends every batch merged from now on to `tx` as well.
+    pub fn add_output(&self, tx: mpsc::Sender<Arc<Vec<Sample>>>) {
+        lock(&self.outputs).push(tx);
+    }
+
+    /// Closes the outputs' channels, so their writers finish.
+    pub fn close_outputs(&self) {
+        lock(&self.outputs).clear();
+    }
+
+    fn forward(&self, batch: &[Sample]) {
+        let outputs = lock(&self.outputs);
+        if outputs.is_empty() || batch.is_empty() {
+            return;
+        }
+        let shared = Arc::new(batch.to_vec());
+        for tx in outputs.iter() {
+            let _ = tx.send(shared.clone());
+        }
     }
 
     /// The tag interner.
@@ -167,6 +207,8 @@ impl Aggregate {
         for s in samples {
             add(&mut values, s);
         }
+        drop(values);
+        self.forward(samples);
     }
 
     /// Drains every VU buffer into the aggregate. Called on a timer and at the end.
@@ -179,6 +221,7 @@ impl Aggregate {
             for s in &scratch {
                 add(&mut values, s);
             }
+            self.forward(&scratch);
             scratch.clear();
         }
     }
@@ -229,6 +272,11 @@ fn add(values: &mut HashMap<(MetricId, TagSetId), MetricValue>, s: &Sample) {
         .add(s.value);
 }
 
+/// Milliseconds from `start` to now, saturating.
+pub fn ms_since(start: Instant) -> u32 {
+    u32::try_from(start.elapsed().as_millis()).unwrap_or(u32::MAX)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -248,16 +296,19 @@ mod tests {
             metric: builtin::HTTP_REQ_FAILED,
             tags: ok,
             value: 0.0,
+            at: 0,
         });
         b2.push(Sample {
             metric: builtin::HTTP_REQ_FAILED,
             tags: bad,
             value: 1.0,
+            at: 0,
         });
         b2.push(Sample {
             metric: builtin::HTTP_REQ_FAILED,
             tags: ok,
             value: 0.0,
+            at: 0,
         });
         agg.collect();
         let all = agg.value(builtin::HTTP_REQ_FAILED, &[]).unwrap();

@@ -11,7 +11,7 @@ mod trend;
 
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use aggregate::{Aggregate, MetricValue};
+pub use aggregate::{ms_since, Aggregate, MetricValue};
 pub use tags::{TagSet, TagSetId, Tags};
 pub use trend::{Trend, TrendStats};
 
@@ -218,6 +218,8 @@ pub struct Sample {
     pub tags: TagSetId,
     /// The value: ms for time, bytes for data, 0/1 for rates.
     pub value: f64,
+    /// When it was taken: milliseconds since the aggregate started.
+    pub at: u32,
 }
 
 /// A VU's own sample buffer, drained by the aggregate's merge timer.

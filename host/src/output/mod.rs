@@ -1,8 +1,9 @@
-//! End-of-test outputs: the k6-style text summary and the JSON summary export. Both are views of
-//! one [`Results`] snapshot taken from the aggregate after the run.
+//! Outputs: the k6-style text summary and the JSON summary export (both views of one [`Results`]
+//! snapshot taken after the run), and the streaming NDJSON/CSV outputs ([`stream`]).
 
 pub mod export;
 pub mod format;
+pub mod stream;
 pub mod summary;
 
 use std::time::Duration;

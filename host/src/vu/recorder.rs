@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::metrics::{builtin, MetricId, Sample, SampleBuffer, TagSetId, Tags};
+use crate::metrics::{builtin, ms_since, MetricId, Sample, SampleBuffer, TagSetId, Tags};
 use crate::transport::Outcome;
 
 /// Most tag sets a VU caches before it starts over (bounds memory with dynamic URLs).
@@ -19,6 +20,7 @@ pub struct Recorder {
     cache: HashMap<String, TagSetId>,
     key: String,
     batch: Vec<Sample>,
+    origin: Instant,
 }
 
 /// What identifies a request for tagging.
@@ -33,7 +35,13 @@ pub struct RequestInfo<'a> {
 
 impl Recorder {
     /// A recorder writing to `buffer`; `base` tags (the scenario and its tags) go on every sample.
-    pub fn new(buffer: Arc<SampleBuffer>, tags: Tags, base: Vec<(String, String)>) -> Self {
+    /// Sample times count from `origin` (the aggregate's start).
+    pub fn new(
+        buffer: Arc<SampleBuffer>,
+        tags: Tags,
+        base: Vec<(String, String)>,
+        origin: Instant,
+    ) -> Self {
         Recorder {
             buffer,
             tags,
@@ -41,6 +49,7 @@ impl Recorder {
             cache: HashMap::new(),
             key: String::new(),
             batch: Vec::with_capacity(12),
+            origin,
         }
     }
 
@@ -102,11 +111,13 @@ impl Recorder {
             extra.push((k, v));
         }
         let tags = self.tag_set(&extra);
+        let at = ms_since(self.origin);
         let mut push = |metric: MetricId, value: f64| {
             self.batch.push(Sample {
                 metric,
                 tags,
                 value,
+                at,
             })
         };
         push(builtin::HTTP_REQS, 1.0);
@@ -139,6 +150,7 @@ impl Recorder {
             metric: builtin::CHECKS,
             tags,
             value: f64::from(u8::from(passed)),
+            at: ms_since(self.origin),
         });
     }
 
@@ -149,11 +161,13 @@ impl Recorder {
             metric: builtin::ITERATIONS,
             tags,
             value: 1.0,
+            at: ms_since(self.origin),
         });
         self.batch.push(Sample {
             metric: builtin::ITERATION_DURATION,
             tags,
             value: duration_ms,
+            at: ms_since(self.origin),
         });
         self.flush();
     }
@@ -165,6 +179,7 @@ impl Recorder {
             metric,
             tags,
             value,
+            at: ms_since(self.origin),
         });
     }
 
@@ -176,6 +191,7 @@ impl Recorder {
             metric,
             tags,
             value,
+            at: ms_since(self.origin),
         });
     }
 

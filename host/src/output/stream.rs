@@ -1,0 +1,268 @@
+//! Streaming outputs (`--out json=FILE`, `--out csv=FILE`): every sample, as k6 writes them, on a
+//! writer thread fed by the aggregate's merge timer, so VUs never wait on output I/O.
+//!
+//! - `json`: k6's NDJSON. A `{"type":"Metric",...}` line the first time a metric appears, then one
+//!   `{"type":"Point","metric":...,"data":{"time":RFC3339,"value":...,"tags":{...}}}` line per sample.
+//! - `csv`: k6's columns; `timestamp` is unix seconds; tags without a column go to `extra_tags` as
+//!   `k=v&k=v`.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::metrics::{Aggregate, MetricId, Sample, TagSet, Tags};
+
+/// k6's CSV columns, in order.
+const CSV_COLUMNS: [&str; 19] = [
+    "metric_name",
+    "timestamp",
+    "metric_value",
+    "check",
+    "error",
+    "error_code",
+    "expected_response",
+    "group",
+    "method",
+    "name",
+    "proto",
+    "scenario",
+    "service",
+    "status",
+    "subproto",
+    "tls_version",
+    "url",
+    "extra_tags",
+    "metadata",
+];
+
+/// A streaming output and its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutSpec {
+    /// k6's NDJSON.
+    Json(PathBuf),
+    /// k6's CSV.
+    Csv(PathBuf),
+}
+
+impl OutSpec {
+    /// Parses `json=FILE` or `csv=FILE`.
+    pub fn parse(text: &str) -> Result<OutSpec, String> {
+        let (kind, file) = text
+            .split_once('=')
+            .ok_or_else(|| format!("invalid output {text:?}: expected json=FILE or csv=FILE"))?;
+        if file.is_empty() {
+            return Err(format!("invalid output {text:?}: missing file name"));
+        }
+        match kind {
+            "json" => Ok(OutSpec::Json(file.into())),
+            "csv" => Ok(OutSpec::Csv(file.into())),
+            other => Err(format!("unknown output '{other}' (available: json, csv)")),
+        }
+    }
+}
+
+/// A running output writer.
+pub struct Stream {
+    handle: JoinHandle<std::io::Result<u64>>,
+    path: PathBuf,
+}
+
+impl Stream {
+    /// Opens the file and starts the writer; it receives every batch `agg` merges from now on.
+    pub fn start(spec: &OutSpec, agg: &Aggregate) -> std::io::Result<Stream> {
+        let (path, json) = match spec {
+            OutSpec::Json(p) => (p.clone(), true),
+            OutSpec::Csv(p) => (p.clone(), false),
+        };
+        let file = BufWriter::new(File::create(&path)?);
+        let (tx, rx) = mpsc::channel::<Arc<Vec<Sample>>>();
+        agg.add_output(tx);
+        let tags = agg.tags().clone();
+        let wall_start = agg.origin().1;
+        let handle = std::thread::Builder::new()
+            .name("volley-output".into())
+            .spawn(move || write_all(rx, file, tags, wall_start, json))?;
+        Ok(Stream { handle, path })
+    }
+
+    /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples written.
+    pub fn finish(self) -> Result<u64, String> {
+        let path = self.path.display().to_string();
+        match self.handle.join() {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(format!("output {path}: {e}")),
+            Err(_) => Err(format!("output {path}: the writer thread panicked")),
+        }
+    }
+}
+
+fn write_all(
+    rx: mpsc::Receiver<Arc<Vec<Sample>>>,
+    mut out: BufWriter<File>,
+    tags: Tags,
+    wall_start: SystemTime,
+    json: bool,
+) -> std::io::Result<u64> {
+    let mut seen = HashSet::new();
+    let mut sets: Vec<TagSet> = Vec::new();
+    let mut written = 0u64;
+    if !json {
+        writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+    }
+    for batch in rx {
+        for s in batch.iter() {
+            if s.tags.0 as usize >= sets.len() {
+                sets = tags.all();
+            }
+            let set = &sets[s.tags.0 as usize];
+            let time = wall_start + Duration::from_millis(u64::from(s.at));
+            if json {
+                if seen.insert(s.metric) {
+                    writeln!(out, "{}", metric_line(s.metric))?;
+                }
+                writeln!(out, "{}", point_line(s, set, time))?;
+            } else {
+                writeln!(out, "{}", csv_line(s, set, time))?;
+            }
+            written += 1;
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+fn metric_line(id: MetricId) -> String {
+    let def = id.def();
+    serde_json::json!({
+        "type": "Metric",
+        "data": {
+            "name": def.name,
+            "type": def.kind,
+            "contains": def.contains,
+            "thresholds": [],
+            "submetrics": null,
+        },
+        "metric": def.name,
+    })
+    .to_string()
+}
+
+fn point_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
+    let tags: serde_json::Map<String, serde_json::Value> = set
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    serde_json::json!({
+        "metric": s.metric.def().name,
+        "type": "Point",
+        "data": { "time": rfc3339(time), "value": s.value, "tags": tags },
+    })
+    .to_string()
+}
+
+fn csv_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut row: Vec<String> = vec![
+        s.metric.def().name.to_string(),
+        secs.to_string(),
+        format_value(s.value),
+    ];
+    for col in &CSV_COLUMNS[3..17] {
+        row.push(
+            set.iter()
+                .find(|(k, _)| k == col)
+                .map_or(String::new(), |(_, v)| csv_field(v)),
+        );
+    }
+    let extra: Vec<String> = set
+        .iter()
+        .filter(|(k, _)| !CSV_COLUMNS[3..17].contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    row.push(csv_field(&extra.join("&")));
+    row.push(String::new());
+    row.join(",")
+}
+
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
+
+/// UTC time as RFC 3339 with nanoseconds, e.g. `2026-11-27T13:41:40.123000000Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_786_900_250);
+        assert_eq!(rfc3339(t), "2026-11-27T13:41:40.250000000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn parses_output_specs() {
+        assert_eq!(
+            OutSpec::parse("json=a.json").unwrap(),
+            OutSpec::Json("a.json".into())
+        );
+        assert_eq!(
+            OutSpec::parse("csv=b.csv").unwrap(),
+            OutSpec::Csv("b.csv".into())
+        );
+        assert!(OutSpec::parse("influxdb=http://x")
+            .unwrap_err()
+            .contains("unknown output"));
+        assert!(OutSpec::parse("json").is_err());
+        assert!(OutSpec::parse("json=").is_err());
+    }
+
+    #[test]
+    fn csv_quotes_fields_that_need_it() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

@@ -1,0 +1,133 @@
+//! Streaming outputs: k6's NDJSON and CSV, whose counts equal the summary's.
+
+use crate::support::{component, read_json, run, scratch, Server};
+
+#[test]
+fn json_and_csv_outputs_match_the_summary() {
+    let server = Server::start();
+    let dir = scratch("outputs");
+    let (json, csv, export) = (
+        dir.join("out.json"),
+        dir.join("out.csv"),
+        dir.join("s.json"),
+    );
+    let out = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &format!("BASE_URL={}", server.url()),
+        "-e",
+        "REQUESTS=2",
+        "--vus",
+        "2",
+        "--iterations",
+        "5",
+        "--out",
+        &format!("json={}", json.display()),
+        "-o",
+        &format!("csv={}", csv.display()),
+        "--summary-export",
+        export.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    assert!(
+        out.stderr.contains("output: json ("),
+        "banner names the outputs: {}",
+        out.stderr
+    );
+    let summary = read_json(&export);
+
+    // NDJSON: a Metric line before the first Point of each metric, then one Point per sample.
+    let mut declared = std::collections::HashSet::new();
+    let mut points = std::collections::HashMap::<String, Vec<serde_json::Value>>::new();
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let metric = v["metric"].as_str().unwrap().to_string();
+        match v["type"].as_str().unwrap() {
+            "Metric" => {
+                assert_eq!(v["data"]["name"], metric.as_str());
+                assert!(declared.insert(metric), "one Metric line per metric");
+            }
+            "Point" => {
+                assert!(
+                    declared.contains(&metric),
+                    "{metric}: Point before its Metric line"
+                );
+                assert!(v["data"]["time"].as_str().unwrap().ends_with('Z'));
+                points.entry(metric).or_default().push(v);
+            }
+            other => panic!("unexpected line type {other}"),
+        }
+    }
+    assert_eq!(points["http_reqs"].len(), 10);
+    assert_eq!(
+        points["http_reqs"].len() as f64,
+        summary["metrics"]["http_reqs"]["values"]["count"]
+            .as_f64()
+            .unwrap()
+    );
+    assert_eq!(points["iterations"].len(), 5);
+    assert_eq!(
+        points["checks"].len(),
+        15,
+        "2 status checks + 1 setup check per iteration"
+    );
+    let req = &points["http_req_duration"][0]["data"];
+    assert_eq!(req["tags"]["status"], "200");
+    assert_eq!(req["tags"]["method"], "GET");
+    assert_eq!(req["tags"]["scenario"], "default");
+    let total: f64 = points["http_req_duration"]
+        .iter()
+        .map(|p| p["data"]["value"].as_f64().unwrap())
+        .sum();
+    let avg = summary["metrics"]["http_req_duration"]["values"]["avg"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (total / 10.0 - avg).abs() < 1e-6,
+        "NDJSON values average to the summary's avg"
+    );
+
+    // CSV: k6's header, one row per sample.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,method,name,proto,scenario,service,status,subproto,tls_version,url,extra_tags,metadata"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().filter(|r| r[0] == "http_reqs").count(), 10);
+    assert_eq!(rows.iter().filter(|r| r[0] == "checks").count(), 15);
+    let http = rows.iter().find(|r| r[0] == "http_reqs").unwrap();
+    assert_eq!(
+        (http[8], http[13], http[11]),
+        ("GET", "200", "default"),
+        "method, status, scenario columns"
+    );
+    assert!(
+        http[1].parse::<u64>().unwrap() > 1_700_000_000,
+        "unix seconds"
+    );
+    let check = rows
+        .iter()
+        .find(|r| r[0] == "checks" && r[3] == "status is 200")
+        .unwrap();
+    assert_eq!(check[2], "1");
+}
+
+#[test]
+fn bad_output_specs_are_rejected() {
+    let out = run(&[
+        "run",
+        "--out",
+        "influxdb=http://127.0.0.1:8086/db",
+        "--iterations",
+        "1",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("unknown output 'influxdb'"),
+        "{}",
+        out.stderr
+    );
+}
