@@ -10,7 +10,7 @@ use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
-use crate::metrics::{Aggregate, Tags};
+use crate::metrics::{Aggregate, SystemTags, Tags};
 use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
@@ -259,7 +259,13 @@ async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<
             scenario: "options".into(),
             exec: "default".into(),
             env: Default::default(),
-            recorder: Recorder::new(agg.buffer(), agg.tags().clone(), Vec::new(), agg.origin().0),
+            recorder: Recorder::new(
+                agg.buffer(),
+                agg.tags().clone(),
+                Vec::new(),
+                agg.origin().0,
+                SystemTags::default(),
+            ),
             test_start: std::time::Instant::now(),
             sandbox: Arc::new(sandbox.clone()),
         },

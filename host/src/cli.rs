@@ -170,12 +170,24 @@ pub struct RunArgs {
     /// Stream every sample to an output, repeatable: `json=FILE` (k6's NDJSON), `csv=FILE`.
     #[arg(short = 'o', long = "out", env = "VOLLEY_OUT", value_delimiter = ',', value_parser = OutSpec::parse)]
     pub outputs: Vec<OutSpec>,
+    /// A tag on every sample, NAME=VALUE, repeatable (k6 `--tag`).
+    #[arg(long = "tag", value_parser = parse_key_value)]
+    pub tags: Vec<(String, String)>,
+    /// Which system tags samples carry, comma-separated (k6 `--system-tags`).
+    #[arg(long, env = "VOLLEY_SYSTEM_TAGS", value_delimiter = ',')]
+    pub system_tags: Option<Vec<String>>,
     /// Write the summary as JSON to this file.
     #[arg(long, env = "VOLLEY_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,
     /// Trend statistics in the summary, e.g. "avg,p(99)".
     #[arg(long, env = "VOLLEY_SUMMARY_TREND_STATS", value_delimiter = ',')]
     pub summary_trend_stats: Vec<String>,
+    /// Summary layout: compact (default) or full (timing phases, a section per scenario).
+    #[arg(long, env = "VOLLEY_SUMMARY_MODE")]
+    pub summary_mode: Option<String>,
+    /// Fixed unit for times in the summary: s, ms or us.
+    #[arg(long, env = "VOLLEY_SUMMARY_TIME_UNIT")]
+    pub summary_time_unit: Option<String>,
     /// Do not print the end-of-test summary.
     #[arg(long)]
     pub no_summary: bool,
@@ -204,6 +216,8 @@ impl RunArgs {
                 .then(|| self.summary_trend_stats.clone()),
             export: self.summary_export.clone(),
             disabled: self.no_summary.then_some(true),
+            mode: self.summary_mode.clone(),
+            time_unit: self.summary_time_unit.clone(),
         };
         Options {
             vus: self.vus,
@@ -215,6 +229,9 @@ impl RunArgs {
             no_thresholds: self.no_thresholds.then_some(true),
             summary: (summary != SummaryOpt::default()).then_some(summary),
             registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
+            tags: (!self.tags.is_empty())
+                .then(|| self.tags.iter().cloned().collect::<BTreeMap<_, _>>()),
+            system_tags: self.system_tags.clone(),
             ..Options::default()
         }
     }

@@ -131,3 +131,96 @@ fn bad_output_specs_are_rejected() {
         out.stderr
     );
 }
+
+#[test]
+fn global_tags_system_tags_and_summary_modes() {
+    let server = Server::start();
+    let dir = scratch("tags");
+    let json = dir.join("out.json");
+    let base = format!("BASE_URL={}", server.url());
+    let out = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &base,
+        "--iterations",
+        "3",
+        "-q",
+        "--tag",
+        "team=core",
+        "--system-tags",
+        "status,method,scenario,check",
+        "--out",
+        &format!("json={}", json.display()),
+        "--summary-mode",
+        "full",
+        "--summary-time-unit",
+        "us",
+    ])
+    .expect_code(0);
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] != "Point" {
+            continue;
+        }
+        let tags = v["data"]["tags"].as_object().unwrap();
+        assert_eq!(tags["team"], "core", "global tag on every sample: {v}");
+        for key in tags.keys() {
+            assert!(
+                ["status", "method", "scenario", "check", "team"].contains(&key.as_str()),
+                "{key} was not asked for: {v}"
+            );
+        }
+    }
+    assert!(out.stdout.contains("█ SCENARIO: default"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("http_req_waiting"),
+        "full mode shows the timing phases"
+    );
+    assert!(
+        out.stdout.contains("µs min="),
+        "times in µs: {}",
+        out.stdout
+    );
+
+    let compact = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &base,
+        "--iterations",
+        "1",
+        "-q",
+    ])
+    .expect_code(0);
+    assert!(!compact.stdout.contains("http_req_waiting") && !compact.stdout.contains("█ SCENARIO"));
+
+    let bad = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &base,
+        "--system-tags",
+        "status,colour",
+    ])
+    .expect_code(104);
+    assert!(
+        bad.stderr.contains("unknown system tag 'colour'"),
+        "{}",
+        bad.stderr
+    );
+    let bad = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &base,
+        "--summary-mode",
+        "legacy",
+    ])
+    .expect_code(104);
+    assert!(
+        bad.stderr.contains("summary.mode: unknown mode 'legacy'"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -15,7 +15,7 @@ pub use options::{
 };
 
 use crate::metrics::threshold::{self, Expr, Selector};
-use crate::metrics::{Contains, MetricId, MetricKind};
+use crate::metrics::{Contains, MetricId, MetricKind, SystemTags, SYSTEM_TAGS};
 use crate::plan::{Executor, Scenario, Stage};
 use crate::sandbox::{HostPattern, Sandbox};
 
@@ -128,6 +128,10 @@ pub struct SummaryConfig {
     pub export: Option<PathBuf>,
     /// Whether to print the summary.
     pub enabled: bool,
+    /// Whether to print the full summary (timing phases, per-scenario sections).
+    pub full: bool,
+    /// Fixed time unit (`s`, `ms`, `us`), if any.
+    pub time_unit: Option<String>,
 }
 
 /// A validated test, ready to run.
@@ -141,6 +145,10 @@ pub struct TestConfig {
     pub env: BTreeMap<String, String>,
     /// Summary settings.
     pub summary: SummaryConfig,
+    /// Tags on every sample.
+    pub tags: BTreeMap<String, String>,
+    /// Which system tags samples carry.
+    pub system_tags: SystemTags,
     /// The plugin's sandbox. `allowed_hosts` is empty when the test did not set it (the
     /// runner then allows only the origin of `BASE_URL`).
     pub sandbox: Sandbox,
@@ -181,8 +189,41 @@ impl TestConfig {
                 trend_stats,
                 export: summary.export,
                 enabled: summary.disabled != Some(true),
+                full: match summary.mode.as_deref() {
+                    None | Some("compact") => false,
+                    Some("full") => true,
+                    Some(other) => {
+                        return Err(invalid(
+                            "summary.mode",
+                            format!("unknown mode '{other}' (expected compact or full)"),
+                        ))
+                    }
+                },
+                time_unit: match summary.time_unit.as_deref() {
+                    None | Some("") => None,
+                    Some(u @ ("s" | "ms" | "us")) => Some(u.to_string()),
+                    Some(other) => {
+                        return Err(invalid(
+                            "summary.time-unit",
+                            format!("unknown unit '{other}' (expected s, ms or us)"),
+                        ))
+                    }
+                },
             },
             sandbox,
+            tags: opts.tags.clone().unwrap_or_default(),
+            system_tags: match &opts.system_tags {
+                Some(list) => SystemTags::parse(list).map_err(|t| {
+                    invalid(
+                        "system-tags",
+                        format!(
+                            "unknown system tag '{t}' (known: {})",
+                            SYSTEM_TAGS.join(", ")
+                        ),
+                    )
+                })?,
+                None => SystemTags::default(),
+            },
         })
     }
 

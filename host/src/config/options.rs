@@ -152,6 +152,12 @@ pub struct SummaryOpt {
     pub export: Option<PathBuf>,
     /// Do not print the summary.
     pub disabled: Option<bool>,
+    /// `compact` (default) or `full` (adds the timing phases and a section per scenario).
+    #[serde(alias = "summaryMode")]
+    pub mode: Option<String>,
+    /// Fixed unit for times: `s`, `ms` or `us` (default: chosen per value).
+    #[serde(alias = "summaryTimeUnit")]
+    pub time_unit: Option<String>,
 }
 
 /// The plugin's sandbox. Only the test file and the CLI set it: a plugin's embedded options
@@ -211,6 +217,11 @@ pub struct Options {
     /// Custom metrics the scenario defines, by name: `counter`, `gauge`, `rate`, `trend` or
     /// `trend-time` (milliseconds). Declared metrics can carry thresholds.
     pub metrics: Option<BTreeMap<String, String>>,
+    /// Tags on every sample of the test (k6's `tags`, `--tag k=v`).
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Which system tags samples carry (k6's `systemTags`, `--system-tags`).
+    #[serde(alias = "systemTags")]
+    pub system_tags: Option<Vec<String>>,
     /// Skip threshold evaluation.
     #[serde(alias = "noThresholds")]
     pub no_thresholds: Option<bool>,
@@ -250,6 +261,8 @@ impl Options {
                 trend_stats: hi.trend_stats.or(lo.trend_stats),
                 export: hi.export.or(lo.export),
                 disabled: hi.disabled.or(lo.disabled),
+                mode: hi.mode.or(lo.mode),
+                time_unit: hi.time_unit.or(lo.time_unit),
             }),
             (lo, hi) => hi.or(lo),
         };
@@ -271,6 +284,14 @@ impl Options {
             thresholds: higher.thresholds.or(self.thresholds),
             env,
             no_thresholds: higher.no_thresholds.or(self.no_thresholds),
+            tags: match (self.tags.take(), higher.tags) {
+                (Some(mut lo), Some(hi)) => {
+                    lo.extend(hi);
+                    Some(lo)
+                }
+                (lo, hi) => hi.or(lo),
+            },
+            system_tags: higher.system_tags.or(self.system_tags),
             summary,
             sandbox: match (self.sandbox, higher.sandbox) {
                 (Some(lo), Some(hi)) => Some(lo.overlay(hi)),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::EngineError;
-use crate::metrics::Aggregate;
+use crate::metrics::{Aggregate, SystemTags};
 use crate::plan::Scenario;
 use crate::sandbox::Sandbox;
 use crate::vu::{Plugin, Recorder, Vu, VuSetup};
@@ -27,6 +27,7 @@ pub struct ScenarioVus {
     exec: Arc<str>,
     env: Arc<BTreeMap<String, String>>,
     tags: Vec<(String, String)>,
+    system: SystemTags,
 }
 
 impl ScenarioVus {
@@ -35,27 +36,40 @@ impl ScenarioVus {
         scenario: &Scenario,
         env: &BTreeMap<String, String>,
         tags: &BTreeMap<String, String>,
+        system: SystemTags,
     ) -> Self {
         let mut merged_env = env.clone();
         merged_env.extend(scenario.env.clone());
         let mut all_tags: BTreeMap<String, String> = tags.clone();
         all_tags.extend(scenario.tags.clone());
-        all_tags.insert("scenario".into(), scenario.name.clone());
+        if system.allows("scenario") {
+            all_tags.insert("scenario".into(), scenario.name.clone());
+        }
         ScenarioVus {
             name: scenario.name.as_str().into(),
             exec: scenario.exec.as_str().into(),
             env: Arc::new(merged_env),
             tags: all_tags.into_iter().collect(),
+            system,
         }
     }
 
     /// Settings for the setup/teardown VU.
-    pub fn lifecycle(env: &BTreeMap<String, String>) -> Self {
+    pub fn lifecycle(
+        env: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+        system: SystemTags,
+    ) -> Self {
+        let mut all_tags = tags.clone();
+        if system.allows("scenario") {
+            all_tags.insert("scenario".into(), "setup".into());
+        }
         ScenarioVus {
             name: "setup".into(),
             exec: "default".into(),
             env: Arc::new(env.clone()),
-            tags: vec![("scenario".into(), "setup".into())],
+            tags: all_tags.into_iter().collect(),
+            system,
         }
     }
 }
@@ -83,6 +97,7 @@ impl VuFactory {
             self.aggregate.tags().clone(),
             sc.tags.clone(),
             self.aggregate.origin().0,
+            sc.system,
         );
         Vu::new(
             self.plugin.clone(),

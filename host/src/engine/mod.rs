@@ -113,7 +113,7 @@ pub async fn run(
     let mut initialised = 0u64;
     let mut control = Control::default();
     for sc in &test.scenarios {
-        let settings = ScenarioVus::new(sc, &test.env, &BTreeMap::new());
+        let settings = ScenarioVus::new(sc, &test.env, &test.tags, test.system_tags);
         let mut vus = Vec::with_capacity(sc.local_initial_vus(tuple) as usize);
         for _ in 0..sc.local_initial_vus(tuple) {
             vus.push(factory.create(next_id, &settings).await?);
@@ -131,7 +131,13 @@ pub async fn run(
         per_scenario.push((vus, settings, first_growth_id, external));
     }
     let vus_max = Arc::new(AtomicU64::new(initialised));
-    let no_tags = aggregate.tags().intern(Vec::new());
+    // Engine-level samples (vus, vus_max, dropped_iterations) carry the test's global tags.
+    let run_tags = aggregate.tags().intern(
+        test.tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     let control_task = if control.is_empty() {
         None
     } else {
@@ -139,7 +145,10 @@ pub async fn run(
     };
 
     let mut lifecycle = factory
-        .create(0, &ScenarioVus::lifecycle(&test.env))
+        .create(
+            0,
+            &ScenarioVus::lifecycle(&test.env, &test.tags, test.system_tags),
+        )
         .await?;
     let data: Arc<str> = lifecycle.setup().await.map_err(EngineError::Setup)?.into();
 
@@ -206,10 +215,10 @@ pub async fn run(
     let mut dropped = 0u64;
     let record_vus = |active: u64| {
         aggregate.record(&[
-            vus_sample(builtin::VUS, no_tags, active as f64, aggregate.now_ms()),
+            vus_sample(builtin::VUS, run_tags, active as f64, aggregate.now_ms()),
             vus_sample(
                 builtin::VUS_MAX,
-                no_tags,
+                run_tags,
                 vus_max.load(Ordering::Relaxed) as f64,
                 aggregate.now_ms(),
             ),
@@ -246,7 +255,7 @@ pub async fn run(
     }
     let elapsed = start.elapsed();
     if dropped > 0 {
-        let tags = no_tags;
+        let tags = run_tags;
         aggregate.record(&[Sample {
             metric: builtin::DROPPED_ITERATIONS,
             tags,

@@ -12,7 +12,7 @@ mod trend;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use aggregate::{ms_since, Aggregate, MetricValue};
-pub use tags::{TagSet, TagSetId, Tags};
+pub use tags::{SystemTags, TagSet, TagSetId, Tags, SYSTEM_TAGS};
 pub use trend::{Trend, TrendStats};
 
 /// k6's four metric types.

@@ -61,6 +61,61 @@ impl Tags {
     }
 }
 
+/// k6's system tags; the ones Volley sets are enabled by default.
+pub const SYSTEM_TAGS: [&str; 16] = [
+    "proto",
+    "subproto",
+    "status",
+    "method",
+    "url",
+    "name",
+    "group",
+    "check",
+    "error",
+    "error_code",
+    "tls_version",
+    "scenario",
+    "service",
+    "expected_response",
+    "vu",
+    "iter",
+];
+
+/// Which system tags samples carry (k6's `--system-tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemTags(u32);
+
+impl Default for SystemTags {
+    /// k6's default set: everything but `vu` and `iter`.
+    fn default() -> Self {
+        SystemTags::parse(&SYSTEM_TAGS[..14]).unwrap_or(SystemTags(0))
+    }
+}
+
+impl SystemTags {
+    /// The set naming `tags`; an unknown name is returned as the error.
+    pub fn parse<S: AsRef<str>>(tags: &[S]) -> Result<SystemTags, String> {
+        let mut bits = 0u32;
+        for t in tags {
+            let t = t.as_ref().trim();
+            let i = SYSTEM_TAGS
+                .iter()
+                .position(|s| *s == t)
+                .ok_or_else(|| t.to_string())?;
+            bits |= 1 << i;
+        }
+        Ok(SystemTags(bits))
+    }
+
+    /// Whether system tag `key` is enabled (keys that are not system tags always are).
+    pub fn allows(self, key: &str) -> bool {
+        SYSTEM_TAGS
+            .iter()
+            .position(|s| *s == key)
+            .is_none_or(|i| self.0 & (1 << i) != 0)
+    }
+}
+
 /// Whether `set` contains every `key:value` pair of `filter`.
 pub fn matches(set: &[(String, String)], filter: &[(String, String)]) -> bool {
     filter

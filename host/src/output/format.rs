@@ -24,6 +24,16 @@ fn trim(v: f64) -> String {
     s.to_string()
 }
 
+/// A time in milliseconds in a fixed unit (`s`, `ms`, `us`), or chosen per value.
+pub fn time_in(ms: f64, unit: Option<&str>) -> String {
+    match unit {
+        Some("s") => format!("{}s", trim(ms / 1000.0)),
+        Some("ms") => format!("{}ms", trim(ms)),
+        Some("us") => format!("{}µs", trim(ms * 1000.0)),
+        _ => time_ms(ms),
+    }
+}
+
 /// Bytes in SI units: `852 B`, `6.0 kB`, `1.2 MB`.
 pub fn data(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
@@ -114,6 +124,9 @@ mod tests {
         assert_eq!(time_ms(503.54), "503.54ms");
         assert_eq!(time_ms(1500.0), "1.5s");
         assert_eq!(time_ms(62_500.0), "1m2.5s");
+        assert_eq!(time_in(1500.0, Some("ms")), "1500ms");
+        assert_eq!(time_in(2.5, Some("us")), "2500µs");
+        assert_eq!(time_in(250.0, Some("s")), "0.25s");
         assert_eq!(data(852.0), "852 B");
         assert_eq!(data(6000.0), "6.0 kB");
         assert_eq!(data(2_048_000.0), "2.0 MB");

@@ -50,6 +50,12 @@ pub struct Results {
     pub trend_stats: Vec<String>,
     /// What the run reported besides its metrics.
     pub facts: RunFacts,
+    /// Fixed time unit for the text summary.
+    pub time_unit: Option<String>,
+    /// Full summary mode: every HTTP timing phase, plus `per_scenario`.
+    pub full: bool,
+    /// Full mode: each scenario's metrics (filtered by its `scenario` tag).
+    pub per_scenario: Vec<(String, Vec<MetricResult>)>,
 }
 
 /// What a run reports besides its metrics.
@@ -63,6 +69,27 @@ pub struct RunFacts {
     pub segment: String,
     /// Distinct iteration errors with how often each happened.
     pub errors: std::collections::BTreeMap<String, u64>,
+}
+
+/// Every metric's value over the samples tagged `scenario:name`.
+fn scenario_metrics(agg: &Aggregate, name: &str) -> Vec<MetricResult> {
+    let filter = [("scenario".to_string(), name.to_string())];
+    let mut defs = all_metrics();
+    defs.sort_by_key(|d| d.name);
+    defs.into_iter()
+        .filter_map(|def| {
+            let id = MetricId::by_name(def.name)?;
+            let value = agg.value(id, &filter)?;
+            Some(MetricResult {
+                selector: Selector {
+                    metric: def.name.to_string(),
+                    tags: Vec::new(),
+                },
+                def,
+                value,
+            })
+        })
+        .collect()
 }
 
 impl Results {
@@ -117,6 +144,16 @@ impl Results {
             metrics,
             checks,
             thresholds,
+            per_scenario: if test.summary.full {
+                test.scenarios
+                    .iter()
+                    .map(|sc| (sc.name.clone(), scenario_metrics(agg, &sc.name)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            time_unit: test.summary.time_unit.clone(),
+            full: test.summary.full,
             trend_stats: test.summary.trend_stats.clone(),
             facts,
         }

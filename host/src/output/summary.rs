@@ -32,11 +32,19 @@ pub fn render(r: &Results) -> String {
     }
     out.push_str("\n  █ TOTAL RESULTS \n\n");
     render_checks(r, &mut out);
+    render_sections(&r.metrics, r, &mut out);
+    for (name, metrics) in &r.per_scenario {
+        let _ = writeln!(out, "\n  █ SCENARIO: {name}\n");
+        render_sections(metrics, r, &mut out);
+    }
+    out
+}
+
+fn render_sections(metrics: &[MetricResult], r: &Results, out: &mut String) {
     for title in ["HTTP", "EXECUTION", "NETWORK", "CUSTOM"] {
-        let rows: Vec<&MetricResult> = r
-            .metrics
+        let rows: Vec<&MetricResult> = metrics
             .iter()
-            .filter(|m| section_of(&m.selector.metric) == Some(title))
+            .filter(|m| section_of(&m.selector.metric, r.full) == Some(title))
             .collect();
         if rows.is_empty() {
             continue;
@@ -58,7 +66,6 @@ pub fn render(r: &Results) -> String {
         }
         out.push('\n');
     }
-    out
 }
 
 fn render_thresholds(r: &Results, out: &mut String) {
@@ -143,8 +150,8 @@ fn render_checks(r: &Results, out: &mut String) {
 }
 
 /// The summary section a metric belongs in (`None`: not shown in compact mode).
-fn section_of(metric: &str) -> Option<&'static str> {
-    if HTTP.contains(&metric) {
+fn section_of(metric: &str, full: bool) -> Option<&'static str> {
+    if HTTP.contains(&metric) || (full && metric.starts_with("http_req_")) {
         Some("HTTP")
     } else if EXECUTION.contains(&metric) {
         Some("EXECUTION")
@@ -185,10 +192,12 @@ fn row_value(m: &MetricResult, r: &Results) -> String {
             .iter()
             .map(|stat| {
                 let v = format::trend_stat(&m.value, stat).unwrap_or(0.0);
-                let text = if stat == "count" {
-                    format!("{v}")
-                } else {
-                    format::value(v, m.def.contains)
+                let text = match (stat.as_str(), m.def.contains) {
+                    ("count", _) => format!("{v}"),
+                    (_, crate::metrics::Contains::Time) => {
+                        format::time_in(v, r.time_unit.as_deref())
+                    }
+                    _ => format::value(v, m.def.contains),
                 };
                 format!("{:<8}", format!("{stat}={text}"))
             })

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::metrics::{builtin, ms_since, MetricId, Sample, SampleBuffer, TagSetId, Tags};
+use crate::metrics::{
+    builtin, ms_since, MetricId, Sample, SampleBuffer, SystemTags, TagSetId, Tags,
+};
 use crate::transport::Outcome;
 
 /// Most tag sets a VU caches before it starts over (bounds memory with dynamic URLs).
@@ -21,6 +23,7 @@ pub struct Recorder {
     key: String,
     batch: Vec<Sample>,
     origin: Instant,
+    system: SystemTags,
 }
 
 /// What identifies a request for tagging.
@@ -41,8 +44,10 @@ impl Recorder {
         tags: Tags,
         base: Vec<(String, String)>,
         origin: Instant,
+        system: SystemTags,
     ) -> Self {
         Recorder {
+            system,
             buffer,
             tags,
             base,
@@ -107,6 +112,7 @@ impl Recorder {
                 extra.push(("error_code", &code));
             }
         }
+        extra.retain(|(k, _)| self.system.allows(k));
         for (k, v) in req.tags {
             extra.push((k, v));
         }
@@ -145,7 +151,11 @@ impl Recorder {
 
     /// Records one check result.
     pub fn check(&mut self, name: &str, passed: bool) {
-        let tags = self.tag_set(&[("check", name)]);
+        let tags = if self.system.allows("check") {
+            self.tag_set(&[("check", name)])
+        } else {
+            self.tag_set(&[])
+        };
         self.buffer.push(Sample {
             metric: builtin::CHECKS,
             tags,
