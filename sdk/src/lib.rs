@@ -138,6 +138,15 @@ pub fn check<T: ?Sized>(value: &T, name: &str, predicate: impl FnOnce(&T) -> boo
     wit::volley::scenario::checks::check(name, passed)
 }
 
+/// Runs `f` inside group `name` (k6's `group`): what it records carries the `group` tag
+/// (`::outer::inner` when nested) and its run time goes to `group_duration`.
+pub fn group<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    wit::volley::scenario::group::enter(name);
+    let out = f();
+    wit::volley::scenario::group::exit();
+    out
+}
+
 /// Suspends this VU for `duration` without blocking any other VU (k6's `sleep`).
 pub fn sleep(duration: Duration) {
     wit::volley::scenario::timing::sleep(duration.as_millis().min(u64::MAX as u128) as u64);

@@ -224,3 +224,72 @@ fn global_tags_system_tags_and_summary_modes() {
         bad.stderr
     );
 }
+
+#[test]
+fn groups_tag_samples_and_time_themselves() {
+    let server = Server::start();
+    let dir = scratch("groups");
+    let (json, export) = (dir.join("out.json"), dir.join("s.json"));
+    let test = dir.join("groups.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\niterations = 3\n[thresholds]\n\"group_duration{{group:::outer}}\" = [\"max<10000\"]\n\"http_reqs{{group:::outer::inner}}\" = [\"count==3\"]\n[env]\nBASE_URL = \"{}\"\nGROUPS = \"1\"\n",
+            component("probe").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        test.to_str().unwrap(),
+        "-q",
+        "--summary-mode",
+        "full",
+        "--out",
+        &format!("json={}", json.display()),
+        "--summary-export",
+        export.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    assert!(
+        out.stdout.contains("█ GROUP: ::outer::inner"),
+        "{}",
+        out.stdout
+    );
+    let mut group_durations = Vec::new();
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] != "Point" {
+            continue;
+        }
+        match v["metric"].as_str().unwrap() {
+            "http_reqs" => assert_eq!(v["data"]["tags"]["group"], "::outer::inner", "{v}"),
+            "group_duration" => {
+                group_durations.push(v["data"]["tags"]["group"].as_str().unwrap().to_string())
+            }
+            "iterations" => assert!(
+                v["data"]["tags"].get("group").is_none(),
+                "iterations are in the root group"
+            ),
+            _ => {}
+        }
+    }
+    group_durations.sort();
+    assert_eq!(
+        group_durations,
+        [
+            "::outer",
+            "::outer",
+            "::outer",
+            "::outer::inner",
+            "::outer::inner",
+            "::outer::inner"
+        ]
+    );
+    let s = read_json(&export);
+    assert_eq!(
+        s["metrics"]["http_reqs{group:::outer::inner}"]["values"]["count"],
+        3.0
+    );
+}

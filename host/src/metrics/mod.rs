@@ -90,6 +90,7 @@ builtins! {
     HTTP_REQ_RECEIVING = 16, "http_req_receiving", Trend, Time;
     ITERATION_LATENESS = 17, "iteration_lateness", Trend, Time;
     ITERATION_DURATION_INTENDED = 18, "iteration_duration_intended", Trend, Time;
+    GROUP_DURATION = 19, "group_duration", Trend, Time;
 }
 
 /// Custom metrics, registered at run time after the built-ins (ids continue from them).

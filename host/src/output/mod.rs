@@ -56,6 +56,8 @@ pub struct Results {
     pub full: bool,
     /// Full mode: each scenario's metrics (filtered by its `scenario` tag).
     pub per_scenario: Vec<(String, Vec<MetricResult>)>,
+    /// Full mode: each group's metrics (filtered by its `group` tag), by path.
+    pub per_group: Vec<(String, Vec<MetricResult>)>,
 }
 
 /// What a run reports besides its metrics.
@@ -71,9 +73,9 @@ pub struct RunFacts {
     pub errors: std::collections::BTreeMap<String, u64>,
 }
 
-/// Every metric's value over the samples tagged `scenario:name`.
-fn scenario_metrics(agg: &Aggregate, name: &str) -> Vec<MetricResult> {
-    let filter = [("scenario".to_string(), name.to_string())];
+/// Every metric's value over the samples tagged `key:value`.
+fn metrics_tagged(agg: &Aggregate, key: &str, value: &str) -> Vec<MetricResult> {
+    let filter = [(key.to_string(), value.to_string())];
     let mut defs = all_metrics();
     defs.sort_by_key(|d| d.name);
     defs.into_iter()
@@ -147,7 +149,18 @@ impl Results {
             per_scenario: if test.summary.full {
                 test.scenarios
                     .iter()
-                    .map(|sc| (sc.name.clone(), scenario_metrics(agg, &sc.name)))
+                    .map(|sc| (sc.name.clone(), metrics_tagged(agg, "scenario", &sc.name)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            per_group: if test.summary.full {
+                agg.by_tag(builtin::GROUP_DURATION, "group")
+                    .into_iter()
+                    .map(|(path, _)| {
+                        let metrics = metrics_tagged(agg, "group", &path);
+                        (path, metrics)
+                    })
                     .collect()
             } else {
                 Vec::new()

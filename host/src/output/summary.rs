@@ -15,6 +15,7 @@ const CHECK_WIDTH: usize = 35;
 const HTTP: &[&str] = &["http_req_duration", "http_req_failed", "http_reqs"];
 const EXECUTION: &[&str] = &[
     "dropped_iterations",
+    "group_duration",
     "iteration_duration",
     "iteration_duration_intended",
     "iteration_lateness",
@@ -33,6 +34,10 @@ pub fn render(r: &Results) -> String {
     out.push_str("\n  █ TOTAL RESULTS \n\n");
     render_checks(r, &mut out);
     render_sections(&r.metrics, r, &mut out);
+    for (name, metrics) in &r.per_group {
+        let _ = writeln!(out, "\n  █ GROUP: {name}\n");
+        render_sections(metrics, r, &mut out);
+    }
     for (name, metrics) in &r.per_scenario {
         let _ = writeln!(out, "\n  █ SCENARIO: {name}\n");
         render_sections(metrics, r, &mut out);

@@ -10,4 +10,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::volley::scenario::{checks, http, log, metrics, timing, vu};
+pub use self::volley::scenario::{checks, group, http, log, metrics, timing, vu};

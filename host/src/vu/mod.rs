@@ -82,6 +82,7 @@ impl Vu {
     /// Runs one iteration, ended with an error at the sandbox's `max-iteration-duration`.
     pub async fn iteration(&mut self, data: &str) -> Result<(), GuestError> {
         self.instance().await?;
+        self.state().recorder.reset_groups();
         let limit = self.state().sandbox.max_iteration_duration;
         self.state().cpu_ticks = 0;
         let (inst, store) = self.parts()?;

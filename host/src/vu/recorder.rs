@@ -24,6 +24,8 @@ pub struct Recorder {
     batch: Vec<Sample>,
     origin: Instant,
     system: SystemTags,
+    /// Open groups: the path so far (`::a::b`) and when each was entered.
+    groups: Vec<(String, Instant)>,
 }
 
 /// What identifies a request for tagging.
@@ -47,6 +49,7 @@ impl Recorder {
         system: SystemTags,
     ) -> Self {
         Recorder {
+            groups: Vec::new(),
             system,
             buffer,
             tags,
@@ -60,6 +63,22 @@ impl Recorder {
 
     /// Interns base tags plus `extra`, using the VU-local cache.
     fn tag_set(&mut self, extra: &[(&str, &str)]) -> TagSetId {
+        let group = match self.groups.last() {
+            Some((path, _)) if self.system.allows("group") => Some(path.clone()),
+            _ => None,
+        };
+        match group {
+            Some(path) => {
+                let mut with_group = extra.to_vec();
+                with_group.push(("group", path.as_str()));
+                self.tag_set_exact(&with_group)
+            }
+            None => self.tag_set_exact(extra),
+        }
+    }
+
+    /// Interns base tags plus exactly `extra`.
+    fn tag_set_exact(&mut self, extra: &[(&str, &str)]) -> TagSetId {
         self.key.clear();
         for (k, v) in extra {
             self.key.push_str(k);
@@ -203,6 +222,38 @@ impl Recorder {
             value,
             at: ms_since(self.origin),
         });
+    }
+
+    /// Enters group `name` inside the current one.
+    pub fn enter_group(&mut self, name: &str) {
+        let parent = self.groups.last().map_or("", |(p, _)| p.as_str());
+        let path = format!("{parent}::{name}");
+        self.groups.push((path, Instant::now()));
+    }
+
+    /// Leaves the innermost group, recording its `group_duration` (tagged with its own path).
+    pub fn exit_group(&mut self) {
+        let Some((path, entered)) = self.groups.last().cloned() else {
+            return;
+        };
+        let ms = entered.elapsed().as_secs_f64() * 1000.0;
+        let tags = if self.system.allows("group") {
+            self.tag_set_exact(&[("group", path.as_str())])
+        } else {
+            self.tag_set_exact(&[])
+        };
+        self.groups.pop();
+        self.buffer.push(Sample {
+            metric: builtin::GROUP_DURATION,
+            tags,
+            value: ms,
+            at: ms_since(self.origin),
+        });
+    }
+
+    /// Closes any group an iteration left open (e.g. it trapped inside one), without timing it.
+    pub fn reset_groups(&mut self) {
+        self.groups.clear();
     }
 
     fn flush(&mut self) {

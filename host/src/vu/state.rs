@@ -14,7 +14,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{checks, http, log, metrics, timing, vu};
+use super::bindings::{checks, group, http, log, metrics, timing, vu};
 use super::recorder::{Recorder, RequestInfo};
 use crate::logging::{self, Level};
 use crate::metrics::{Contains, MetricId, MetricKind};
@@ -221,6 +221,16 @@ impl vu::Host for VuState {
 
     fn env(&mut self, name: String) -> Option<String> {
         self.env.get(&name).cloned()
+    }
+}
+
+impl group::Host for VuState {
+    fn enter(&mut self, name: String) {
+        self.recorder.enter_group(&name);
+    }
+
+    fn exit(&mut self) {
+        self.recorder.exit_group();
     }
 }
 

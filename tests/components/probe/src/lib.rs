@@ -4,11 +4,12 @@
 //! each VU), `FAIL_ON_ITER` (return an error on that iteration number), `LOG_EVERY_ITER`.
 //! Entry point `alt` (k6's `exec`) sends one GET to `/alt`. `CUSTOM_METRICS` records
 //! `probe_requests` (counter), `probe_ok` (rate), `probe_vu` (gauge), `probe_duration` (time trend).
+//! `GROUPS` sends the requests inside groups `outer` > `inner`.
 
 use std::time::Duration;
 
 use volley_sdk::metrics::{Counter, Gauge, Rate, Trend};
-use volley_sdk::{check, env, http, log, sleep, vu, Error, Scenario};
+use volley_sdk::{check, env, group, http, log, sleep, vu, Error, Scenario};
 
 struct Probe;
 
@@ -35,21 +36,29 @@ impl Scenario for Probe {
         check(data, "setup data arrived", |d| d == "ready");
         let base = env("BASE_URL").ok_or("BASE_URL is not set")?;
         let path = env("REQ_PATH").unwrap_or_else(|| "/".into());
-        for _ in 0..number("REQUESTS").unwrap_or(1) {
-            let res = http::get(format!("{base}{path}")).send();
-            let ok = check(
-                &res,
-                "status is 200",
-                |r| matches!(r, Ok(r) if r.status() == 200),
-            );
-            if env("CUSTOM_METRICS").is_some() {
-                Counter::new("probe_requests").add_tagged(1.0, &[("kind", "get")])?;
-                Rate::new("probe_ok").add(ok)?;
-                Gauge::new("probe_vu").add(f64::from(vu::id()))?;
-                if let Ok(r) = &res {
-                    Trend::time("probe_duration").add(r.timings().duration)?;
+        let requests = || -> Result<(), Error> {
+            for _ in 0..number("REQUESTS").unwrap_or(1) {
+                let res = http::get(format!("{base}{path}")).send();
+                let ok = check(
+                    &res,
+                    "status is 200",
+                    |r| matches!(r, Ok(r) if r.status() == 200),
+                );
+                if env("CUSTOM_METRICS").is_some() {
+                    Counter::new("probe_requests").add_tagged(1.0, &[("kind", "get")])?;
+                    Rate::new("probe_ok").add(ok)?;
+                    Gauge::new("probe_vu").add(f64::from(vu::id()))?;
+                    if let Ok(r) = &res {
+                        Trend::time("probe_duration").add(r.timings().duration)?;
+                    }
                 }
             }
+            Ok(())
+        };
+        if env("GROUPS").is_some() {
+            group("outer", || group("inner", requests))?;
+        } else {
+            requests()?;
         }
         if let Some(ms) = number("SLEEP_MS") {
             sleep(Duration::from_millis(ms));
