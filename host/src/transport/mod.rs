@@ -28,7 +28,7 @@ pub struct Outgoing {
     /// Headers in order.
     pub headers: Vec<(String, String)>,
     /// Body.
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Bytes>,
     /// Timeout for the whole request.
     pub timeout: Duration,
     /// Whether to keep the body for the caller.
@@ -205,6 +205,7 @@ impl Client {
             Some(mut c) => c.sender.ready().await.is_ok().then_some(c),
             None => None,
         };
+        let reused = idle.is_some();
         let mut conn = match idle {
             Some(c) => c,
             None => {
@@ -213,18 +214,56 @@ impl Client {
                 c
             }
         };
-        let stats = conn.stats.clone();
-        let (w0, r0) = stats.totals();
-        let result = self
-            .round_trip(&mut conn, &uri, &host, port, req, start, connecting)
+        let (result, read_nothing) = self
+            .attempt(
+                &mut conn, &uri, &host, port, &req, start, connecting, sent, received,
+            )
             .await;
-        let (w1, r1) = stats.totals();
-        *sent += w1 - w0;
-        *received += r1 - r0;
+        // As Go's transport (and so k6) does: a kept-alive connection the server closed while
+        // idle fails before any response byte; an idempotent request is retried once on a
+        // fresh connection.
+        let (result, conn) = match result {
+            Err(_) if reused && read_nothing && idempotent(&req.method) => {
+                let (mut fresh, connect_ms) = connect(&host, port).await?;
+                let (retried, _) = self
+                    .attempt(
+                        &mut fresh, &uri, &host, port, &req, start, connect_ms, sent, received,
+                    )
+                    .await;
+                (retried, fresh)
+            }
+            other => (other, conn),
+        };
         if result.is_ok() && !conn.sender.is_closed() {
             self.conns.insert(key, conn);
         }
         result
+    }
+
+    /// One try on `conn`, adding its wire bytes to `sent`/`received`; also says whether no
+    /// response byte was read.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        conn: &mut Conn,
+        uri: &Uri,
+        host: &str,
+        port: u16,
+        req: &Outgoing,
+        start: Instant,
+        connecting: f64,
+        sent: &mut u64,
+        received: &mut u64,
+    ) -> (Result<Exchange, TransportError>, bool) {
+        let stats = conn.stats.clone();
+        let (w0, r0) = stats.totals();
+        let result = self
+            .round_trip(conn, uri, host, port, req, start, connecting)
+            .await;
+        let (w1, r1) = stats.totals();
+        *sent += w1 - w0;
+        *received += r1 - r0;
+        (result, r1 == r0)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -234,7 +273,7 @@ impl Client {
         uri: &Uri,
         host: &str,
         port: u16,
-        req: Outgoing,
+        req: &Outgoing,
         start: Instant,
         connecting: f64,
     ) -> Result<Exchange, TransportError> {
@@ -258,7 +297,7 @@ impl Client {
         if !has_ua {
             builder = builder.header("user-agent", self.user_agent.as_str());
         }
-        let body = Full::new(Bytes::from(req.body.unwrap_or_default()));
+        let body = Full::new(req.body.clone().unwrap_or_default());
         let request = builder
             .body(body)
             .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
@@ -371,6 +410,126 @@ fn hyper_error(e: hyper::Error) -> TransportError {
     }
 }
 
+/// Methods Go's transport retries on a stale keep-alive connection.
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A server that answers only the first request of each connection and closes the
+    /// connection when a second one arrives (a keep-alive timeout racing the client).
+    async fn one_shot_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut answered = false;
+                    loop {
+                        let mut got = Vec::new();
+                        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if answered {
+                            return; // close without a response
+                        }
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .await;
+                        answered = true;
+                    }
+                });
+            }
+        });
+        (addr, requests)
+    }
+
+    fn request(method: &str, addr: std::net::SocketAddr) -> Outgoing {
+        Outgoing {
+            method: method.into(),
+            url: format!("http://{addr}/"),
+            headers: Vec::new(),
+            body: None,
+            timeout: Duration::from_secs(10),
+            keep_body: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn idempotent_requests_retry_once_on_a_stale_keep_alive_connection() {
+        let (addr, requests) = one_shot_server().await;
+        let mut client = Client::new();
+        let first = client.send(request("GET", addr)).await.result.unwrap();
+        assert_eq!(&first.body[..], b"ok");
+        let second = client.send(request("GET", addr)).await;
+        let ex = second.result.expect("retried on a fresh connection");
+        assert_eq!(ex.status, 200);
+        assert!(ex.timings.connecting > 0.0, "the retry opened a connection");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            3,
+            "one failed try, one retry"
+        );
+    }
+
+    #[tokio::test]
+    async fn non_idempotent_requests_are_not_retried() {
+        let (addr, requests) = one_shot_server().await;
+        let mut client = Client::new();
+        client.send(request("POST", addr)).await.result.unwrap();
+        let second = client.send(request("POST", addr)).await;
+        let err = second.result.unwrap_err();
+        assert_eq!(err.code(), 1220, "{err}");
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refused_and_timeout_map_to_k6_codes() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut client = Client::new();
+        let refused = client
+            .send(request("GET", ([127, 0, 0, 1], port).into()))
+            .await;
+        assert_eq!(refused.result.unwrap_err().code(), 1212);
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut slow = request("GET", silent.local_addr().unwrap());
+        slow.timeout = Duration::from_millis(200);
+        assert_eq!(
+            client.send(slow).await.result.unwrap_err(),
+            TransportError::Timeout
+        );
+        let bad = Outgoing {
+            url: "ftp://x/".into(),
+            ..request("GET", ([127, 0, 0, 1], port).into())
+        };
+        assert_eq!(client.send(bad).await.result.unwrap_err().code(), 1020);
+    }
 }

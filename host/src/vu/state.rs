@@ -129,7 +129,7 @@ impl http::Host for VuState {
             method: req.method,
             url: req.url,
             headers,
-            body: req.body,
+            body: req.body.map(bytes::Bytes::from),
             timeout: req
                 .timeout_ms
                 .map_or(transport::DEFAULT_TIMEOUT, Duration::from_millis),
