@@ -66,7 +66,7 @@ impl HostPattern {
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, None),
             Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| err("bad port"))?)),
-            None => (rest, Some(if scheme == "https" { 443 } else { 80 })),
+            None => (rest, Some(default_port(scheme))),
         };
         if host.is_empty() {
             return Err(err("empty host"));
@@ -147,9 +147,7 @@ impl Sandbox {
         let uri: Uri = url.parse().ok()?;
         let scheme = uri.scheme_str()?;
         let host = uri.host()?;
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let port = uri.port_u16().unwrap_or(default_port(scheme));
         if self
             .allowed_hosts
             .iter()
@@ -174,14 +172,21 @@ impl Sandbox {
     }
 }
 
+/// 443 for https, 80 otherwise.
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" {
+        443
+    } else {
+        80
+    }
+}
+
 /// The default `allowed-hosts`: only the origin of `base_url`.
 pub fn origin_of(base_url: &str) -> Option<HostPattern> {
     let uri: Uri = base_url.parse().ok()?;
     let scheme = uri.scheme_str()?;
     let host = uri.host()?;
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let port = uri.port_u16().unwrap_or(default_port(scheme));
     HostPattern::parse(&format!("{scheme}://{host}:{port}")).ok()
 }
 

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{component, read_json, run, scratch, volley, Run, Server};
+use crate::support::{check, component, read_json, run, scratch, volley, Run, Server};
 
 /// Writes a test file running the probe component with `body` appended, and returns its path.
 fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
@@ -137,13 +137,7 @@ fn scenarios_run_their_own_entry_points() {
     let paths = server.paths();
     assert_eq!(paths.iter().filter(|p| *p == "/").count(), 4);
     assert_eq!(paths.iter().filter(|p| *p == "/alt").count(), 3);
-    let alt = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "alt status is 200")
-        .cloned()
-        .unwrap();
+    let alt = check(&s, "alt status is 200");
     assert_eq!(alt["passes"], 3);
     // An entry point the plugin does not have fails those iterations, not the run.
     let missing = test_file(

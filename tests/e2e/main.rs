@@ -11,7 +11,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{component, read_json, run, scratch, volley, Run, Server};
+use support::{check, component, read_json, run, scratch, volley, Run, Server};
 
 fn probe() -> String {
     component("probe").display().to_string()
@@ -498,13 +498,7 @@ fn default_run_uses_the_builtin_target() {
         out.stderr
     );
     let s = read_json(&export);
-    let status = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "is status 200")
-        .cloned()
-        .unwrap();
+    let status = check(&s, "is status 200");
     assert!(status["passes"].as_u64().unwrap() >= 4, "{status}");
     assert_eq!(status["fails"], 0);
     assert_eq!(s["thresholds_passed"], true);

@@ -1,7 +1,7 @@
 //! The sandbox against hostile components: each attack is contained, and a well-behaved
 //! scenario in the same test keeps its request rate.
 
-use crate::support::{component, read_json, run, scratch, Server};
+use crate::support::{check, component, read_json, run, scratch, Server};
 
 /// A test with a well-behaved scenario (`good`: 20 iterations/s for 3 s, 61 starts) beside a
 /// hostile one running entry point `exec`, plus extra TOML. Returns (exit code, summary, stderr).
@@ -162,13 +162,7 @@ fn hosts_outside_allowed_hosts_are_denied_without_connecting() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(other.hits(), 0, "no connection reached the other host");
-    let denied = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "other host denied")
-        .cloned()
-        .unwrap();
+    let denied = check(&s, "other host denied");
     assert!(denied["passes"].as_u64().unwrap() > 0);
     assert_eq!(denied["fails"], 0);
     // Denied requests are failed requests with their own error code.
@@ -184,13 +178,7 @@ fn the_host_environment_is_invisible() {
     let server = Server::start();
     let (code, s, stderr) = beside_good(&server, "env", "env", "", "");
     assert_eq!(code, 0, "{stderr}");
-    let env = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "host env invisible")
-        .cloned()
-        .unwrap();
+    let env = check(&s, "host env invisible");
     assert!(env["passes"].as_u64().unwrap() > 0);
     assert_eq!(env["fails"], 0);
 }
@@ -239,13 +227,7 @@ fn filesystem_and_socket_imports_are_refused_unless_allowed() {
     .expect_code(0);
     let s = read_json(&export);
     for name in ["host file unreadable", "socket refused"] {
-        let c = s["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
-            .unwrap();
+        let c = check(&s, name);
         assert_eq!(
             (c["passes"].as_u64(), c["fails"].as_u64()),
             (Some(2), Some(0)),

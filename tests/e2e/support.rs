@@ -127,6 +127,15 @@ pub fn run(args: &[&str]) -> Run {
     Run::from_output(volley().args(args).output().expect("run volley"))
 }
 
+/// The JSON summary's entry for check `name` (`passes`, `fails`); panics if absent.
+pub fn check(summary: &serde_json::Value, name: &str) -> serde_json::Value {
+    summary["checks"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {name:?} in {}", summary["checks"]))
+}
+
 /// Reads a JSON summary export.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -231,6 +231,20 @@ pub struct Options {
     pub sandbox: Option<SandboxOpt>,
 }
 
+/// `lo` overridden key by key by `hi`.
+fn merge_maps(
+    lo: Option<BTreeMap<String, String>>,
+    hi: Option<BTreeMap<String, String>>,
+) -> Option<BTreeMap<String, String>> {
+    match (lo, hi) {
+        (Some(mut lo), Some(hi)) => {
+            lo.extend(hi);
+            Some(lo)
+        }
+        (lo, hi) => hi.or(lo),
+    }
+}
+
 impl Options {
     /// Whether this layer sets any of the execution options (shortcuts or scenarios).
     fn sets_execution(&self) -> bool {
@@ -249,13 +263,7 @@ impl Options {
             self.stages = None;
             self.scenarios = None;
         }
-        let env = match (self.env.take(), higher.env) {
-            (Some(mut lo), Some(hi)) => {
-                lo.extend(hi);
-                Some(lo)
-            }
-            (lo, hi) => hi.or(lo),
-        };
+        let env = merge_maps(self.env.take(), higher.env);
         let summary = match (self.summary.take(), higher.summary) {
             (Some(lo), Some(hi)) => Some(SummaryOpt {
                 trend_stats: hi.trend_stats.or(lo.trend_stats),
@@ -267,13 +275,7 @@ impl Options {
             (lo, hi) => hi.or(lo),
         };
         Options {
-            metrics: match (self.metrics.take(), higher.metrics) {
-                (Some(mut lo), Some(hi)) => {
-                    lo.extend(hi);
-                    Some(lo)
-                }
-                (lo, hi) => hi.or(lo),
-            },
+            metrics: merge_maps(self.metrics.take(), higher.metrics),
             plugin: higher.plugin.or(self.plugin),
             registries: higher.registries.or(self.registries),
             vus: higher.vus.or(self.vus),
@@ -284,13 +286,7 @@ impl Options {
             thresholds: higher.thresholds.or(self.thresholds),
             env,
             no_thresholds: higher.no_thresholds.or(self.no_thresholds),
-            tags: match (self.tags.take(), higher.tags) {
-                (Some(mut lo), Some(hi)) => {
-                    lo.extend(hi);
-                    Some(lo)
-                }
-                (lo, hi) => hi.or(lo),
-            },
+            tags: merge_maps(self.tags.take(), higher.tags),
             system_tags: higher.system_tags.or(self.system_tags),
             summary,
             sandbox: match (self.sandbox, higher.sandbox) {

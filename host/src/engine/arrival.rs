@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::factory::{ScenarioVus, VuFactory};
-use super::scenario::{sleep_until, wait_stop, ScenarioResult, Shared};
+use super::scenario::{sleep_until, sleep_until_deadline, wait_stop, ScenarioResult, Shared};
 use super::vu_task::ScenarioCounters;
 use crate::logging::{self, Level};
 use crate::metrics::builtin;
@@ -152,16 +152,10 @@ impl Iteration {
             tokio::pin!(iteration);
             loop {
                 let deadline = *self.hard.borrow_and_update();
-                let sleep = async {
-                    match deadline {
-                        Some(at) => tokio::time::sleep_until(at.into()).await,
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     r = &mut iteration => break Some(r),
                     _ = self.hard.changed() => continue,
-                    _ = sleep => break None,
+                    _ = sleep_until_deadline(deadline) => break None,
                 }
             }
         };

@@ -203,6 +203,14 @@ pub async fn sleep_until(at: Instant, stop: &mut watch::Receiver<bool>) -> bool 
     }
 }
 
+/// Sleeps until `deadline`, or forever without one.
+pub async fn sleep_until_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Resolves once the stop flag is true (never, if the sender is gone without stopping).
 pub async fn wait_stop(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {

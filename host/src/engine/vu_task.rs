@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::errors::ErrorLog;
+use super::scenario::sleep_until_deadline;
 use crate::vu::{GuestError, Vu};
 
 /// What the scenario wants a VU to do.
@@ -155,12 +156,6 @@ impl VuTask {
         let mut deadline = self.commands.borrow().deadline();
         let mut open = true;
         loop {
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 r = &mut iteration => return Some(r),
                 changed = self.commands.changed(), if open => {
@@ -175,7 +170,7 @@ impl VuTask {
                         (c, None) => c.deadline(),
                     };
                 }
-                _ = sleep => return None,
+                _ = sleep_until_deadline(deadline) => return None,
             }
         }
     }
