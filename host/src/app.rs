@@ -12,7 +12,7 @@ use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, SystemTags, Tags};
 use crate::output::stream::{OutSpec, Stream};
-use crate::output::{export, summary, Results, RunFacts};
+use crate::output::{export, report, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
@@ -476,6 +476,17 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     let results = Results::collect(&p.test, &aggregate, facts);
     if p.test.summary.enabled {
         println!("{}", summary::render(&results));
+    }
+    if let Some(path) = &args.report {
+        let page = report::render(
+            &results,
+            &aggregate.series(),
+            &format!("Volley report: {}", p.origin),
+        );
+        std::fs::write(path, page).map_err(|source| AppError::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
     if let Some(path) = &p.test.summary.export {
         let doc = serde_json::to_string_pretty(&export::to_json(&results)).unwrap_or_default();

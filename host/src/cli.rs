@@ -176,6 +176,9 @@ pub struct RunArgs {
     /// Which system tags samples carry, comma-separated (k6 `--system-tags`).
     #[arg(long, env = "VOLLEY_SYSTEM_TAGS", value_delimiter = ',')]
     pub system_tags: Option<Vec<String>>,
+    /// Write a self-contained HTML report (charts over time, thresholds, summary) to this file.
+    #[arg(long, env = "VOLLEY_REPORT")]
+    pub report: Option<PathBuf>,
     /// Write the summary as JSON to this file.
     #[arg(long, env = "VOLLEY_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,

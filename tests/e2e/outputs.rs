@@ -293,3 +293,96 @@ fn groups_tag_samples_and_time_themselves() {
         3.0
     );
 }
+
+#[test]
+fn html_report_is_self_contained_with_charts_thresholds_and_summary() {
+    let server = Server::start();
+    let dir = scratch("report");
+    let report = dir.join("report.html");
+    let test = dir.join("report.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\nvus = 2\nduration = \"3s\"\n[thresholds]\nhttp_req_duration = [\"p(95)<5000\"]\n[env]\nBASE_URL = \"{}\"\nSLEEP_MS = \"50\"\n",
+            component("probe").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    run(&[
+        "run",
+        test.to_str().unwrap(),
+        "-q",
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        html.matches("<svg class=\"chart\"").count(),
+        5,
+        "VUs, req/s, latency, failures, checks"
+    );
+    let polylines: Vec<&str> = html.split("<polyline class=\"series\"").skip(1).collect();
+    assert_eq!(polylines.len(), 8, "latency has p50, p90, p95, p99");
+    for p in &polylines {
+        let points = p
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            points.split(' ').count() >= 3,
+            "a line over the seconds of the run: {points}"
+        );
+    }
+    assert!(
+        html.contains("<td>http_req_duration</td><td>p(95)&lt;5000</td>"),
+        "thresholds table"
+    );
+    assert!(html.contains("✓ passed"));
+    assert!(html.contains("TOTAL RESULTS"), "the summary is embedded");
+    // Self-contained: nothing to fetch.
+    for banned in ["<script", "<link", "src=", "url(", "https://"] {
+        assert!(!html.contains(banned), "report references {banned}");
+    }
+    assert_eq!(
+        html.matches("http://").count(),
+        html.matches("http://www.w3.org/2000/svg").count()
+    );
+
+    // Rendered in headless Chromium when it is installed (bench/report-screenshot.sh takes a picture).
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED the Chromium render check: no chromium (apt-get install chromium)");
+        return;
+    };
+    let dom = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium-profile").display()
+        ))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("<polyline").count(),
+        8,
+        "Chromium parsed every chart line: {dom}"
+    );
+    assert!(dom.contains("Request duration"));
+}

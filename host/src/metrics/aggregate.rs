@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use super::series::{Point, Series};
 use super::tags::matches;
 use super::threshold::Aggregation;
 use super::{MetricId, MetricKind, Sample, SampleBuffer, TagSetId, Tags, Trend};
@@ -143,6 +144,8 @@ pub struct Aggregate {
     wall_start: SystemTime,
     /// Streaming outputs: every merged batch is also sent to each (never blocking).
     outputs: Mutex<Vec<mpsc::Sender<Arc<Vec<Sample>>>>>,
+    /// Per-second headline figures.
+    series: Mutex<Series>,
 }
 
 impl Aggregate {
@@ -155,6 +158,7 @@ impl Aggregate {
             start: Instant::now(),
             wall_start: SystemTime::now(),
             outputs: Mutex::default(),
+            series: Mutex::default(),
         })
     }
 
@@ -178,7 +182,17 @@ impl Aggregate {
         lock(&self.outputs).clear();
     }
 
+    /// The per-second series so far (closing the seconds still open).
+    pub fn series(&self) -> Vec<Point> {
+        lock(&self.series).finish()
+    }
+
     fn forward(&self, batch: &[Sample]) {
+        let mut series = lock(&self.series);
+        for s in batch {
+            series.add(s);
+        }
+        drop(series);
         let outputs = lock(&self.outputs);
         if outputs.is_empty() || batch.is_empty() {
             return;

@@ -5,6 +5,7 @@
 //! timer touch). Tag sets are interned once per distinct set, so a sample is 16 bytes.
 
 mod aggregate;
+pub mod series;
 mod tags;
 pub mod threshold;
 mod trend;

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod format;
+pub mod report;
 pub mod stream;
 pub mod summary;
 

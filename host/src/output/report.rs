@@ -1,0 +1,267 @@
+//! The HTML report (`--report FILE`): one self-contained page (inline CSS and SVG, no scripts,
+//! no network fetches) with charts over time of VUs, requests/s, latency percentiles, failure
+//! rate and checks, the thresholds table, and the text summary.
+
+use std::fmt::Write;
+
+use super::{format, summary, Results};
+use crate::metrics::series::Point;
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 56.0;
+const BOTTOM: f64 = 28.0;
+const TOP: f64 = 16.0;
+const RIGHT: f64 = 12.0;
+
+/// One line of a chart.
+struct Line<'a> {
+    label: &'a str,
+    color: &'a str,
+    /// One value per second; `None` where the second has nothing to show (no requests).
+    values: Vec<Option<f64>>,
+}
+
+/// Renders the report page.
+pub fn render(r: &Results, series: &[Point], title: &str) -> String {
+    let seconds: Vec<f64> = series.iter().map(|p| f64::from(p.second)).collect();
+    let pct = |num: u64, den: u64| (den > 0).then(|| num as f64 * 100.0 / den as f64);
+    let when_requests = |p: &Point, v: f64| (p.requests > 0).then_some(v);
+    let charts = [
+        chart(
+            "Virtual users",
+            "VUs",
+            &seconds,
+            &[line("vus", "#3b82f6", series, |p| Some(p.vus))],
+        ),
+        chart(
+            "Requests per second",
+            "req/s",
+            &seconds,
+            &[line("http_reqs", "#10b981", series, |p| {
+                Some(p.requests as f64)
+            })],
+        ),
+        chart(
+            "Request duration",
+            "ms",
+            &seconds,
+            &[
+                line("p50", "#6366f1", series, |p| when_requests(p, p.p50)),
+                line("p90", "#f59e0b", series, |p| when_requests(p, p.p90)),
+                line("p95", "#ef4444", series, |p| when_requests(p, p.p95)),
+                line("p99", "#7f1d1d", series, |p| when_requests(p, p.p99)),
+            ],
+        ),
+        chart(
+            "Failed requests",
+            "%",
+            &seconds,
+            &[line("http_req_failed", "#dc2626", series, |p| {
+                pct(p.failed, p.requests)
+            })],
+        ),
+        chart(
+            "Checks passed",
+            "%",
+            &seconds,
+            &[line("checks", "#059669", series, |p| {
+                pct(p.checks_passed, p.checks)
+            })],
+        ),
+    ];
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #111827; background: #f9fafb; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 16px; margin: 18px 0 6px; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(720px, 1fr)); gap: 16px; }}
+.card {{ background: white; border: 1px solid #e5e7eb; border-radius: 8px; padding: 12px; }}
+table {{ border-collapse: collapse; background: white; }}
+td, th {{ border: 1px solid #e5e7eb; padding: 4px 10px; text-align: left; font-size: 14px; }}
+.pass {{ color: #059669; font-weight: bold; }} .fail {{ color: #dc2626; font-weight: bold; }}
+pre {{ background: white; border: 1px solid #e5e7eb; padding: 12px; overflow-x: auto; font-size: 12px; }}
+svg text {{ font-size: 11px; fill: #4b5563; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>Duration {duration}, {iterations} complete and {interrupted} interrupted iterations, segment {segment}.</p>
+<h2>Thresholds</h2>
+"#,
+        title = escape(title),
+        duration = format::time_ms(r.facts.duration.as_secs_f64() * 1000.0),
+        iterations = r.facts.iterations.0,
+        interrupted = r.facts.iterations.1,
+        segment = escape(&r.facts.segment),
+    );
+    if r.thresholds.is_empty() {
+        page.push_str("<p>No thresholds.</p>\n");
+    } else {
+        page.push_str("<table id=\"thresholds\"><tr><th>Metric</th><th>Threshold</th><th>Value</th><th>Result</th></tr>\n");
+        for t in &r.thresholds {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                escape(&t.selector.to_string()),
+                escape(&t.source),
+                t.value.map_or("n/a".to_string(), |v| format!("{v:.3}")),
+                if t.passed { "pass" } else { "fail" },
+                if t.passed { "✓ passed" } else { "✗ failed" }
+            );
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("<h2>Over time</h2>\n<div class=\"charts\">\n");
+    for c in charts {
+        let _ = writeln!(page, "<div class=\"card\">{c}</div>");
+    }
+    page.push_str("</div>\n<h2>Summary</h2>\n<pre id=\"summary\">");
+    page.push_str(&escape(&summary::render(r)));
+    page.push_str("</pre>\n</body></html>\n");
+    page
+}
+
+fn line<'a>(
+    label: &'a str,
+    color: &'a str,
+    series: &[Point],
+    f: impl Fn(&Point) -> Option<f64>,
+) -> Line<'a> {
+    Line {
+        label,
+        color,
+        values: series.iter().map(f).collect(),
+    }
+}
+
+/// An SVG line chart with a y axis from 0 to a rounded maximum and the test's seconds on x.
+fn chart(title: &str, unit: &str, xs: &[f64], lines: &[Line<'_>]) -> String {
+    let max_x = xs.last().copied().unwrap_or(0.0).max(1.0);
+    let max_y = nice_ceiling(
+        lines
+            .iter()
+            .flat_map(|l| l.values.iter().flatten().copied())
+            .fold(0.0, f64::max),
+    );
+    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let x = |v: f64| LEFT + v / max_x * plot_w;
+    let y = |v: f64| TOP + plot_h - v / max_y * plot_h;
+    let mut svg = format!(
+        r#"<svg class="chart" role="img" aria-label="{t}" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
+        t = escape(title)
+    );
+    for i in 0..=4 {
+        let v = max_y * f64::from(i) / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            short(v),
+            y = y(v),
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{LEFT}" y="{}">{} ({unit})</text><text x="{}" y="{}" text-anchor="end">{}s</text>"#,
+        TOP - 4.0,
+        escape(title),
+        WIDTH - RIGHT,
+        HEIGHT - 8.0,
+        max_x
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let points: Vec<String> = xs
+            .iter()
+            .zip(&l.values)
+            .filter_map(|(a, b)| b.map(|b| format!("{:.1},{:.1}", x(*a), y(b))))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline class="series" data-label="{label}" fill="none" stroke="{c}" stroke-width="2" points="{p}"/><text x="{lx}" y="{ly}" fill="{c}" style="fill:{c}">{label}</text>"#,
+            label = escape(l.label),
+            c = l.color,
+            p = points.join(" "),
+            lx = LEFT + 10.0 + 70.0 * i as f64,
+            ly = HEIGHT - 8.0,
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// 1, 2 or 5 times a power of ten, at least `v` (and at least 1).
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 1.0 {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * p)
+}
+
+fn short(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else if v.fract() == 0.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_axis_maxima() {
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(3.2), 5.0);
+        assert_eq!(nice_ceiling(42.0), 50.0);
+        assert_eq!(nice_ceiling(100.0), 100.0);
+        assert_eq!(nice_ceiling(101.0), 200.0);
+    }
+
+    #[test]
+    fn charts_have_one_polyline_per_line_and_escape_text() {
+        let xs = [0.0, 1.0, 2.0];
+        let svg = chart(
+            "a<b",
+            "ms",
+            &xs,
+            &[
+                Line {
+                    label: "p50",
+                    color: "#000",
+                    values: vec![Some(1.0), Some(2.0), Some(3.0)],
+                },
+                Line {
+                    label: "p99",
+                    color: "#111",
+                    values: vec![Some(2.0), None, Some(6.0)],
+                },
+            ],
+        );
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(
+            svg.contains(r##"data-label="p99" fill="none" stroke="#111" stroke-width="2" points="56.0,156.8 708.0,86.4""##),
+            "gaps are skipped: {svg}"
+        );
+        assert!(svg.contains("a&lt;b") && !svg.contains("a<b"));
+        assert!(svg.contains(r#"points="56.0,"#), "{svg}");
+    }
+}
