@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::config::MetricThresholds;
+use crate::config::{MetricThresholds, ThresholdSpec};
 use crate::metrics::threshold::{Aggregation, Selector};
-use crate::metrics::Aggregate;
+use crate::metrics::{Aggregate, MetricValue};
 
 /// The result of one threshold.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,9 +27,7 @@ pub fn evaluate(defs: &[MetricThresholds], agg: &Aggregate, elapsed: Duration) -
     for def in defs {
         let metric_value = agg.value(def.metric, &def.selector.tags);
         for spec in &def.specs {
-            let value = metric_value
-                .as_ref()
-                .and_then(|v| v.aggregate(spec.expr.aggregation, elapsed.as_secs_f64()));
+            let value = spec_value(def, spec, agg, elapsed, metric_value.as_ref());
             out.push(Outcome {
                 selector: def.selector.clone(),
                 source: spec.expr.source.clone(),
@@ -46,7 +44,7 @@ pub fn evaluate(defs: &[MetricThresholds], agg: &Aggregate, elapsed: Duration) -
 pub fn aborting(defs: &[MetricThresholds], agg: &Aggregate, elapsed: Duration) -> Vec<String> {
     let mut names = Vec::new();
     for def in defs {
-        let armed: Vec<_> = def
+        let armed: Vec<&ThresholdSpec> = def
             .specs
             .iter()
             .filter(|s| s.abort_on_fail && elapsed >= s.delay_abort_eval)
@@ -54,17 +52,46 @@ pub fn aborting(defs: &[MetricThresholds], agg: &Aggregate, elapsed: Duration) -
         if armed.is_empty() {
             continue;
         }
-        let Some(value) = agg.value(def.metric, &def.selector.tags) else {
-            continue;
-        };
+        let whole = agg.value(def.metric, &def.selector.tags);
         let failed = armed.iter().any(|s| {
-            value
-                .aggregate(s.expr.aggregation, elapsed.as_secs_f64())
-                .is_some_and(|v| !s.expr.passes(v))
+            spec_value(def, s, agg, elapsed, whole.as_ref()).is_some_and(|v| !s.expr.passes(v))
         });
         if failed {
             names.push(def.selector.to_string());
         }
     }
     names
+}
+
+/// Starts the aggregate's trackers for every windowed threshold.
+pub fn track_windows(defs: &[MetricThresholds], agg: &Aggregate) {
+    for def in defs {
+        for spec in &def.specs {
+            if let Some(w) = spec.expr.window {
+                agg.track_window(def.metric, def.selector.tags.clone(), window_seconds(w));
+            }
+        }
+    }
+}
+
+fn window_seconds(w: Duration) -> u32 {
+    u32::try_from(w.as_secs()).unwrap_or(u32::MAX).max(1)
+}
+
+/// A threshold's aggregated value: over its window, or over the whole test (`whole`).
+fn spec_value(
+    def: &MetricThresholds,
+    spec: &ThresholdSpec,
+    agg: &Aggregate,
+    elapsed: Duration,
+    whole: Option<&MetricValue>,
+) -> Option<f64> {
+    match spec.expr.window {
+        Some(w) => {
+            let seconds = window_seconds(w);
+            agg.window_value(def.metric, &def.selector.tags, seconds)?
+                .aggregate(spec.expr.aggregation, f64::from(seconds))
+        }
+        None => whole?.aggregate(spec.expr.aggregation, elapsed.as_secs_f64()),
+    }
 }

@@ -150,3 +150,43 @@ fn undeclared_or_misdeclared_metrics_are_rejected() {
         "{errors:?}"
     );
 }
+
+/// Slow requests in the first two seconds, fast ones later: a threshold over the last 2 s
+/// judges only the fast ones, the whole-test threshold sees the slow ones too.
+#[test]
+fn windowed_thresholds_judge_only_the_last_seconds() {
+    let server = Server::start();
+    let dir = scratch("windowed");
+    let test = dir.join("windowed.toml");
+    std::fs::write(
+        &test,
+        format!(
+            r#"plugin = "{}"
+[scenarios.slow]
+executor = "constant-vus"
+vus = 1
+duration = "1s"
+env = {{ REQ_PATH = "/slow/300" }}
+
+[scenarios.fast]
+executor = "constant-vus"
+vus = 1
+duration = "2s"
+startTime = "3s"
+env = {{ SLEEP_MS = "50" }}
+
+[thresholds]
+http_req_duration = ["max<250 over 2s", "max<250"]
+
+[env]
+BASE_URL = "{}"
+"#,
+            component("probe").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = run(&["run", test.to_str().unwrap(), "-q"]).expect_code(99);
+    assert!(out.stdout.contains("✓ 'max<250 over 2s'"), "{}", out.stdout);
+    assert!(out.stdout.contains("✗ 'max<250' max="), "{}", out.stdout);
+}

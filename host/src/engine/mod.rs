@@ -99,6 +99,7 @@ pub async fn run(
 ) -> Result<RunReport, EngineError> {
     let test_start = Instant::now();
     let tuple = &settings.segment;
+    thresholds::track_windows(&test.thresholds, &aggregate);
     let factory = VuFactory::new(
         plugin,
         aggregate.clone(),

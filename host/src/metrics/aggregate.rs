@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use super::series::{Point, Series};
 use super::tags::matches;
 use super::threshold::Aggregation;
+use super::window::Window;
 use super::{MetricId, MetricKind, Sample, SampleBuffer, TagSetId, Tags, Trend};
 
 /// The aggregated value of one metric (or sub-metric).
@@ -146,6 +147,8 @@ pub struct Aggregate {
     outputs: Mutex<Vec<mpsc::Sender<Arc<Vec<Sample>>>>>,
     /// Per-second headline figures.
     series: Mutex<Series>,
+    /// Trackers for windowed thresholds.
+    windows: Mutex<Vec<Window>>,
 }
 
 impl Aggregate {
@@ -159,6 +162,7 @@ impl Aggregate {
             wall_start: SystemTime::now(),
             outputs: Mutex::default(),
             series: Mutex::default(),
+            windows: Mutex::default(),
         })
     }
 
@@ -187,12 +191,45 @@ impl Aggregate {
         lock(&self.series).finish()
     }
 
+    /// Starts tracking `metric` (with `filter`) over a window of `seconds`, for a windowed
+    /// threshold. Tracking the same thing twice is one tracker.
+    pub fn track_window(&self, metric: MetricId, filter: Vec<(String, String)>, seconds: u32) {
+        let mut windows = lock(&self.windows);
+        if !windows.iter().any(|w| w.is(metric, &filter, seconds)) {
+            windows.push(Window::new(metric, filter, seconds));
+        }
+    }
+
+    /// The value of a tracked window ending now (`None`: not tracked, or no samples in it).
+    pub fn window_value(
+        &self,
+        metric: MetricId,
+        filter: &[(String, String)],
+        seconds: u32,
+    ) -> Option<MetricValue> {
+        let now = self.now_ms() / 1000;
+        lock(&self.windows)
+            .iter()
+            .find(|w| w.is(metric, filter, seconds))
+            .and_then(|w| w.value(now))
+    }
+
+    /// Feeds a merged batch to the series, the windows and the streaming outputs.
     fn forward(&self, batch: &[Sample]) {
         let mut series = lock(&self.series);
         for s in batch {
             series.add(s);
         }
         drop(series);
+        let mut windows = lock(&self.windows);
+        if !windows.is_empty() {
+            for s in batch {
+                for w in windows.iter_mut() {
+                    w.add(s, &self.tags);
+                }
+            }
+        }
+        drop(windows);
         let outputs = lock(&self.outputs);
         if outputs.is_empty() || batch.is_empty() {
             return;

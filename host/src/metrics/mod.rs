@@ -9,6 +9,7 @@ pub mod series;
 mod tags;
 pub mod threshold;
 mod trend;
+pub mod window;
 
 use std::sync::{Arc, Mutex, RwLock};
 

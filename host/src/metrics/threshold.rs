@@ -92,6 +92,9 @@ pub struct Expr {
     pub bound: f64,
     /// The expression as the user wrote it.
     pub source: String,
+    /// Volley's windowed thresholds (`p(95)<500 over 30s`): only the samples of the last
+    /// `window` count. `None`: the whole test, as in k6.
+    pub window: Option<std::time::Duration>,
 }
 
 impl Expr {
@@ -139,10 +142,21 @@ pub fn parse_expr(source: &str) -> Result<Expr, ThresholdError> {
         expr: source.to_string(),
         reason: reason.to_string(),
     };
+    let (assertion, window) = match source.rsplit_once(" over ") {
+        Some((a, w)) => {
+            let window = crate::config::duration::parse_duration(w.trim())
+                .map_err(|e| syntax(&format!("window: {e}")))?;
+            if window < std::time::Duration::from_secs(1) {
+                return Err(syntax("a window must be at least 1s"));
+            }
+            (a, Some(window))
+        }
+        None => (source, None),
+    };
     let (left, op, right) = OPERATORS
         .iter()
         .find_map(|(text, op)| {
-            let (l, r) = source.split_once(text)?;
+            let (l, r) = assertion.split_once(text)?;
             (!r.trim().is_empty()).then_some((l, *op, r))
         })
         .ok_or_else(|| syntax("expected an operator (<, <=, >, >=, ==, ===, !=) and a number"))?;
@@ -161,6 +175,7 @@ pub fn parse_expr(source: &str) -> Result<Expr, ThresholdError> {
         op,
         bound,
         source: source.to_string(),
+        window,
     })
 }
 
@@ -275,6 +290,22 @@ mod tests {
             let e = parse_expr(src).unwrap();
             assert_eq!((e.aggregation, e.op, e.bound), (agg, op, bound), "{src}");
         }
+    }
+
+    #[test]
+    fn parses_windows() {
+        let e = parse_expr("p(95)<500 over 30s").unwrap();
+        assert_eq!(e.window, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(
+            (e.aggregation, e.op, e.bound),
+            (Aggregation::Percentile(95.0), Op::Lt, 500.0)
+        );
+        assert_eq!(parse_expr("rate<0.01").unwrap().window, None);
+        assert!(parse_expr("rate<0.01 over 10x")
+            .unwrap_err()
+            .to_string()
+            .contains("window"));
+        assert!(parse_expr("rate<0.01 over 500ms").is_err());
     }
 
     #[test]
