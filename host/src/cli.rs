@@ -83,26 +83,29 @@ pub enum RegistryCommand {
     Pull {
         /// The scenario reference.
         name: String,
-        /// Registry indexes to search (paths or URLs).
-        #[arg(
-            long = "registry",
-            env = "VOLLEY_REGISTRY",
-            value_delimiter = ',',
-            required = true
-        )]
-        registries: Vec<String>,
+        /// Where to look.
+        #[command(flatten)]
+        registries: Registries,
     },
     /// List the scenarios of registries.
     List {
-        /// Registry indexes (paths or URLs).
-        #[arg(
-            long = "registry",
-            env = "VOLLEY_REGISTRY",
-            value_delimiter = ',',
-            required = true
-        )]
-        registries: Vec<String>,
+        /// Where to look.
+        #[command(flatten)]
+        registries: Registries,
     },
+}
+
+/// The registry indexes a command searches.
+#[derive(Debug, Clone, Args)]
+pub struct Registries {
+    /// Registry indexes, paths or URLs (repeatable).
+    #[arg(
+        long = "registry",
+        env = "VOLLEY_REGISTRY",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub list: Vec<String>,
 }
 
 /// Index subcommands.

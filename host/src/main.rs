@@ -86,10 +86,10 @@ async fn registry_command(command: RegistryCommand) -> anyhow::Result<i32> {
         RegistryCommand::Push { file, reference } => {
             commands::push(&file, &reference).await.map(|l| vec![l])
         }
-        RegistryCommand::Pull { name, registries } => {
-            commands::pull(&name, &registries).await.map(|l| vec![l])
-        }
-        RegistryCommand::List { registries } => commands::list(&registries).await,
+        RegistryCommand::Pull { name, registries } => commands::pull(&name, &registries.list)
+            .await
+            .map(|l| vec![l]),
+        RegistryCommand::List { registries } => commands::list(&registries.list).await,
     };
     match lines {
         Ok(lines) => {

@@ -4,22 +4,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{check, component, read_json, run, scratch, volley, Run, Server};
+use crate::support::{check, component, probe_test, read_json, run, volley, Run, Server};
 
-/// Writes a test file running the probe component with `body` appended, and returns its path.
+/// A probe test file with `body` (see [`probe_test`]).
 fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
-    let dir = scratch(name);
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "plugin = \"{}\"\n{body}\n[env]\nBASE_URL = \"{}\"\n",
-            component("probe").display(),
-            server.url()
-        ),
-    )
-    .unwrap();
-    path
+    probe_test(server, name, body, "")
 }
 
 fn run_export(test: &std::path::Path, extra: &[&str]) -> serde_json::Value {

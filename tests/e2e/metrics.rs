@@ -1,21 +1,16 @@
 //! Custom metrics from guests: declared in `[metrics]`, recorded through the WIT `metrics`
 //! import, shown under CUSTOM, and deciding exit codes through thresholds.
 
-use crate::support::{component, read_json, run, scratch, Server};
+use crate::support::{component, probe_test, read_json, run, scratch, Server};
 
+/// A probe test (2 VUs, 6 iterations) requesting `path` and recording custom metrics.
 fn test_file(server: &Server, name: &str, path: &str, body: &str) -> std::path::PathBuf {
-    let dir = scratch(name);
-    let test = dir.join("test.toml");
-    std::fs::write(
-        &test,
-        format!(
-            "plugin = \"{}\"\nvus = 2\niterations = 6\n{body}\n[env]\nBASE_URL = \"{}\"\nREQ_PATH = \"{path}\"\nCUSTOM_METRICS = \"1\"\n",
-            component("probe").display(),
-            server.url()
-        ),
+    probe_test(
+        server,
+        name,
+        &format!("vus = 2\niterations = 6\n{body}"),
+        &format!("REQ_PATH = \"{path}\"\nCUSTOM_METRICS = \"1\""),
     )
-    .unwrap();
-    test
 }
 
 const DECLARED: &str = r#"

@@ -136,6 +136,22 @@ pub fn check(summary: &serde_json::Value, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no check {name:?} in {}", summary["checks"]))
 }
 
+/// Writes `NAME/NAME.toml` running the probe component: `body`, then `[env]` with `BASE_URL` of
+/// `server` and `env_extra`. Returns its path.
+pub fn probe_test(server: &Server, name: &str, body: &str, env_extra: &str) -> PathBuf {
+    let path = scratch(name).join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "plugin = \"{}\"\n{body}\n[env]\nBASE_URL = \"{}\"\n{env_extra}\n",
+            component("probe").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// Reads a JSON summary export.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
