@@ -101,6 +101,7 @@ pub struct Registries {
     /// Registry indexes, paths or URLs (repeatable).
     #[arg(
         long = "registry",
+        value_name = "INDEX",
         env = "VOLLEY_REGISTRY",
         value_delimiter = ',',
         required = true
@@ -148,7 +149,12 @@ pub struct RunArgs {
     /// (`acme:checkout@1.2`). Default: the built-in Monte Carlo scenario.
     pub test: Option<PathBuf>,
     /// Registry indexes to resolve references with, paths or URLs (repeatable).
-    #[arg(long = "registry", env = "VOLLEY_REGISTRY", value_delimiter = ',')]
+    #[arg(
+        long = "registry",
+        value_name = "INDEX",
+        env = "VOLLEY_REGISTRY",
+        value_delimiter = ','
+    )]
     pub registries: Vec<String>,
     /// Number of VUs (k6 `--vus`).
     #[arg(short = 'u', long, env = "VOLLEY_VUS", allow_negative_numbers = true)]
