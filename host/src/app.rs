@@ -440,6 +440,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         eprint!("{}", banner(&p, &args.outputs));
     }
     let aggregate = Aggregate::new(Tags::new());
+    if args.report.is_some() {
+        aggregate.keep_series();
+    }
     let mut streams = Vec::new();
     for spec in &args.outputs {
         let (OutSpec::Json(path) | OutSpec::Csv(path)) = spec;

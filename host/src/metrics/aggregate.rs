@@ -145,8 +145,8 @@ pub struct Aggregate {
     wall_start: SystemTime,
     /// Streaming outputs: every merged batch is also sent to each (never blocking).
     outputs: Mutex<Vec<mpsc::Sender<Arc<Vec<Sample>>>>>,
-    /// Per-second headline figures.
-    series: Mutex<Series>,
+    /// Per-second headline figures, kept only when something (the HTML report) asked for them.
+    series: Mutex<Option<Series>>,
     /// Trackers for windowed thresholds.
     windows: Mutex<Vec<Window>>,
 }
@@ -186,9 +186,17 @@ impl Aggregate {
         lock(&self.outputs).clear();
     }
 
-    /// The per-second series so far (closing the seconds still open).
+    /// Starts keeping the per-second series (off by default: it costs a little per sample).
+    pub fn keep_series(&self) {
+        lock(&self.series).get_or_insert_with(Series::default);
+    }
+
+    /// The per-second series so far (closing the seconds still open); empty unless kept.
     pub fn series(&self) -> Vec<Point> {
-        lock(&self.series).finish()
+        lock(&self.series)
+            .as_mut()
+            .map(Series::finish)
+            .unwrap_or_default()
     }
 
     /// Starts tracking `metric` (with `filter`) over a window of `seconds`, for a windowed
@@ -216,11 +224,11 @@ impl Aggregate {
 
     /// Feeds a merged batch to the series, the windows and the streaming outputs.
     fn forward(&self, batch: &[Sample]) {
-        let mut series = lock(&self.series);
-        for s in batch {
-            series.add(s);
+        if let Some(series) = lock(&self.series).as_mut() {
+            for s in batch {
+                series.add(s);
+            }
         }
-        drop(series);
         let mut windows = lock(&self.windows);
         if !windows.is_empty() {
             for s in batch {
