@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{check, component, probe_test, read_json, run, volley, Run, Server};
+use crate::support::{check, component, probe_test, run, run_with_summary, volley, Run, Server};
 
 /// A probe test file with `body` (see [`probe_test`]).
 fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
@@ -12,17 +12,7 @@ fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
 }
 
 fn run_export(test: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let export = test.with_extension("json");
-    let mut args = vec![
-        "run",
-        test.to_str().unwrap(),
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    run(&args).expect_code(0);
-    read_json(&export)
+    run_with_summary(test, extra, 0).1
 }
 
 fn count(s: &serde_json::Value, metric: &str) -> f64 {

@@ -11,7 +11,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{check, component, read_json, run, scratch, volley, Run, Server};
+use support::{check, component, read_json, run, run_with_summary, scratch, volley, Run, Server};
 
 fn probe() -> String {
     component("probe").display().to_string()
@@ -172,15 +172,7 @@ http_reqs = ["count==4"]
         ),
     )
     .unwrap();
-    let export = dir.join("s.json");
-    let out = run(&[
-        "run",
-        test.to_str().unwrap(),
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(99);
+    let (out, s) = run_with_summary(&test, &[], 99);
     assert!(
         out.stdout.contains("✗ 'rate<0.01' rate=100.00%"),
         "{}",
@@ -199,7 +191,6 @@ http_reqs = ["count==4"]
         out.stderr
     );
     assert!(out.stdout.contains("✗ status is 200"), "{}", out.stdout);
-    let s = read_json(&export);
     assert_eq!(s["thresholds_passed"], false);
     assert_eq!(
         s["metrics"]["http_req_failed"]["thresholds"]["rate<0.01"]["ok"],
@@ -227,21 +218,13 @@ fn abort_on_fail_stops_the_test_early() {
         ),
     )
     .unwrap();
-    let export = dir.join("s.json");
-    let out = run(&[
-        "run",
-        test.to_str().unwrap(),
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(99);
+    let (out, s) = run_with_summary(&test, &[], 99);
     assert!(
         out.stderr.contains("the test was aborted"),
         "{}",
         out.stderr
     );
-    let ms = read_json(&export)["duration_ms"].as_f64().unwrap();
+    let ms = s["duration_ms"].as_f64().unwrap();
     assert!(
         ms < 30_000.0,
         "aborted long before the 60 s duration, ran {ms} ms"
@@ -626,16 +609,7 @@ gracefulRampDown = "{grace}"
             ),
         )
         .unwrap();
-        let export = dir.join(format!("s-{grace}.json"));
-        run(&[
-            "run",
-            test.to_str().unwrap(),
-            "--summary-export",
-            export.to_str().unwrap(),
-            "-q",
-        ])
-        .expect_code(0);
-        let s = read_json(&export);
+        let (_, s) = run_with_summary(&test, &[], 0);
         assert_eq!(
             s["iterations"]["complete"], complete,
             "gracefulRampDown {grace}"

@@ -1,7 +1,7 @@
 //! Custom metrics from guests: declared in `[metrics]`, recorded through the WIT `metrics`
 //! import, shown under CUSTOM, and deciding exit codes through thresholds.
 
-use crate::support::{component, probe_test, read_json, run, scratch, Server};
+use crate::support::{component, probe_test, read_json, run, run_with_summary, scratch, Server};
 
 /// A probe test (2 VUs, 6 iterations) requesting `path` and recording custom metrics.
 fn test_file(server: &Server, name: &str, path: &str, body: &str) -> std::path::PathBuf {
@@ -127,16 +127,7 @@ fn undeclared_or_misdeclared_metrics_are_rejected() {
         "/",
         "[metrics]\nprobe_ok_conflict = \"rate\"\nprobe_ok = \"counter\"\n",
     );
-    let export = test.with_extension("json");
-    run(&[
-        "run",
-        test.to_str().unwrap(),
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
-    let s = read_json(&export);
+    let (_, s) = run_with_summary(&test, &[], 0);
     let errors = s["iteration_errors"].as_object().unwrap();
     assert!(
         errors

@@ -1,7 +1,7 @@
 //! The sandbox against hostile components: each attack is contained, and a well-behaved
 //! scenario in the same test keeps its request rate.
 
-use crate::support::{check, component, read_json, run, scratch, Server};
+use crate::support::{check, component, read_json, run, run_with_summary, scratch, Server};
 
 /// A test with a well-behaved scenario (`good`: 20 iterations/s for 3 s, 61 starts) beside a
 /// hostile one running entry point `exec`, plus extra TOML. Returns (exit code, summary, stderr).
@@ -216,16 +216,7 @@ fn filesystem_and_socket_imports_are_refused_unless_allowed() {
         ),
     )
     .unwrap();
-    let export = dir.join("s.json");
-    run(&[
-        "run",
-        test.to_str().unwrap(),
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
-    let s = read_json(&export);
+    let (_, s) = run_with_summary(&test, &[], 0);
     for name in ["host file unreadable", "socket refused"] {
         let c = check(&s, name);
         assert_eq!(

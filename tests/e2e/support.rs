@@ -152,6 +152,23 @@ pub fn probe_test(server: &Server, name: &str, body: &str, env_extra: &str) -> P
     path
 }
 
+/// Runs `volley run TEST --summary-export TEST.json -q EXTRA`, expects exit `code`, and returns
+/// the output with the parsed JSON summary.
+pub fn run_with_summary(test: &Path, extra: &[&str], code: i32) -> (Run, serde_json::Value) {
+    let export = test.with_extension("json");
+    let mut args = vec![
+        "run",
+        test.to_str().unwrap(),
+        "--summary-export",
+        export.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args).expect_code(code);
+    let summary = read_json(&export);
+    (out, summary)
+}
+
 /// Reads a JSON summary export.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
