@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds montecarlo.wasm from the k6 script montecarlo.js without the volley binary: the same two
+# steps `volley build montecarlo.js` takes. Needs node and `npm ci` in this folder.
+#   1. esbuild bundles the script with Volley's k6 shim (sdk/js: k6, k6/http, k6/metrics) and the
+#      glue that exports the world's options/setup/iteration/teardown;
+#   2. componentize-js embeds the bundle in a JS engine, as a component of wit/'s world.
+# Usage: plugins/montecarlo-js/build.sh [OUT.wasm] [SCRIPT.js]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+out="${1:-$here/montecarlo.wasm}"
+script="$(realpath "${2:-$here/montecarlo.js}")"
+command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs npm)" >&2; exit 127; }
+bin="$here/node_modules/.bin"
+[ -x "$bin/componentize-js" ] && [ -x "$bin/esbuild" ] || {
+  echo "componentize-js/esbuild missing: run \`npm ci\` in $here" >&2
+  exit 127
+}
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$bin/esbuild" "$root/sdk/js/entry.js" --bundle --format=esm --platform=neutral \
+  --main-fields=module,main "--external:volley:*" --log-level=warning \
+  "--alias:k6=$root/sdk/js/k6" "--alias:volley-script=$script" --outfile="$work/bundle.js"
+# -d http -d fetch-event: no wasi:http import; HTTP goes through volley:scenario/http.
+"$bin/componentize-js" "$work/bundle.js" --wit "$root/wit" --world-name scenario \
+  -d http -d fetch-event -o "$out"

@@ -1,0 +1,15 @@
+// The module componentize-js builds: the world's exports around the user's k6 script, which
+// the bundler provides as `volley-script` (see build.sh / `volley build`).
+import { exportsFor } from './runtime.js';
+import * as script from 'volley-script';
+
+const world = exportsFor(script);
+
+/** The script's `options` as TOML. */
+export const options = world.options;
+/** The script's `setup()`, its result as JSON. */
+export const setup = world.setup;
+/** One iteration: `default` (or the scenario's `exec` function) with setup's data. */
+export const iteration = world.iteration;
+/** The script's `teardown(data)`. */
+export const teardown = world.teardown;
