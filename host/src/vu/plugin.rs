@@ -113,7 +113,8 @@ impl Plugin {
             origin: origin.to_string(),
             message: format!("{e:#}"),
         };
-        let engine = Engine::new(&engine_config(pool)).map_err(wasm)?;
+        let per_instance = core_instances_per_component(bytes);
+        let engine = Engine::new(&engine_config(pool, per_instance)).map_err(wasm)?;
         let component = compile_cached(&engine, bytes).map_err(wasm)?;
         check_world(&engine, &component, origin, sandbox)?;
         let mut linker: Linker<VuState> = Linker::new(&engine);
@@ -201,7 +202,42 @@ fn check_world(
     }
 }
 
-fn engine_config(pool: Option<PoolSize>) -> Config {
+/// Core instances one instance of the component creates: the counts of its top-level core
+/// instance sections, at least 8. A Rust or C component creates a few, componentize-js's ~8,
+/// componentize-py's ~30 (libc, libpython, ... linked as separate modules), so the pool is
+/// sized per component. Unreadable bytes give the minimum (compilation reports them).
+fn core_instances_per_component(bytes: &[u8]) -> u32 {
+    fn leb(bytes: &[u8], pos: &mut usize) -> Option<u32> {
+        let mut value: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = *bytes.get(*pos)?;
+            *pos += 1;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(value).ok();
+            }
+        }
+        None
+    }
+    const CORE_INSTANCE_SECTION: u8 = 2;
+    let mut total: u32 = 0;
+    let mut pos = 8;
+    while let Some(&id) = bytes.get(pos) {
+        pos += 1;
+        let Some(len) = leb(bytes, &mut pos) else {
+            break;
+        };
+        let end = pos.saturating_add(len as usize);
+        if id == CORE_INSTANCE_SECTION {
+            let mut p = pos;
+            total = total.saturating_add(leb(bytes, &mut p).unwrap_or(0));
+        }
+        pos = end;
+    }
+    total.max(8)
+}
+
+fn engine_config(pool: Option<PoolSize>, per_instance: u32) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Same tunables with or without a pool, so compiled code is shared between both engines.
@@ -215,9 +251,9 @@ fn engine_config(pool: Option<PoolSize>) -> Config {
         let n = pool.instances.max(1);
         let mut p = PoolingAllocationConfig::default();
         p.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(8))
+            .total_core_instances(n.saturating_mul(per_instance))
             .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
+            .total_tables(n.saturating_mul(per_instance.div_ceil(2)))
             .total_stacks(n)
             .max_memory_size(pool.max_memory as usize)
             .table_elements(20_000);
@@ -292,6 +328,19 @@ fn cache_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_instances_are_counted_from_the_component_sections() {
+        // Header, a core instance section declaring 12 instances, a custom section.
+        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+        bytes.extend([2, 1, 12]);
+        bytes.extend([0, 2, 1, b'x']);
+        assert_eq!(core_instances_per_component(&bytes), 12);
+        bytes.extend([2, 2, 0x94, 0x00]);
+        assert_eq!(core_instances_per_component(&bytes), 32);
+        assert_eq!(core_instances_per_component(b"\0asm\x0d\0\x01\0"), 8);
+        assert_eq!(core_instances_per_component(&[2, 0xff]), 8);
+    }
 
     #[test]
     fn header_checks_name_the_problem() {
