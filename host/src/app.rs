@@ -61,6 +61,9 @@ pub enum AppError {
     /// A registry scenario could not be resolved, verified or pinned.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A JavaScript scenario could not be built.
+    #[error(transparent)]
+    Build(#[from] crate::script_build::BuildError),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -79,7 +82,8 @@ impl AppError {
             AppError::Plugin(_)
             | AppError::Engine(_)
             | AppError::Options { .. }
-            | AppError::Registry(_) => exit::SCRIPT_EXCEPTION,
+            | AppError::Registry(_)
+            | AppError::Build(_) => exit::SCRIPT_EXCEPTION,
             AppError::Target(_) | AppError::Write { .. } => 1,
         }
     }
@@ -136,6 +140,16 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
                 user_sandbox = sandbox;
                 lock = Some((pinned, lock_path));
                 (bytes.into(), origin)
+            }
+            None if crate::script_build::is_script(path) => {
+                let wasm = build_script(path)?;
+                // The JS engine imports wasi:filesystem, unused: nothing is preopened.
+                for p in crate::script_build::JS_RUNTIME_IMPORTS {
+                    if !user_sandbox.allow_imports.iter().any(|a| a == p) {
+                        user_sandbox.allow_imports.push(p.to_string());
+                    }
+                }
+                (wasm, path.display().to_string())
             }
             None => (read_plugin(path)?, path.display().to_string()),
         },
@@ -237,6 +251,26 @@ async fn from_registry(
         sandbox,
         lock,
     ))
+}
+
+/// Builds a k6-style script (or reuses its cached build) and reads the component.
+fn build_script(path: &Path) -> Result<Arc<[u8]>, AppError> {
+    logging::host(
+        Level::Info,
+        &format!("building {} (cached after the first build)", path.display()),
+    );
+    let built = crate::script_build::build_cached(path)?;
+    if !built.cached {
+        logging::host(
+            Level::Info,
+            &format!(
+                "built {} in {:.1} s",
+                path.display(),
+                built.elapsed.as_secs_f64()
+            ),
+        );
+    }
+    Ok(read_plugin(&built.output)?)
 }
 
 fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {

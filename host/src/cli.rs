@@ -50,6 +50,15 @@ pub enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Build a k6-style JavaScript scenario into a component (needs node and the npm packages
+    /// @bytecodealliance/componentize-js and esbuild in a node_modules folder above the script).
+    Build {
+        /// The script (.js or .mjs).
+        script: PathBuf,
+        /// The component to write (default: the script's path with .wasm).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
     /// Serve a built-in system under test.
     Target {
         /// Which target.
@@ -145,8 +154,9 @@ pub enum TargetCommand {
 /// Options of `run` and `inspect`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// A scenario component (.wasm), a test file (.toml), or a registry reference
-    /// (`acme:checkout@1.2`). Default: the built-in Monte Carlo scenario.
+    /// A scenario component (.wasm), a k6-style script (.js, built and cached), a test file
+    /// (.toml), or a registry reference (`acme:checkout@1.2`). Default: the built-in Monte Carlo
+    /// scenario.
     pub test: Option<PathBuf>,
     /// Registry indexes to resolve references with, paths or URLs (repeatable).
     #[arg(

@@ -16,6 +16,7 @@ pub mod output;
 pub mod plan;
 pub mod registry;
 pub mod sandbox;
+pub mod script_build;
 pub mod target;
 pub mod thresholds;
 pub mod transport;

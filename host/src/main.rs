@@ -43,6 +43,7 @@ async fn dispatch(cli: Cli) -> i32 {
         }
         Command::Status { address } => control_call(address, hyper::Method::GET, None).await,
         Command::Registry { command } => registry_command(command).await,
+        Command::Build { script, output } => Ok(build(&script, output)),
         Command::Target { target } => match target {
             TargetCommand::Montecarlo {
                 port,
@@ -101,6 +102,33 @@ async fn registry_command(command: RegistryCommand) -> anyhow::Result<i32> {
         Err(e) => {
             eprintln!("error: {e}");
             Ok(1)
+        }
+    }
+}
+
+fn build(script: &std::path::Path, output: Option<std::path::PathBuf>) -> i32 {
+    let out = output.unwrap_or_else(|| script.with_extension("wasm"));
+    eprintln!(
+        "building {} with componentize-js (about a minute)...",
+        script.display()
+    );
+    match volley::script_build::build(script, &out) {
+        Ok(b) => {
+            let how = if b.cached {
+                "from the cache".to_string()
+            } else {
+                format!("in {:.1} s", b.elapsed.as_secs_f64())
+            };
+            eprintln!(
+                "built {} ({:.1} MB) {how}",
+                b.output.display(),
+                b.bytes as f64 / 1e6,
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
         }
     }
 }

@@ -1,0 +1,489 @@
+//! `volley build`: turns a k6-style JavaScript scenario into a component.
+//!
+//! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
+//! `k6/metrics`, and the glue that exports `options`/`setup`/`iteration`/`teardown`), then
+//! componentized with componentize-js against the WIT in `wit/`. Both tools come from npm and run
+//! on node; they are looked up in a `node_modules` folder (see [`find_toolchain`]), never
+//! installed behind the user's back. `volley run script.js` builds through [`build_cached`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The npm package that componentizes the bundle, and the version Volley is tested with.
+pub const COMPONENTIZE_JS: (&str, &str) = ("@bytecodealliance/componentize-js", "0.23.0");
+/// The npm package that bundles the script with the shim, and the version Volley is tested with.
+pub const ESBUILD: (&str, &str) = ("esbuild", "0.28.2");
+
+/// The JS shim (`sdk/js`), written next to the bundle at build time.
+const SHIM: &[(&str, &str)] = &[
+    ("entry.js", include_str!("../../sdk/js/entry.js")),
+    ("runtime.js", include_str!("../../sdk/js/runtime.js")),
+    ("toml.js", include_str!("../../sdk/js/toml.js")),
+    ("k6/index.js", include_str!("../../sdk/js/k6/index.js")),
+    ("k6/http.js", include_str!("../../sdk/js/k6/http.js")),
+    ("k6/metrics.js", include_str!("../../sdk/js/k6/metrics.js")),
+];
+
+/// The scenario world (`wit/`), which componentize-js reads from disk.
+const WIT: &[(&str, &str)] = &[
+    ("world.wit", include_str!("../../wit/world.wit")),
+    ("http.wit", include_str!("../../wit/http.wit")),
+    ("checks.wit", include_str!("../../wit/checks.wit")),
+    ("timing.wit", include_str!("../../wit/timing.wit")),
+    ("vu.wit", include_str!("../../wit/vu.wit")),
+    ("log.wit", include_str!("../../wit/log.wit")),
+    ("metrics.wit", include_str!("../../wit/metrics.wit")),
+    ("group.wit", include_str!("../../wit/group.wit")),
+];
+
+/// Imports a componentize-js component has that Volley's sandbox refuses by default: the JS
+/// engine links `wasi:filesystem` although a scenario never opens a file (nothing is preopened).
+pub const JS_RUNTIME_IMPORTS: &[&str] = &["wasi:filesystem/*"];
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The script file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The script.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a JavaScript file.
+    #[error("{path}: volley build takes a JavaScript scenario (.js or .mjs); build Rust, Python and C scenarios with their own toolchains (see plugins/*/README.md)")]
+    NotJavaScript {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `node` is not on PATH.
+    #[error("node was not found on PATH{npm}: building a JavaScript scenario needs Node.js 18 or newer (Debian: apt-get install nodejs npm)")]
+    NodeMissing {
+        /// Whether npm is missing too, as a phrase.
+        npm: &'static str,
+    },
+    /// The npm packages are not installed where Volley looks.
+    #[error("{missing} not found in node_modules of {searched} or $VOLLEY_JS_TOOLCHAIN: install {install} next to the script with `npm install --save-dev {install}`{npm}")]
+    PackagesMissing {
+        /// The missing packages.
+        missing: String,
+        /// The folders searched.
+        searched: String,
+        /// The `name@version` list to install.
+        install: String,
+        /// A note when npm itself is missing.
+        npm: &'static str,
+    },
+    /// A tool ran and failed.
+    #[error("{tool} failed ({status}) building {script}:\n{output}")]
+    Tool {
+        /// Which tool.
+        tool: &'static str,
+        /// The script.
+        script: PathBuf,
+        /// Its exit status.
+        status: String,
+        /// What it printed.
+        output: String,
+    },
+    /// A tool could not be started.
+    #[error("cannot run {path}: {source}")]
+    Spawn {
+        /// The program.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file of the build could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The component file.
+    pub output: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// How long the build took (zero when it came from the cache).
+    pub elapsed: Duration,
+    /// Whether an earlier build was reused.
+    pub cached: bool,
+}
+
+/// Where the npm packages are: a folder holding `node_modules`.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// `…/node_modules`.
+    pub node_modules: PathBuf,
+}
+
+impl Toolchain {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.node_modules.join(".bin").join(name)
+    }
+
+    fn componentize_js_version(&self) -> String {
+        let manifest = self
+            .node_modules
+            .join(COMPONENTIZE_JS.0)
+            .join("package.json");
+        std::fs::read_to_string(manifest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether `path` names a script `volley build` (and `volley run`) can build.
+pub fn is_script(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("js") || e.eq_ignore_ascii_case("mjs"))
+}
+
+fn found(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Finds node and the npm packages: `$VOLLEY_JS_TOOLCHAIN` (a folder holding `node_modules`, or
+/// a `node_modules` folder), else the nearest `node_modules` above the script, else above the
+/// current directory, that holds both componentize-js and esbuild.
+pub fn find_toolchain(script: &Path) -> Result<Toolchain, BuildError> {
+    if !found("node") {
+        return Err(BuildError::NodeMissing {
+            npm: if found("npm") { "" } else { " (nor npm)" },
+        });
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("VOLLEY_JS_TOOLCHAIN").map(PathBuf::from) {
+        if dir.file_name().is_some_and(|n| n == "node_modules") {
+            candidates.push(dir);
+        } else {
+            candidates.push(dir.join("node_modules"));
+        }
+    }
+    let script_dir = std::path::absolute(script)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let cwd = std::env::current_dir().ok();
+    let mut searched = Vec::new();
+    for start in [script_dir, cwd].into_iter().flatten() {
+        searched.push(start.display().to_string());
+        candidates.extend(start.ancestors().map(|d| d.join("node_modules")));
+    }
+    let has = |nm: &Path, pkg: &str| nm.join(pkg).join("package.json").is_file();
+    if let Some(nm) = candidates
+        .iter()
+        .find(|nm| has(nm, COMPONENTIZE_JS.0) && has(nm, ESBUILD.0))
+    {
+        return Ok(Toolchain {
+            node_modules: nm.clone(),
+        });
+    }
+    // Name what is missing from the best candidate: one that holds either package.
+    let partial = candidates
+        .iter()
+        .find(|nm| has(nm, COMPONENTIZE_JS.0) || has(nm, ESBUILD.0));
+    let missing: Vec<(&str, &str)> = [COMPONENTIZE_JS, ESBUILD]
+        .into_iter()
+        .filter(|(pkg, _)| partial.is_none_or(|nm| !has(nm, pkg)))
+        .collect();
+    Err(BuildError::PackagesMissing {
+        missing: missing
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        searched: searched.join(" and "),
+        install: missing
+            .iter()
+            .map(|(p, v)| format!("{p}@{v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        npm: if found("npm") {
+            ""
+        } else {
+            " (npm is not installed either: apt-get install npm)"
+        },
+    })
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, BuildError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "volley-build-{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| BuildError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Scratch(dir))
+    }
+
+    fn write(&self, rel: &str, text: &str) -> Result<PathBuf, BuildError> {
+        let path = self.0.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| BuildError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, text).map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_tool(
+    tool: &'static str,
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+    cwd: &Path,
+    script: &Path,
+) -> Result<(), BuildError> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .map_err(|source| BuildError::Spawn {
+            path: program.to_path_buf(),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stdout));
+    Err(BuildError::Tool {
+        tool,
+        script: script.to_path_buf(),
+        status: out.status.to_string(),
+        output: output.trim_end().to_string(),
+    })
+}
+
+/// Bundles `script` with the shim into one ES module; returns the scratch dir and the bundle.
+fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildError> {
+    let abs = std::path::absolute(script).map_err(|source| BuildError::Read {
+        path: script.to_path_buf(),
+        source,
+    })?;
+    if !abs.is_file() {
+        return Err(BuildError::Read {
+            path: script.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let scratch = Scratch::new()?;
+    let mut entry = PathBuf::new();
+    for (rel, text) in SHIM {
+        let p = scratch.write(&format!("js/{rel}"), text)?;
+        if *rel == "entry.js" {
+            entry = p;
+        }
+    }
+    let out = scratch.0.join("bundle.js");
+    let k6 = format!("--alias:k6={}", scratch.0.join("js").join("k6").display());
+    let user = format!("--alias:volley-script={}", abs.display());
+    let outfile = format!("--outfile={}", out.display());
+    let args: Vec<&std::ffi::OsStr> = vec![
+        entry.as_os_str(),
+        "--bundle".as_ref(),
+        "--format=esm".as_ref(),
+        "--platform=neutral".as_ref(),
+        "--main-fields=module,main".as_ref(),
+        "--external:volley:*".as_ref(),
+        "--log-level=warning".as_ref(),
+        k6.as_ref(),
+        user.as_ref(),
+        outfile.as_ref(),
+    ];
+    // From the scratch dir, so the paths esbuild writes into the bundle's comments do not
+    // depend on its (random) name and the bundle's hash is stable.
+    run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
+    Ok((scratch, out))
+}
+
+/// Componentizes `bundle` into `out`.
+fn componentize(
+    tc: &Toolchain,
+    scratch: &Scratch,
+    bundle: &Path,
+    script: &Path,
+    out: &Path,
+) -> Result<(), BuildError> {
+    for (name, text) in WIT {
+        scratch.write(&format!("wit/{name}"), text)?;
+    }
+    let wit = scratch.0.join("wit");
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| BuildError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    // -d http -d fetch-event: without them the component imports wasi:http for `fetch`;
+    // HTTP goes through volley:scenario/http instead.
+    let args: Vec<&std::ffi::OsStr> = vec![
+        bundle.as_os_str(),
+        "--wit".as_ref(),
+        wit.as_os_str(),
+        "--world-name".as_ref(),
+        "scenario".as_ref(),
+        "-d".as_ref(),
+        "http".as_ref(),
+        "-d".as_ref(),
+        "fetch-event".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    run_tool(
+        "componentize-js",
+        &tc.bin("componentize-js"),
+        &args,
+        &scratch.0,
+        script,
+    )
+}
+
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Builds `script` into the component `out` (through the cache of [`build_cached`], so building
+/// an unchanged script again only bundles it).
+pub fn build(script: &Path, out: &Path) -> Result<Built, BuildError> {
+    let built = build_cached(script)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| BuildError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::copy(&built.output, out).map_err(|source| BuildError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    Ok(Built {
+        output: out.to_path_buf(),
+        ..built
+    })
+}
+
+/// `$VOLLEY_CACHE_DIR/scripts`, else `$XDG_CACHE_HOME/volley/scripts`, else
+/// `~/.cache/volley/scripts`.
+fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VOLLEY_CACHE_DIR") {
+        return PathBuf::from(d).join("scripts");
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("volley")
+        .join("scripts")
+}
+
+/// Builds `script` unless a component of the same bundle was built before; returns the cached
+/// component. The key is the sha256 of the bundle (the script, what it imports and the shim),
+/// the WIT and the componentize-js version, so editing any of them rebuilds.
+pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
+    if !is_script(script) {
+        return Err(BuildError::NotJavaScript {
+            path: script.to_path_buf(),
+        });
+    }
+    let started = Instant::now();
+    let tc = find_toolchain(script)?;
+    let (scratch, bundled) = bundle(&tc, script)?;
+    let mut h = Sha256::new();
+    h.update(std::fs::read(&bundled).map_err(|source| BuildError::Read {
+        path: bundled.clone(),
+        source,
+    })?);
+    for (name, text) in WIT {
+        h.update(name.as_bytes());
+        h.update(text.as_bytes());
+    }
+    h.update(tc.componentize_js_version().as_bytes());
+    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let dir = cache_dir();
+    let path = dir.join(format!("{key}.wasm"));
+    if path.is_file() {
+        return Ok(Built {
+            bytes: size(&path),
+            output: path,
+            elapsed: Duration::ZERO,
+            cached: true,
+        });
+    }
+    let tmp = dir.join(format!("{key}.{}.tmp.wasm", std::process::id()));
+    componentize(&tc, &scratch, &bundled, script, &tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|source| BuildError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Built {
+        bytes: size(&path),
+        output: path,
+        elapsed: started.elapsed(),
+        cached: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_javascript_is_built() {
+        assert!(is_script(Path::new("a/b.js")));
+        assert!(is_script(Path::new("b.MJS")));
+        assert!(!is_script(Path::new("b.wasm")));
+        let e = build(Path::new("x.py"), Path::new("x.wasm")).unwrap_err();
+        assert!(e.to_string().contains("takes a JavaScript scenario"), "{e}");
+    }
+
+    #[test]
+    fn the_shim_and_the_wit_are_embedded() {
+        assert!(SHIM
+            .iter()
+            .any(|(n, t)| *n == "k6/http.js" && t.contains("volley:scenario/http@0.1.1")));
+        assert!(WIT
+            .iter()
+            .any(|(_, t)| t.contains("package volley:scenario@0.1.1")));
+    }
+}
