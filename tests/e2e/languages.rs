@@ -1,0 +1,243 @@
+//! The Monte Carlo scenario written in JavaScript (k6 script), Python and C, each built from
+//! source with its real toolchain, run with one test config against a local server: the same
+//! requests, checks and embedded options as the Rust plugin.
+//!
+//! The toolchains are not optional here: `.ci/run` installs them, and a missing one fails the
+//! test with a message naming it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::support::{check, root, run, run_with_summary, scratch, volley, Server};
+
+/// VUs and iterations per VU of the shared test config.
+const VUS: u64 = 2;
+const ITERATIONS: u64 = 3;
+
+/// The one test config every language runs: `plugin` (absent: the built-in Rust scenario).
+/// The JS and Python engines import `wasi:filesystem` (and CPython `wasi:sockets`), unused:
+/// nothing is preopened or reachable. The config allows them; that changes nothing for the Rust
+/// and C components.
+fn test_config(server: &Server, name: &str, plugin: Option<&Path>) -> PathBuf {
+    let path = scratch(name).join(format!("{name}.toml"));
+    let plugin = plugin
+        .map(|p| format!("plugin = \"{}\"\n", p.display()))
+        .unwrap_or_default();
+    std::fs::write(
+        &path,
+        format!(
+            r#"{plugin}
+[env]
+BASE_URL = "{}"
+
+[scenarios.montecarlo]
+executor = "per-vu-iterations"
+vus = {VUS}
+iterations = {ITERATIONS}
+
+[sandbox]
+allow-imports = ["wasi:filesystem/*", "wasi:sockets/*"]
+max-memory-mib = 256
+"#,
+            server.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Request, check and iteration counts of one run, and the requests the server saw.
+#[derive(Debug, PartialEq)]
+struct Counts {
+    http_reqs: f64,
+    failed: u64,
+    iterations: f64,
+    check_passes: u64,
+    check_fails: u64,
+    server_hits: u64,
+    paths: Vec<String>,
+}
+
+fn run_counts(name: &str, plugin: Option<&Path>) -> Counts {
+    let server = Server::start();
+    let test = test_config(&server, name, plugin);
+    let (out, s) = run_with_summary(&test, &[], 0);
+    assert!(
+        s["iteration_errors"]
+            .as_object()
+            .is_none_or(|e| e.is_empty()),
+        "{name}: iterations failed: {}\n{}",
+        s["iteration_errors"],
+        out.stderr
+    );
+    let status = check(&s, "is status 200");
+    Counts {
+        http_reqs: s["metrics"]["http_reqs"]["values"]["count"]
+            .as_f64()
+            .unwrap(),
+        failed: s["metrics"]["http_req_failed"]["values"]["passes"]
+            .as_u64()
+            .unwrap(),
+        iterations: s["metrics"]["iterations"]["values"]["count"]
+            .as_f64()
+            .unwrap(),
+        check_passes: status["passes"].as_u64().unwrap(),
+        check_fails: status["fails"].as_u64().unwrap(),
+        server_hits: server.hits(),
+        paths: server.paths(),
+    }
+}
+
+/// The Rust plugin's counts under the shared config, computed once.
+fn rust_counts() -> &'static Counts {
+    static COUNTS: OnceLock<Counts> = OnceLock::new();
+    COUNTS.get_or_init(|| {
+        let c = run_counts("lang-rust", None);
+        let n = VUS * ITERATIONS;
+        assert_eq!(
+            (c.http_reqs, c.iterations, c.check_passes, c.server_hits),
+            (n as f64, n as f64, n, n),
+            "the Rust reference run: {c:?}"
+        );
+        c
+    })
+}
+
+/// `volley inspect` of a component (absent: the built-in one): its embedded stages and
+/// thresholds. The JS and Python engines' WASI imports must be allowed for inspect too.
+fn embedded_options(plugin: Option<&Path>) -> serde_json::Value {
+    let mut args = vec!["inspect".to_string()];
+    if let Some(plugin) = plugin {
+        let toml = scratch("inspect-allow").join("inspect.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "plugin = \"{}\"\n[sandbox]\nallow-imports = [\"wasi:filesystem/*\", \"wasi:sockets/*\"]\nmax-memory-mib = 256\n",
+                plugin.display()
+            ),
+        )
+        .unwrap();
+        args.push(toml.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    serde_json::json!({
+        "stages": v["scenarios"][0]["stages"],
+        "max_vus": v["max_vus"],
+        "thresholds": v["thresholds"],
+    })
+}
+
+/// Asserts that `plugin` does what the Rust plugin does: same counts, same embedded options.
+fn assert_like_rust(name: &str, plugin: &Path) {
+    let counts = run_counts(name, Some(plugin));
+    assert_eq!(&counts, rust_counts(), "{name} vs the Rust plugin");
+    assert_eq!(
+        embedded_options(Some(plugin)),
+        embedded_options(None),
+        "{name}: the embedded options (stages, thresholds) match the Rust plugin's"
+    );
+}
+
+/// Runs a plugin's build script; a missing tool fails with the script's message.
+fn build_script(dir: &str, out: &Path) {
+    let script = root().join("plugins").join(dir).join("build.sh");
+    let res = Command::new("bash")
+        .arg(&script)
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        res.status.success() && out.is_file(),
+        "{} failed ({}):\n{}{}",
+        script.display(),
+        res.status,
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+#[test]
+fn javascript_k6_script_built_with_volley_build_runs_like_the_rust_plugin() {
+    let script = root().join("plugins/montecarlo-js/montecarlo.js");
+    let out = scratch("lang-js-build").join("montecarlo-js.wasm");
+    let res = volley()
+        .args([
+            "build",
+            script.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "volley build failed (the JS toolchain is installed by `npm ci --prefix plugins/montecarlo-js`):\n{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&res.stderr).contains("built "),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_like_rust("lang-js", &out);
+    // `volley run script.js` builds (or reuses the cached build) and runs the script itself.
+    let counts = run_counts("lang-js-run", Some(&script));
+    assert_eq!(&counts, rust_counts(), "volley run montecarlo.js");
+}
+
+#[test]
+fn volley_build_names_what_is_missing() {
+    let dir = scratch("lang-js-missing");
+    let script = dir.join("s.js");
+    std::fs::write(&script, "export default function () {}\n").unwrap();
+    let res = volley()
+        .current_dir(&dir)
+        .env("VOLLEY_JS_TOOLCHAIN", dir.join("nothing-here"))
+        .args(["build", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("@bytecodealliance/componentize-js and esbuild not found")
+            && err.contains("npm install --save-dev @bytecodealliance/componentize-js@"),
+        "{err}"
+    );
+    // No node at all: PATH without it.
+    let res = volley()
+        .current_dir(&dir)
+        .env("PATH", dir.join("empty-path"))
+        .args(["build", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("node was not found on PATH (nor npm)"),
+        "{err}"
+    );
+    // And `volley run` of the same script fails as a plugin that cannot load (107).
+    let res = volley()
+        .current_dir(&dir)
+        .env("PATH", dir.join("empty-path"))
+        .args(["run", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(107));
+}
+
+#[test]
+fn python_scenario_built_with_componentize_py_runs_like_the_rust_plugin() {
+    let out = scratch("lang-py-build").join("montecarlo-py.wasm");
+    build_script("montecarlo-py", &out);
+    assert_like_rust("lang-py", &out);
+}
+
+#[test]
+fn c_scenario_built_with_wit_bindgen_and_zig_runs_like_the_rust_plugin() {
+    let out = scratch("lang-c-build").join("montecarlo-c.wasm");
+    build_script("montecarlo-c", &out);
+    assert_like_rust("lang-c", &out);
+}
