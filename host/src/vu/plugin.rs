@@ -202,10 +202,10 @@ fn check_world(
     }
 }
 
-/// Core instances one instance of the component creates: the counts of its top-level core
-/// instance sections, at least 8. A Rust or C component creates a few, componentize-js's ~8,
-/// componentize-py's ~30 (libc, libpython, ... linked as separate modules), so the pool is
-/// sized per component. Unreadable bytes give the minimum (compilation reports them).
+/// Module instantiations one instance of the component performs: the `instantiate` entries of
+/// its top-level core instance sections, at least 8. A Rust, C or JS component performs 3-4,
+/// componentize-py's ~14 (libc, libpython, ... linked as separate modules), so the pool is sized
+/// per component. Unreadable bytes give the minimum (compilation reports them).
 fn core_instances_per_component(bytes: &[u8]) -> u32 {
     fn leb(bytes: &[u8], pos: &mut usize) -> Option<u32> {
         let mut value: u64 = 0;
@@ -219,6 +219,29 @@ fn core_instances_per_component(bytes: &[u8]) -> u32 {
         }
         None
     }
+    /// Skips `count` (name, one-byte kind, index) triples: instantiate args and inline exports.
+    fn skip_named(bytes: &[u8], pos: &mut usize) -> Option<()> {
+        for _ in 0..leb(bytes, pos)? {
+            let len = leb(bytes, pos)? as usize;
+            *pos = pos.checked_add(len)?.checked_add(1)?;
+            leb(bytes, pos)?;
+        }
+        Some(())
+    }
+    /// Instantiations in one core instance section (`0x00 module args`; `0x01 exports` is not one).
+    fn instantiations(bytes: &[u8], mut pos: usize) -> Option<u32> {
+        let mut n = 0u32;
+        for _ in 0..leb(bytes, &mut pos)? {
+            let tag = *bytes.get(pos)?;
+            pos += 1;
+            if tag == 0 {
+                leb(bytes, &mut pos)?;
+                n = n.saturating_add(1);
+            }
+            skip_named(bytes, &mut pos)?;
+        }
+        Some(n)
+    }
     const CORE_INSTANCE_SECTION: u8 = 2;
     let mut total: u32 = 0;
     let mut pos = 8;
@@ -227,12 +250,10 @@ fn core_instances_per_component(bytes: &[u8]) -> u32 {
         let Some(len) = leb(bytes, &mut pos) else {
             break;
         };
-        let end = pos.saturating_add(len as usize);
         if id == CORE_INSTANCE_SECTION {
-            let mut p = pos;
-            total = total.saturating_add(leb(bytes, &mut p).unwrap_or(0));
+            total = total.saturating_add(instantiations(bytes, pos).unwrap_or(0));
         }
-        pos = end;
+        pos = pos.saturating_add(len as usize);
     }
     total.max(8)
 }
@@ -253,7 +274,7 @@ fn engine_config(pool: Option<PoolSize>, per_instance: u32) -> Config {
         p.total_component_instances(n)
             .total_core_instances(n.saturating_mul(per_instance))
             .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(per_instance.div_ceil(2)))
+            .total_tables(n.saturating_mul(per_instance.saturating_sub(4)))
             .total_stacks(n)
             .max_memory_size(pool.max_memory as usize)
             .table_elements(20_000);
@@ -331,15 +352,29 @@ mod tests {
 
     #[test]
     fn core_instances_are_counted_from_the_component_sections() {
-        // Header, a core instance section declaring 12 instances, a custom section.
-        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
-        bytes.extend([2, 1, 12]);
-        bytes.extend([0, 2, 1, b'x']);
+        let header = b"\0asm\x0d\0\x01\0".to_vec();
+        // A core instance section: 12 instantiations of module 0 with one arg ("a" = instance 1),
+        // then one instance made of exports (not counted).
+        let mut section = vec![13];
+        for _ in 0..12 {
+            section.extend([0x00, 0, 1, 1, b'a', 0x12, 1]);
+        }
+        section.extend([0x01, 1, 1, b'f', 0x00, 3]);
+        let mut bytes = header.clone();
+        bytes.push(2);
+        bytes.push(section.len() as u8);
+        bytes.extend(&section);
+        bytes.extend([0, 2, 1, b'x']); // a custom section
         assert_eq!(core_instances_per_component(&bytes), 12);
-        bytes.extend([2, 2, 0x94, 0x00]);
-        assert_eq!(core_instances_per_component(&bytes), 32);
-        assert_eq!(core_instances_per_component(b"\0asm\x0d\0\x01\0"), 8);
+        bytes.extend([2]);
+        bytes.push(section.len() as u8);
+        bytes.extend(&section);
+        assert_eq!(core_instances_per_component(&bytes), 24);
+        assert_eq!(core_instances_per_component(&header), 8);
         assert_eq!(core_instances_per_component(&[2, 0xff]), 8);
+        let mut truncated = header;
+        truncated.extend([2, 5, 3, 0x00]);
+        assert_eq!(core_instances_per_component(&truncated), 8);
     }
 
     #[test]
