@@ -4,20 +4,39 @@
 import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@0.1.1';
 import { toToml } from './toml.js';
 
+// The script's top level runs once, when the component is built (a snapshot), where there is no
+// test and no VU yet. `running` turns true on the first call of an export.
+let running = false;
+
+function envVar(name) {
+  if (typeof name !== 'string') return undefined;
+  if (!running) {
+    throw new Error(
+      `__ENV.${name} is read at the top level of the script, which runs when the component is built, ` +
+        'not per VU: read __ENV inside default(), setup() or a function they call',
+    );
+  }
+  return env(name);
+}
+
 /** k6's `__ENV`: the test's `-e NAME=VALUE` variables, read from the host on access. */
 const ENV = new Proxy(
   {},
   {
-    get: (_, name) => (typeof name === 'string' ? env(name) : undefined),
-    has: (_, name) => typeof name === 'string' && env(name) !== undefined,
+    get: (_, name) => envVar(name),
+    has: (_, name) => envVar(name) !== undefined,
   },
 );
 
 // __ENV, __VU and __ITER on the global object. This module is imported before the script, so
 // they exist while the script's own top level runs.
 Object.defineProperty(globalThis, '__ENV', { value: ENV, configurable: true });
-Object.defineProperty(globalThis, '__VU', { get: () => id(), configurable: true });
-Object.defineProperty(globalThis, '__ITER', { get: () => Number(iterationNumber()), configurable: true });
+// As in k6's init context, __VU and __ITER are 0 at the top level.
+Object.defineProperty(globalThis, '__VU', { get: () => (running ? id() : 0), configurable: true });
+Object.defineProperty(globalThis, '__ITER', {
+  get: () => (running ? Number(iterationNumber()) : 0),
+  configurable: true,
+});
 
 /** An error's message as the WIT `string` error of an export. */
 function message(e) {
@@ -33,9 +52,11 @@ function parse(data) {
 export function exportsFor(script) {
   return {
     options() {
+      running = true;
       return script.options === undefined ? '' : toToml(script.options);
     },
     setup() {
+      running = true;
       if (typeof script.setup !== 'function') return '';
       try {
         const data = script.setup();
@@ -45,6 +66,7 @@ export function exportsFor(script) {
       }
     },
     iteration(data) {
+      running = true;
       const name = exec();
       const fn = name === 'default' ? script.default : script[name];
       if (typeof fn !== 'function') throw `this script exports no function '${name}'`;
@@ -55,6 +77,7 @@ export function exportsFor(script) {
       }
     },
     teardown(data) {
+      running = true;
       if (typeof script.teardown !== 'function') return;
       try {
         script.teardown(parse(data));

@@ -241,3 +241,139 @@ fn c_scenario_built_with_wit_bindgen_and_zig_runs_like_the_rust_plugin() {
     build_script("montecarlo-c", &out);
     assert_like_rust("lang-c", &out);
 }
+
+/// A k6 script using more of the shim: setup data, `res.json()` and a selector, `body`,
+/// `timings`, `headers`, a POST with a body inside `group`, a request the sandbox denies (status 0,
+/// `error_code` 1400, no throw), a failing check, a custom `Counter` with a threshold declared in
+/// `options`, and `__VU`.
+#[test]
+fn javascript_k6_shim_covers_responses_checks_groups_and_metrics() {
+    let dir = scratch("lang-js-shim");
+    std::fs::write(
+        dir.join("data.json"),
+        r#"{"items": ["a", "b"], "nested": {"value": 42}}"#,
+    )
+    .unwrap();
+    let server = Server::with_files(&dir);
+    let script = dir.join("shim.js");
+    std::fs::write(
+        &script,
+        r#"import http from 'k6/http';
+import { check, group } from 'k6';
+import { Counter } from 'k6/metrics';
+
+const orders = new Counter('orders');
+
+export const options = {
+  vus: 2,
+  iterations: 4,
+  metrics: { orders: 'counter' },
+  thresholds: { orders: ['count==4'], 'http_req_duration{name:data}': ['max<10000'] },
+};
+
+export function setup() {
+  return { token: 'abc' };
+}
+
+export default function (data) {
+  const res = http.get(`${__ENV.BASE_URL}/files/data.json`, { tags: { name: 'data' } });
+  check(res, {
+    'json value': (r) => r.json().items[1] === 'b',
+    'json selector': (r) => r.json('nested.value') === 42,
+    'body is text': (r) => typeof r.body === 'string' && r.body.includes('items'),
+    'timings': (r) => r.timings.duration >= 0 && r.timings.waiting >= 0 && r.timings.blocked >= 0,
+    'headers': (r) => r.headers['Content-Length'] === String(r.body.length),
+    'setup data': () => data.token === 'abc',
+    'vu id': () => __VU >= 1 && __VU <= 2,
+  });
+  group('post', () => {
+    const p = http.post(`${__ENV.BASE_URL}/status/201`, JSON.stringify({ a: 1 }), {
+      headers: { 'Content-Type': 'application/json' },
+      timeout: '5s',
+    });
+    check(p, { created: (r) => r.status === 201 });
+  });
+  const denied = http.get('http://127.0.0.1:1/');
+  check(denied, { 'denied: status 0, code 1400': (r) => r.status === 0 && r.error_code === 1400 });
+  check(null, { 'a failing check': () => false });
+  orders.add(1, { kind: 'test' });
+}
+"#,
+    )
+    .unwrap();
+    let test = dir.join("shim.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"shim.js\"\n[env]\nBASE_URL = \"{}\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let toolchain = root().join("plugins/montecarlo-js");
+    let export = dir.join("shim.json");
+    let res = volley()
+        .env("VOLLEY_JS_TOOLCHAIN", &toolchain)
+        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(
+        res.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let s = crate::support::read_json(&export);
+    for name in [
+        "json value",
+        "json selector",
+        "body is text",
+        "timings",
+        "headers",
+        "setup data",
+        "vu id",
+        "created",
+        "denied: status 0, code 1400",
+    ] {
+        let c = check(&s, name);
+        assert_eq!(
+            (c["passes"].as_u64(), c["fails"].as_u64()),
+            (Some(4), Some(0)),
+            "{name}"
+        );
+    }
+    let failing = check(&s, "a failing check");
+    assert_eq!(failing["fails"], 4);
+    assert_eq!(s["metrics"]["http_reqs"]["values"]["count"], 12.0);
+    assert_eq!(s["metrics"]["http_req_failed"]["values"]["passes"], 4);
+    assert_eq!(s["metrics"]["orders"]["values"]["count"], 4.0);
+    assert_eq!(s["thresholds_passed"], true);
+    let paths = server.paths();
+    assert_eq!(paths.iter().filter(|p| *p == "/status/201").count(), 4);
+    assert_eq!(server.hits(), 8, "the denied requests never left the host");
+}
+
+/// The script's top level runs at build time: reading `__ENV` there fails the build, saying so.
+#[test]
+fn javascript_env_read_at_the_top_level_fails_the_build_clearly() {
+    let dir = scratch("lang-js-top");
+    let script = dir.join("top.js");
+    std::fs::write(
+        &script,
+        "import http from 'k6/http';\nconst BASE = __ENV.BASE_URL;\nexport default function () { http.get(`${BASE}/`); }\n",
+    )
+    .unwrap();
+    let res = volley()
+        .env("VOLLEY_JS_TOOLCHAIN", root().join("plugins/montecarlo-js"))
+        .args(["build", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("componentize-js failed")
+            && err.contains("__ENV.BASE_URL is read at the top level of the script"),
+        "{err}"
+    );
+}
