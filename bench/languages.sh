@@ -6,9 +6,13 @@
 #   build_s        building it from source (wall; JS/Python/C tools cold-cached differently, see docs)
 #   compile_ms     Cranelift compile by the host: `volley inspect` with an empty code cache minus with
 #                  a warm one (the cached run deserializes the compiled code in a few ms)
-#   inst_cpu_ms    CPU per extra VU started: (CPU of N VUs x 1 iteration - CPU of 1 VU x 1 iteration)
-#                  / (N-1); includes that VU's instantiation and one iteration (one request)
-#   rss_per_vu_KB  (peak RSS with N VUs - with 1 VU) / (N-1), VUs sleeping 0.5 s between requests
+#   inst_us        instantiation (Store + instance from the pool) median and p99, and
+#   idle_KB        RSS per idle VU (instantiated, no iteration run): host/examples/instantiate.rs
+#                  creating N VUs one after another
+#   start_cpu_ms   CPU per extra VU started in a real run: (CPU of N VUs x 1 iteration - CPU of 1 VU
+#                  x 1 iteration) / (N-1); its instantiation plus one iteration (one request)
+#   run_KB         RSS per running VU: (peak RSS with N VUs - with 1 VU) / (N-1) over DUR seconds,
+#                  VUs sleeping 0.5 s between requests
 #   req_per_cpu_s  requests / CPU-seconds of the volley process in the N-VU run
 #
 # Usage: bench/languages.sh   env: N (VUs, default 200), DUR (s, default 10)
@@ -25,6 +29,8 @@ export VOLLEY_CACHE_DIR="$WORK/cache"
 command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
 
 cargo build --release --quiet
+cargo build --release --quiet --example instantiate
+INSTANTIATE="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/instantiate"
 VOLLEY="${CARGO_TARGET_DIR:-$PWD/target}/release/volley"
 
 now() { date +%s.%N; }
@@ -90,7 +96,7 @@ measure() {
 seconds() { /usr/bin/time -f '%e' -o "$WORK/t" "$@" >/dev/null 2>&1; cat "$WORK/t"; }
 
 echo "== languages: the Monte Carlo scenario (GET / + check + sleep 0.5 s) against nginx; N=$N VUs, ${DUR}s"
-printf '%-6s %-9s %-8s %-11s %-12s %-14s %-14s\n' lang size_KB build_s compile_ms inst_cpu_ms rss_per_vu_KB req_per_cpu_s
+printf '%-6s %-9s %-8s %-11s %-14s %-8s %-13s %-8s %-14s\n' lang size_KB build_s compile_ms inst_us idle_KB start_cpu_ms run_KB req_per_cpu_s
 for lang in rust js py c; do
   size=$(( $(stat -c %s "${WASM[$lang]}") / 1024 ))
   inspect=$(test_file "$lang" "")
@@ -112,5 +118,7 @@ duration = \"${DUR}s\"")
 duration = \"${DUR}s\"")
   per_vu=$(echo "($rssn - $rss1) / ($N - 1)" | bc -l)
   rpc=$(echo "$reqs / $cpu" | bc -l)
-  printf '%-6s %-9d %-8.1f %-11.0f %-12.2f %-14.0f %-14.0f\n' "$lang" "$size" "${BUILD[$lang]}" "$compile" "$inst" "$per_vu" "$rpc"
+  read -r imed ip99 idle < <(taskset -c 0 "$INSTANTIATE" "${WASM[$lang]}" "$N")
+  printf '%-6s %-9d %-8.1f %-11.0f %-14s %-8.0f %-13.2f %-8.0f %-14.0f\n' "$lang" "$size" "${BUILD[$lang]}" \
+    "$compile" "$imed/$ip99" "$idle" "$inst" "$per_vu" "$rpc"
 done
