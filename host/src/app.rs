@@ -61,6 +61,14 @@ pub enum AppError {
     /// A registry scenario could not be resolved, verified or pinned.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// An output could not start.
+    #[error("cannot start output {output}: {source}")]
+    Output {
+        /// The output, e.g. `json (out.json)`.
+        output: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -80,7 +88,7 @@ impl AppError {
             | AppError::Engine(_)
             | AppError::Options { .. }
             | AppError::Registry(_) => exit::SCRIPT_EXCEPTION,
-            AppError::Target(_) | AppError::Write { .. } => 1,
+            AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
         }
     }
 }
@@ -445,10 +453,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     }
     let mut streams = Vec::new();
     for spec in &args.outputs {
-        let (OutSpec::Json(path) | OutSpec::Csv(path)) = spec;
         streams.push(
-            Stream::start(spec, &aggregate).map_err(|source| AppError::Write {
-                path: path.clone(),
+            Stream::start(spec, &aggregate).map_err(|source| AppError::Output {
+                output: spec.to_string(),
                 source,
             })?,
         );
@@ -555,10 +562,7 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
         } else {
             outputs
                 .iter()
-                .map(|o| match o {
-                    OutSpec::Json(f) => format!("json ({})", f.display()),
-                    OutSpec::Csv(f) => format!("csv ({})", f.display()),
-                })
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         },

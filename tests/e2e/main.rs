@@ -4,6 +4,7 @@
 mod executors;
 mod metrics;
 mod outputs;
+mod prometheus;
 mod registry;
 mod sandbox;
 mod support;

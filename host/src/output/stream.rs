@@ -1,10 +1,11 @@
-//! Streaming outputs (`--out json=FILE`, `--out csv=FILE`): every sample, as k6 writes them, on a
-//! writer thread fed by the aggregate's merge timer, so VUs never wait on output I/O.
+//! Streaming outputs (`--out json=FILE`, `--out csv=FILE`, `--out prometheus-rw=URL`): every
+//! sample, on a writer thread fed by the aggregate's merge timer, so VUs never wait on output I/O.
 //!
 //! - `json`: k6's NDJSON. A `{"type":"Metric",...}` line the first time a metric appears, then one
 //!   `{"type":"Point","metric":...,"data":{"time":RFC3339,"value":...,"tags":{...}}}` line per sample.
 //! - `csv`: k6's columns; `timestamp` is unix seconds; tags without a column go to `extra_tags` as
 //!   `k=v&k=v`.
+//! - `prometheus-rw`: Prometheus remote write ([`super::prometheus`]).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::prometheus;
 use crate::metrics::{Aggregate, MetricId, Sample, TagSet, Tags};
 
 /// k6's CSV columns, in order.
@@ -40,63 +42,90 @@ const CSV_COLUMNS: [&str; 19] = [
     "metadata",
 ];
 
-/// A streaming output and its file.
+/// A streaming output and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutSpec {
     /// k6's NDJSON.
     Json(PathBuf),
     /// k6's CSV.
     Csv(PathBuf),
+    /// Prometheus remote write.
+    PrometheusRw(prometheus::Settings),
 }
 
 impl OutSpec {
-    /// Parses `json=FILE` or `csv=FILE`.
+    /// Parses `json=FILE`, `csv=FILE` or `prometheus-rw=URL`.
     pub fn parse(text: &str) -> Result<OutSpec, String> {
-        let (kind, file) = text
-            .split_once('=')
-            .ok_or_else(|| format!("invalid output {text:?}: expected json=FILE or csv=FILE"))?;
-        if file.is_empty() {
-            return Err(format!("invalid output {text:?}: missing file name"));
+        let (kind, arg) = text.split_once('=').ok_or_else(|| {
+            format!("invalid output {text:?}: expected json=FILE, csv=FILE or prometheus-rw=URL")
+        })?;
+        if arg.is_empty() {
+            return Err(format!("invalid output {text:?}: missing file name or URL"));
         }
         match kind {
-            "json" => Ok(OutSpec::Json(file.into())),
-            "csv" => Ok(OutSpec::Csv(file.into())),
-            other => Err(format!("unknown output '{other}' (available: json, csv)")),
+            "json" => Ok(OutSpec::Json(arg.into())),
+            "csv" => Ok(OutSpec::Csv(arg.into())),
+            "prometheus-rw" | "experimental-prometheus-rw" => {
+                prometheus::Settings::new(arg).map(OutSpec::PrometheusRw)
+            }
+            other => Err(format!(
+                "unknown output '{other}' (available: json, csv, prometheus-rw)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for OutSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutSpec::Json(p) => write!(f, "json ({})", p.display()),
+            OutSpec::Csv(p) => write!(f, "csv ({})", p.display()),
+            OutSpec::PrometheusRw(s) => write!(f, "prometheus-rw ({})", s.url),
         }
     }
 }
 
 /// A running output writer.
 pub struct Stream {
-    handle: JoinHandle<std::io::Result<u64>>,
-    path: PathBuf,
+    handle: JoinHandle<Result<u64, String>>,
+    name: String,
 }
 
 impl Stream {
     /// Opens the file and starts the writer; it receives every batch `agg` merges from now on.
     pub fn start(spec: &OutSpec, agg: &Aggregate) -> std::io::Result<Stream> {
-        let (path, json) = match spec {
-            OutSpec::Json(p) => (p.clone(), true),
-            OutSpec::Csv(p) => (p.clone(), false),
-        };
-        let file = BufWriter::new(File::create(&path)?);
         let (tx, rx) = mpsc::channel::<Arc<Vec<Sample>>>();
-        agg.add_output(tx);
         let tags = agg.tags().clone();
         let wall_start = agg.origin().1;
-        let handle = std::thread::Builder::new()
-            .name("volley-output".into())
-            .spawn(move || write_all(rx, file, tags, wall_start, json))?;
-        Ok(Stream { handle, path })
+        let spawn = std::thread::Builder::new().name("volley-output".into());
+        let handle = match spec {
+            OutSpec::Json(path) | OutSpec::Csv(path) => {
+                let file = BufWriter::new(File::create(path)?);
+                let json = matches!(spec, OutSpec::Json(_));
+                spawn.spawn(move || {
+                    write_all(rx, file, tags, wall_start, json).map_err(|e| e.to_string())
+                })?
+            }
+            OutSpec::PrometheusRw(settings) => {
+                let settings = settings.clone();
+                spawn.spawn(move || prometheus::run(rx, settings, tags))?
+            }
+        };
+        agg.add_output(tx);
+        Ok(Stream {
+            handle,
+            name: spec.to_string(),
+        })
     }
 
-    /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples written.
+    /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples
+    /// written (files) or the pushes made (Prometheus).
     pub fn finish(self) -> Result<u64, String> {
-        let path = self.path.display().to_string();
+        let name = self.name;
         match self.handle.join() {
             Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(format!("output {path}: {e}")),
-            Err(_) => Err(format!("output {path}: the writer thread panicked")),
+            Ok(Err(e)) => Err(format!("output {name}: {e}")),
+            Err(_) => Err(format!("output {name}: the writer thread panicked")),
         }
     }
 }
@@ -257,6 +286,10 @@ mod tests {
             .contains("unknown output"));
         assert!(OutSpec::parse("json").is_err());
         assert!(OutSpec::parse("json=").is_err());
+        assert!(matches!(
+            OutSpec::parse("prometheus-rw=http://127.0.0.1:9090/api/v1/write").unwrap(),
+            OutSpec::PrometheusRw(_)
+        ));
     }
 
     #[test]
