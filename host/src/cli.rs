@@ -44,6 +44,22 @@ pub enum Command {
         #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
         address: std::net::SocketAddr,
     },
+    /// Add up the JSON summaries (--summary-export) of a test's execution segments into one
+    /// summary, exactly, and evaluate its thresholds again.
+    Merge {
+        /// The summaries, one per segment.
+        #[arg(required = true, value_name = "SUMMARY.json")]
+        files: Vec<PathBuf>,
+        /// Write the merged summary as JSON to this file.
+        #[arg(long)]
+        summary_export: Option<PathBuf>,
+        /// Trend statistics to show, e.g. "avg,p(99)" (default: those of the summaries).
+        #[arg(long, value_delimiter = ',')]
+        summary_trend_stats: Vec<String>,
+        /// Do not print the text summary.
+        #[arg(long)]
+        no_summary: bool,
+    },
     /// Work with scenario registries.
     Registry {
         /// What to do.
