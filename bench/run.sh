@@ -6,8 +6,12 @@
 #               static nginx on 127.0.0.1 — with wrk and k6 side by side when they are installed
 #   arrival     constant-arrival-rate accuracy at $RATES (default "1000 10000") iterations/s: achieved
 #               rate, dropped iterations, start lateness p99 — with k6 side by side when installed
+#   outputs     the cost of streaming outputs: throughput as above with no output, --out json=FILE and
+#               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
+#   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
+#               --out prometheus-rw and --report: memory must stay flat
 #
-# Usage: bench/run.sh [memory|throughput|arrival|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
@@ -83,7 +87,8 @@ one_run() {
   local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
   case "$tool" in
     volley)
-      "${tm[@]}" "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${DUR}s" \
+      # shellcheck disable=SC2086 # $VOLLEY_EXTRA is a list of arguments
+      "${tm[@]}" "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${DUR}s" ${VOLLEY_EXTRA:-} \
         --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
       reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
     wrk)
@@ -174,10 +179,66 @@ arrival() {
   done
 }
 
+start_prometheus() {
+  [ -x /usr/bin/prometheus ] || { echo "prometheus is required: apt-get install prometheus" >&2; exit 1; }
+  PROM_PORT=$((PORT + 1))
+  mkdir -p "$WORK/prom"
+  echo "scrape_configs: []" > "$WORK/prom/prometheus.yml"
+  taskset -c 1 /usr/bin/prometheus --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
+    --enable-feature=native-histograms >"$WORK/prom/log" 2>&1 &
+  PROM_PID=$!
+  trap 'kill "$(cat "$WORK/nginx/nginx.pid")" "$PROM_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "prometheus did not start" >&2; exit 1
+}
+
+outputs() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  start_prometheus
+  echo "== outputs: volley, 50 VUs, no sleep, ${DUR}s, static nginx + Prometheus on CPU 1, generator on CPU 0; median of $RUNS"
+  local names=(none json prometheus-rw)
+  local extras=("" "--out json=$WORK/out.json" "--out prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write")
+  for i in 0 1 2; do : > "$WORK/out-$i.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for i in 0 1 2; do VOLLEY_EXTRA="${extras[$i]}" one_run volley >> "$WORK/out-$i.tsv"; rm -f "$WORK/out.json"; done
+  done
+  printf '%-14s %-10s %-22s %-12s\n' output req_per_s cpu_s_per_100k_req peak_rss_MB
+  for i in 0 1 2; do
+    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" \
+      "$(cut -d' ' -f1 "$WORK/out-$i.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/out-$i.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/out-$i.tsv" | median)"
+  done
+}
+
+soak() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  start_prometheus
+  local dur="${SOAK_DUR:-600}"
+  echo "== soak: 50 VUs, no sleep, ${dur}s, --out prometheus-rw --report; RSS every 30 s"
+  taskset -c 0 "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${dur}s" \
+    --out "prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write" --report "$WORK/report.html" \
+    --summary-export "$WORK/soak.json" --no-summary >/dev/null 2>"$WORK/err" &
+  local pid=$! t=0
+  printf '%-8s %-10s\n' elapsed_s rss_MB
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30; t=$((t + 30))
+    awk -v t="$t" '/VmRSS/ {printf "%-8s %-10.1f\n", t, $2 / 1024}' "/proc/$pid/status" 2>/dev/null || true
+  done
+  wait "$pid" || { cat "$WORK/err" >&2; exit 1; }
+  python3 -c "import json,sys;m=json.load(open(sys.argv[1]))['metrics']['http_reqs']['values'];print('requests: %d (%.0f/s)' % (m['count'], m['rate']))" "$WORK/soak.json"
+  curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode 'query=sum(k6_http_reqs_total)' | python3 -c "import json,sys;print('prometheus sum(k6_http_reqs_total):', json.load(sys.stdin)['data']['result'][0]['value'][1])"
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
   arrival) arrival ;;
+  outputs) outputs ;;
+  soak) soak ;;
   all) memory; echo; throughput; echo; arrival ;;
   *) sed -n 2,12p "$0"; exit 2 ;;
 esac

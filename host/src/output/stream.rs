@@ -7,7 +7,7 @@
 //!   `k=v&k=v`.
 //! - `prometheus-rw`: Prometheus remote write ([`super::prometheus`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -137,26 +137,64 @@ fn write_all(
     wall_start: SystemTime,
     json: bool,
 ) -> std::io::Result<u64> {
-    let mut seen = HashSet::new();
+    let mut declared = HashSet::new();
     let mut sets: Vec<TagSet> = Vec::new();
+    // Rendered once and reused: each tag set (a JSON object, or the CSV tag columns), each metric
+    // name, and the time of the last millisecond seen.
+    let mut rendered: Vec<Option<String>> = Vec::new();
+    let mut names: HashMap<MetricId, String> = HashMap::new();
+    let mut clock: (Option<u32>, String) = (None, String::new());
     let mut written = 0u64;
     if !json {
         writeln!(out, "{}", CSV_COLUMNS.join(","))?;
     }
     for batch in rx {
         for s in batch.iter() {
-            if s.tags.0 as usize >= sets.len() {
+            let i = s.tags.0 as usize;
+            if i >= sets.len() {
                 sets = tags.all();
+                rendered.resize(sets.len(), None);
             }
-            let set = &sets[s.tags.0 as usize];
-            let time = wall_start + Duration::from_millis(u64::from(s.at));
+            let set = rendered[i].get_or_insert_with(|| {
+                if json {
+                    json_tags(&sets[i])
+                } else {
+                    csv_tags(&sets[i])
+                }
+            });
+            if clock.0 != Some(s.at) {
+                let time = wall_start + Duration::from_millis(u64::from(s.at));
+                clock = (
+                    Some(s.at),
+                    if json {
+                        rfc3339(time)
+                    } else {
+                        time.duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs())
+                            .to_string()
+                    },
+                );
+            }
+            let name = names.entry(s.metric).or_insert_with(|| {
+                let name = s.metric.def().name;
+                if json {
+                    serde_json::Value::from(name).to_string()
+                } else {
+                    csv_field(name)
+                }
+            });
             if json {
-                if seen.insert(s.metric) {
+                if declared.insert(s.metric) {
                     writeln!(out, "{}", metric_line(s.metric))?;
                 }
-                writeln!(out, "{}", point_line(s, set, time))?;
+                writeln!(
+                    out,
+                    r#"{{"metric":{name},"type":"Point","data":{{"time":"{}","value":{},"tags":{set}}}}}"#,
+                    clock.1,
+                    json_number(s.value)
+                )?;
             } else {
-                writeln!(out, "{}", csv_line(s, set, time))?;
+                writeln!(out, "{name},{},{},{set}", clock.1, format_value(s.value))?;
             }
             written += 1;
         }
@@ -181,33 +219,34 @@ fn metric_line(id: MetricId) -> String {
     .to_string()
 }
 
-fn point_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
+/// A tag set as a JSON object.
+fn json_tags(set: &[(String, String)]) -> String {
     let tags: serde_json::Map<String, serde_json::Value> = set
         .iter()
         .map(|(k, v)| (k.clone(), v.clone().into()))
         .collect();
-    serde_json::json!({
-        "metric": s.metric.def().name,
-        "type": "Point",
-        "data": { "time": rfc3339(time), "value": s.value, "tags": tags },
-    })
-    .to_string()
+    serde_json::Value::Object(tags).to_string()
 }
 
-fn csv_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut row: Vec<String> = vec![
-        s.metric.def().name.to_string(),
-        secs.to_string(),
-        format_value(s.value),
-    ];
-    for col in &CSV_COLUMNS[3..17] {
-        row.push(
+/// A number as JSON: shortest round-trip decimal; `null` for NaN and infinities.
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "null".into()
+    }
+}
+
+/// A tag set as k6's CSV tag columns, then `extra_tags` and the empty `metadata`.
+fn csv_tags(set: &[(String, String)]) -> String {
+    let mut row: Vec<String> = CSV_COLUMNS[3..17]
+        .iter()
+        .map(|col| {
             set.iter()
                 .find(|(k, _)| k == col)
-                .map_or(String::new(), |(_, v)| csv_field(v)),
-        );
-    }
+                .map_or(String::new(), |(_, v)| csv_field(v))
+        })
+        .collect();
     let extra: Vec<String> = set
         .iter()
         .filter(|(k, _)| !CSV_COLUMNS[3..17].contains(&k.as_str()))
