@@ -451,7 +451,8 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         eprint!("{}", banner(&p, &args.outputs));
     }
     let aggregate = Aggregate::new(Tags::new());
-    if args.report.is_some() {
+    // The series feeds the report, and the live progress unless -q.
+    if args.report.is_some() || !args.quiet {
         aggregate.keep_series();
     }
     let mut streams = Vec::new();

@@ -203,8 +203,14 @@ pub async fn run(
         });
     }
 
-    let mut progress =
-        progress::Progress::new(start, test, tuple, counters.clone(), active_total.clone());
+    let mut progress = progress::Progress::new(
+        start,
+        test,
+        tuple,
+        counters.clone(),
+        active_total.clone(),
+        aggregate.clone(),
+    );
     let mut collect = tokio::time::interval(COLLECT_EVERY);
     let mut evaluate = tokio::time::interval(THRESHOLDS_EVERY);
     let mut sample_vus = tokio::time::interval_at(
