@@ -18,6 +18,7 @@ use crate::plan::{Executor, Step};
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::{origin_of, Sandbox};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
+use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
@@ -61,6 +62,9 @@ pub enum AppError {
     /// A registry scenario could not be resolved, verified or pinned.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The TLS configuration is invalid.
+    #[error(transparent)]
+    Tls(#[from] crate::transport::tls::TlsConfigError),
     /// Summaries could not be merged.
     #[error(transparent)]
     Merge(#[from] crate::output::merge::MergeError),
@@ -86,7 +90,7 @@ impl AppError {
     /// The process exit code for this error (k6's where k6 has one).
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Config(_) | AppError::Merge(_) => exit::INVALID_CONFIG,
+            AppError::Config(_) | AppError::Merge(_) | AppError::Tls(_) => exit::INVALID_CONFIG,
             AppError::Plugin(_)
             | AppError::Engine(_)
             | AppError::Options { .. }
@@ -279,6 +283,7 @@ async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<
             ),
             test_start: std::time::Instant::now(),
             sandbox: Arc::new(sandbox.clone()),
+            http: Arc::new(HttpConfig::new(&HttpSettings::default())?),
         },
     )
     .await
@@ -464,7 +469,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
             })?,
         );
     }
+    let http = Arc::new(HttpConfig::new(&p.test.http)?);
     let settings = RunSettings {
+        http,
         segment: p.segment.clone(),
         control_address: args.address,
     };

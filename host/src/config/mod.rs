@@ -87,6 +87,11 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
             opts.plugin = Some(dir.join(plugin));
         }
     }
+    if let Some(ca) = &opts.tls_ca_file {
+        if ca.is_relative() {
+            opts.tls_ca_file = Some(dir.join(ca));
+        }
+    }
     if let Some(registries) = &mut opts.registries {
         for r in registries.iter_mut() {
             if !r.contains("://") && Path::new(r).is_relative() {
@@ -152,6 +157,8 @@ pub struct TestConfig {
     /// The plugin's sandbox. `allowed_hosts` is empty when the test did not set it (the
     /// runner then allows only the origin of `BASE_URL`).
     pub sandbox: Sandbox,
+    /// HTTP client settings: TLS, h2c, user agent.
+    pub http: crate::transport::HttpSettings,
 }
 
 impl TestConfig {
@@ -181,7 +188,9 @@ impl TestConfig {
             }
         }
         let sandbox = resolve_sandbox(opts.sandbox.clone().unwrap_or_default())?;
+        let http = resolve_http(opts)?;
         Ok(TestConfig {
+            http,
             scenarios,
             thresholds,
             env: opts.env.clone().unwrap_or_default(),
@@ -319,6 +328,37 @@ fn is_trend_stat(s: &str) -> bool {
             .and_then(|r| r.strip_suffix(')'))
             .and_then(|p| p.parse::<f64>().ok())
             .is_some_and(|p| (0.0..=100.0).contains(&p))
+}
+
+fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, ConfigError> {
+    use crate::transport::tls::{TlsSettings, TlsVersion};
+    use options::TlsVersionOpt;
+    let version = |v: &str| {
+        TlsVersion::parse(v).ok_or_else(|| {
+            invalid(
+                "tls-version",
+                format!("unknown version '{v}' (expected tls1.0, tls1.1, tls1.2 or tls1.3)"),
+            )
+        })
+    };
+    let (min_version, max_version) = match &opts.tls_version {
+        None => (None, None),
+        Some(TlsVersionOpt::One(v)) => (Some(version(v)?), Some(version(v)?)),
+        Some(TlsVersionOpt::Range { min, max }) => (
+            min.as_deref().map(version).transpose()?,
+            max.as_deref().map(version).transpose()?,
+        ),
+    };
+    Ok(crate::transport::HttpSettings {
+        tls: TlsSettings {
+            ca_file: opts.tls_ca_file.clone(),
+            insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),
+            min_version,
+            max_version,
+        },
+        h2c: opts.h2c == Some(true),
+        user_agent: opts.user_agent.clone(),
+    })
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {

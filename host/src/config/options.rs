@@ -191,6 +191,21 @@ impl SandboxOpt {
     }
 }
 
+/// k6's `tlsVersion`: one version, or a range.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TlsVersionOpt {
+    /// `"tls1.3"`: exactly this version.
+    One(String),
+    /// `{ min = "tls1.2", max = "tls1.3" }`.
+    Range {
+        /// Lowest version.
+        min: Option<String>,
+        /// Highest version.
+        max: Option<String>,
+    },
+}
+
 /// All options of one layer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -229,6 +244,20 @@ pub struct Options {
     pub summary: Option<SummaryOpt>,
     /// Sandbox limits.
     pub sandbox: Option<SandboxOpt>,
+    /// Accept any TLS certificate (k6's `insecureSkipTLSVerify`).
+    #[serde(alias = "insecureSkipTLSVerify")]
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// PEM file of extra CA certificates to trust beside the system's (relative to the test file).
+    #[serde(alias = "tlsCAFile")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS versions to offer (k6's `tlsVersion`): `"tls1.3"` or `{ min = ..., max = ... }`.
+    #[serde(alias = "tlsVersion")]
+    pub tls_version: Option<TlsVersionOpt>,
+    /// Speak HTTP/2 with prior knowledge (h2c) to `http://` origins.
+    pub h2c: Option<bool>,
+    /// `User-Agent` of requests that set none (k6's `userAgent`; default `volley/<version>`).
+    #[serde(alias = "userAgent")]
+    pub user_agent: Option<String>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -293,6 +322,13 @@ impl Options {
                 (Some(lo), Some(hi)) => Some(lo.overlay(hi)),
                 (lo, hi) => hi.or(lo),
             },
+            insecure_skip_tls_verify: higher
+                .insecure_skip_tls_verify
+                .or(self.insecure_skip_tls_verify),
+            tls_ca_file: higher.tls_ca_file.or(self.tls_ca_file),
+            tls_version: higher.tls_version.or(self.tls_version),
+            h2c: higher.h2c.or(self.h2c),
+            user_agent: higher.user_agent.or(self.user_agent),
         }
     }
 }

@@ -1,19 +1,59 @@
-//! The HTTP/1.1 transport: a VU's own keep-alive connections (reused across iterations, as k6
-//! does), k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
+//! The HTTP transport: a VU's own keep-alive connections (reused across iterations, as k6
+//! does), HTTP/1.1 or HTTP/2 (ALPN over TLS, or prior knowledge with `h2c`), TLS with rustls,
+//! k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
 
 mod timed_io;
+pub mod tls;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::{http1, http2};
 use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use timed_io::{IoStats, TimedIo};
+use tls::{TlsConfigError, TlsSettings};
+
+/// How every VU's client behaves; built once per test.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// rustls client configuration (roots, versions, ALPN).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Speak HTTP/2 without TLS to `http://` origins (prior knowledge).
+    pub h2c: bool,
+    /// `User-Agent` sent when a request has none.
+    pub user_agent: String,
+}
+
+/// What [`HttpConfig`] is built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpSettings {
+    /// TLS settings.
+    pub tls: TlsSettings,
+    /// HTTP/2 with prior knowledge for `http://`.
+    pub h2c: bool,
+    /// `User-Agent` (default `volley/<version>`).
+    pub user_agent: Option<String>,
+}
+
+impl HttpConfig {
+    /// Builds the configuration (reads the system's root certificates and any CA file).
+    pub fn new(settings: &HttpSettings) -> Result<HttpConfig, TlsConfigError> {
+        Ok(HttpConfig {
+            tls: tls::client_config(&settings.tls)?,
+            h2c: settings.h2c,
+            user_agent: settings
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| format!("volley/{}", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+}
 
 /// Default request timeout, as k6.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,7 +82,7 @@ pub struct Timings {
     pub blocked: f64,
     /// TCP connect.
     pub connecting: f64,
-    /// TLS handshake (always 0: plain HTTP only so far).
+    /// TLS handshake (0 for plain HTTP or a reused connection).
     pub tls_handshaking: f64,
     /// Writing the request.
     pub sending: f64,
@@ -70,8 +110,10 @@ pub struct Exchange {
     pub body: Bytes,
     /// Phase timings.
     pub timings: Timings,
-    /// Protocol label (`HTTP/1.1`).
+    /// Protocol label (`HTTP/1.1`, `HTTP/2.0`).
     pub proto: &'static str,
+    /// TLS version (`tls1.3`), for `https://`.
+    pub tls_version: Option<&'static str>,
 }
 
 /// Why a request produced no response; each maps to a k6 error code.
@@ -131,29 +173,50 @@ pub struct Outcome {
     pub bytes_received: u64,
 }
 
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    stats: std::sync::Arc<IoStats>,
+/// A connection's request half.
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
 }
 
-/// One VU's HTTP client: at most one idle keep-alive connection per origin.
-pub struct Client {
-    conns: HashMap<(String, u16), Conn>,
-    user_agent: String,
-}
-
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
+impl Sender {
+    async fn ready(&mut self) -> bool {
+        match self {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
     }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+struct Conn {
+    sender: Sender,
+    stats: Arc<IoStats>,
+    tls_version: Option<&'static str>,
+}
+
+/// A connection is kept per origin: scheme (TLS or not), host and port.
+type Origin = (bool, String, u16);
+
+/// One VU's HTTP client: at most one idle keep-alive connection per origin (an HTTP/2
+/// connection carries every request to its origin, as k6's per-VU transport does).
+pub struct Client {
+    conns: HashMap<Origin, Conn>,
+    config: Arc<HttpConfig>,
 }
 
 impl Client {
     /// A client with no connections yet.
-    pub fn new() -> Self {
+    pub fn new(config: Arc<HttpConfig>) -> Self {
         Client {
             conns: HashMap::new(),
-            user_agent: format!("volley/{}", env!("CARGO_PKG_VERSION")),
+            config,
         }
     }
 
@@ -185,38 +248,44 @@ impl Client {
             .url
             .parse()
             .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TransportError::InvalidUrl(format!(
-                "{}: unsupported scheme (only http:// so far)",
-                req.url
-            )));
-        }
+        let secure = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(TransportError::InvalidUrl(format!(
+                    "{}: unsupported scheme (expected http:// or https://)",
+                    req.url
+                )))
+            }
+        };
         let host = uri
             .host()
             .ok_or_else(|| TransportError::InvalidUrl(format!("{}: no host", req.url)))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let key = (host.clone(), port);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let key = (secure, host.clone(), port);
 
         let start = Instant::now();
-        let mut connecting = 0.0;
+        let mut setup = Setup::default();
         // Take the idle connection out; a request that fails or times out leaves it dropped.
         let idle = match self.conns.remove(&key) {
-            Some(mut c) => c.sender.ready().await.is_ok().then_some(c),
+            Some(mut c) => c.sender.ready().await.then_some(c),
             None => None,
         };
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(c) => c,
             None => {
-                let (c, connect_ms) = connect(&host, port).await?;
-                connecting = connect_ms;
+                let (c, s) = self.connect(secure, &host, port).await?;
+                setup = s;
                 c
             }
         };
         let (result, read_nothing) = self
             .attempt(
-                &mut conn, &uri, &host, port, &req, start, connecting, sent, received,
+                &mut conn, &uri, &host, port, &req, start, setup, sent, received,
             )
             .await;
         // As Go's transport (and so k6) does: a kept-alive connection the server closed while
@@ -224,10 +293,10 @@ impl Client {
         // fresh connection.
         let (result, conn) = match result {
             Err(_) if reused && read_nothing && idempotent(&req.method) => {
-                let (mut fresh, connect_ms) = connect(&host, port).await?;
+                let (mut fresh, setup) = self.connect(secure, &host, port).await?;
                 let (retried, _) = self
                     .attempt(
-                        &mut fresh, &uri, &host, port, &req, start, connect_ms, sent, received,
+                        &mut fresh, &uri, &host, port, &req, start, setup, sent, received,
                     )
                     .await;
                 (retried, fresh)
@@ -251,14 +320,14 @@ impl Client {
         port: u16,
         req: &Outgoing,
         start: Instant,
-        connecting: f64,
+        setup: Setup,
         sent: &mut u64,
         received: &mut u64,
     ) -> (Result<Exchange, TransportError>, bool) {
         let stats = conn.stats.clone();
         let (w0, r0) = stats.totals();
         let result = self
-            .round_trip(conn, uri, host, port, req, start, connecting)
+            .round_trip(conn, uri, host, port, req, start, setup)
             .await;
         let (w1, r1) = stats.totals();
         *sent += w1 - w0;
@@ -275,10 +344,17 @@ impl Client {
         port: u16,
         req: &Outgoing,
         start: Instant,
-        connecting: f64,
+        setup: Setup,
     ) -> Result<Exchange, TransportError> {
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut builder = Request::builder().method(req.method.as_str()).uri(path);
+        let h2 = matches!(conn.sender, Sender::H2(_));
+        // HTTP/1.1 takes the origin-form path and a Host header; HTTP/2 the whole URI, from
+        // which hyper fills :scheme, :authority and :path.
+        let target = if h2 {
+            uri.to_string()
+        } else {
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
+        };
+        let mut builder = Request::builder().method(req.method.as_str()).uri(target);
         let mut has_host = false;
         let mut has_ua = false;
         for (name, value) in &req.headers {
@@ -286,8 +362,8 @@ impl Client {
             has_ua |= name.eq_ignore_ascii_case("user-agent");
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if !has_host {
-            let authority = if port == 80 {
+        if !has_host && !h2 {
+            let authority = if port == 80 || port == 443 {
                 host.to_string()
             } else {
                 format!("{host}:{port}")
@@ -295,7 +371,7 @@ impl Client {
             builder = builder.header("host", authority);
         }
         if !has_ua {
-            builder = builder.header("user-agent", self.user_agent.as_str());
+            builder = builder.header("user-agent", self.config.user_agent.as_str());
         }
         let body = Full::new(req.body.clone().unwrap_or_default());
         let request = builder
@@ -305,11 +381,11 @@ impl Client {
         let send_start = Instant::now();
         let blocked = ms(send_start - start);
         conn.stats.begin_request(send_start);
-        let response = conn
-            .sender
-            .send_request(request)
-            .await
-            .map_err(hyper_error)?;
+        let response = match &mut conn.sender {
+            Sender::H1(s) => s.send_request(request).await,
+            Sender::H2(s) => s.send_request(request).await,
+        }
+        .map_err(hyper_error)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -339,18 +415,100 @@ impl Client {
             body: Bytes::from(kept),
             timings: Timings {
                 blocked,
-                connecting,
-                tls_handshaking: 0.0,
+                connecting: setup.connecting,
+                tls_handshaking: setup.tls_handshaking,
                 sending: ms(last_write - send_start),
                 waiting: ms(first_read - last_write),
                 receiving: ms(end - first_read),
             },
-            proto: "HTTP/1.1",
+            proto: if h2 { "HTTP/2.0" } else { "HTTP/1.1" },
+            tls_version: conn.tls_version,
         })
+    }
+
+    /// Opens a connection: TCP, then TLS for `https://` (ALPN picks HTTP/2 or HTTP/1.1), or
+    /// HTTP/2 with prior knowledge for `http://` when `h2c` is set.
+    async fn connect(
+        &self,
+        secure: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<(Conn, Setup), TransportError> {
+        let (stream, connecting) = dial(host, port).await?;
+        let stats = IoStats::new();
+        let timed = TimedIo::new(stream, stats.clone());
+        let mut setup = Setup {
+            connecting,
+            tls_handshaking: 0.0,
+        };
+        if !secure {
+            let sender = handshake(TokioIo::new(timed), self.config.h2c).await?;
+            return Ok((
+                Conn {
+                    sender,
+                    stats,
+                    tls_version: None,
+                },
+                setup,
+            ));
+        }
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| TransportError::InvalidUrl(format!("{host}: {e}")))?;
+        let t0 = Instant::now();
+        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
+            .connect(name, timed)
+            .await
+            .map_err(|e| {
+                let (code, message) = tls::handshake_error(&e, host);
+                TransportError::Other { code, message }
+            })?;
+        setup.tls_handshaking = ms(t0.elapsed());
+        let session = tls.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        let tls_version = tls::version_label(session.protocol_version());
+        let sender = handshake(TokioIo::new(tls), h2).await?;
+        Ok((
+            Conn {
+                sender,
+                stats,
+                tls_version,
+            },
+            setup,
+        ))
     }
 }
 
-async fn connect(host: &str, port: u16) -> Result<(Conn, f64), TransportError> {
+/// What opening a connection cost, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Setup {
+    connecting: f64,
+    tls_handshaking: f64,
+}
+
+/// The HTTP/1.1 or HTTP/2 handshake over `io`; the connection task runs on its own.
+async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, TransportError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        return Ok(Sender::H2(sender));
+    }
+    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
+    tokio::spawn(async move {
+        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
+        let _ = connection.await;
+    });
+    Ok(Sender::H1(sender))
+}
+
+/// Resolves `host` and opens a TCP connection; returns it with the connect time in ms.
+async fn dial(host: &str, port: u16) -> Result<(TcpStream, f64), TransportError> {
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|_| TransportError::Dns(host.to_string()))?
@@ -372,14 +530,7 @@ async fn connect(host: &str, port: u16) -> Result<(Conn, f64), TransportError> {
     })?;
     let connecting = ms(t0.elapsed());
     let _ = stream.set_nodelay(true);
-    let stats = IoStats::new();
-    let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
-    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
-    tokio::spawn(async move {
-        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
-        let _ = connection.await;
-    });
-    Ok((Conn { sender, stats }, connecting))
+    Ok((stream, connecting))
 }
 
 fn hyper_error(e: hyper::Error) -> TransportError {
@@ -468,6 +619,10 @@ mod tests {
         (addr, requests)
     }
 
+    fn test_config() -> Arc<HttpConfig> {
+        Arc::new(HttpConfig::new(&HttpSettings::default()).unwrap())
+    }
+
     fn request(method: &str, addr: std::net::SocketAddr) -> Outgoing {
         Outgoing {
             method: method.into(),
@@ -482,7 +637,7 @@ mod tests {
     #[tokio::test]
     async fn idempotent_requests_retry_once_on_a_stale_keep_alive_connection() {
         let (addr, requests) = one_shot_server().await;
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         let first = client.send(request("GET", addr)).await.result.unwrap();
         assert_eq!(&first.body[..], b"ok");
         let second = client.send(request("GET", addr)).await;
@@ -499,7 +654,7 @@ mod tests {
     #[tokio::test]
     async fn non_idempotent_requests_are_not_retried() {
         let (addr, requests) = one_shot_server().await;
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         client.send(request("POST", addr)).await.result.unwrap();
         let second = client.send(request("POST", addr)).await;
         let err = second.result.unwrap_err();
@@ -514,7 +669,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         let refused = client
             .send(request("GET", ([127, 0, 0, 1], port).into()))
             .await;

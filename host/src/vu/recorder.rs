@@ -119,6 +119,9 @@ impl Recorder {
                 status = ex.status.to_string();
                 extra.push(("status", &status));
                 extra.push(("proto", ex.proto));
+                if let Some(v) = ex.tls_version {
+                    extra.push(("tls_version", v));
+                }
                 let expected = (200..400).contains(&ex.status);
                 extra.push(("expected_response", if expected { "true" } else { "false" }));
             }

@@ -64,6 +64,8 @@ pub struct VuSetup {
     pub test_start: Instant,
     /// The sandbox the VU runs under.
     pub sandbox: Arc<Sandbox>,
+    /// The HTTP client configuration.
+    pub http: Arc<transport::HttpConfig>,
 }
 
 impl VuState {
@@ -81,7 +83,7 @@ impl VuState {
             scenario: setup.scenario,
             exec: setup.exec,
             env: setup.env,
-            client: Client::new(),
+            client: Client::new(setup.http),
             recorder: setup.recorder,
             test_start: setup.test_start,
             sandbox: setup.sandbox,
