@@ -226,6 +226,9 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Print every request and response: headers, or with `=full` also bodies.
+    #[arg(long, env = "VOLLEY_HTTP_DEBUG", num_args = 0..=1, default_missing_value = "headers", value_name = "full")]
+    pub http_debug: Option<String>,
     /// This process's share of the test, e.g. `0:1/3`, `1/3:2/3`, `25%` (k6's execution segment).
     #[arg(long, env = "VOLLEY_EXECUTION_SEGMENT")]
     pub execution_segment: Option<String>,
@@ -261,6 +264,7 @@ impl RunArgs {
             tags: (!self.tags.is_empty())
                 .then(|| self.tags.iter().cloned().collect::<BTreeMap<_, _>>()),
             system_tags: self.system_tags.clone(),
+            http_debug: self.http_debug.clone(),
             ..Options::default()
         }
     }

@@ -44,10 +44,52 @@ fn pki(dir: &Path, names: &[&str]) -> Pki {
 struct Seen {
     connections: AtomicU64,
     versions: Mutex<Vec<String>>,
+    /// Each request's path and `Cookie` header.
+    requests: Mutex<Vec<(String, Option<String>)>>,
 }
 
-/// A server on 127.0.0.1: TLS with `alpn` (HTTP/2 when `h2` is negotiated), or plain HTTP/2
-/// with prior knowledge when `tls` is `None`. Answers 200 "ok".
+/// How a test server speaks.
+enum Mode<'a> {
+    /// Plain HTTP/1.1.
+    Http1,
+    /// Plain HTTP/2 with prior knowledge.
+    H2c,
+    /// TLS offering `alpn`; HTTP/2 when `h2` is negotiated.
+    Tls(&'a Pki, &'a [&'a [u8]]),
+}
+
+/// The test server's routes: `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
+/// `/status/N` → status N, `/set-cookie` → 200 setting `visit=N`, anything else → 200 "ok".
+fn route(path: &str, seen: &Seen) -> Response<Full<Bytes>> {
+    let reply = |status: u16| Response::builder().status(status);
+    if let Some(n) = path
+        .strip_prefix("/redirect/")
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        if n > 0 {
+            return reply(302)
+                .header("location", format!("/redirect/{}", n - 1))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+        }
+    }
+    if let Some(n) = path
+        .strip_prefix("/status/")
+        .and_then(|n| n.parse::<u16>().ok())
+    {
+        return reply(n).body(Full::new(Bytes::new())).unwrap();
+    }
+    if path == "/set-cookie" {
+        let n = seen.requests.lock().unwrap().len();
+        return reply(200)
+            .header("set-cookie", format!("visit={n}; Path=/"))
+            .body(Full::new(Bytes::from("ok")))
+            .unwrap();
+    }
+    Response::new(Full::new(Bytes::from("ok")))
+}
+
+/// A server on 127.0.0.1 speaking `mode`, answering [`route`].
 struct TestServer {
     addr: SocketAddr,
     seen: Arc<Seen>,
@@ -55,7 +97,7 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(tls: Option<(&Pki, &[&[u8]])>) -> Self {
+    fn start(mode: Mode<'_>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -65,6 +107,11 @@ impl TestServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
+        let h2c = matches!(mode, Mode::H2c);
+        let tls = match mode {
+            Mode::Tls(pki, alpn) => Some((pki, alpn)),
+            Mode::Http1 | Mode::H2c => None,
+        };
         let acceptor = tls.map(|(pki, alpn)| {
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -90,10 +137,22 @@ impl TestServer {
                                 .lock()
                                 .unwrap()
                                 .push(format!("{:?}", req.version()));
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+                            let cookie = req
+                                .headers()
+                                .get("cookie")
+                                .map(|v| v.to_str().unwrap_or_default().to_string());
+                            let path = req.uri().path().to_string();
+                            let response = route(&path, &s);
+                            s.requests.lock().unwrap().push((path, cookie));
+                            Ok::<_, Infallible>(response)
                         }
                     });
                     match acceptor {
+                        None if !h2c => {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
                         None => {
                             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                                 .serve_connection(TokioIo::new(stream), service)
@@ -141,11 +200,23 @@ fn probe(
     iterations: u32,
     requests: u32,
 ) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+    probe_path(dir, base, "/", options, iterations, requests)
+}
+
+/// [`probe`] requesting `path`.
+fn probe_path(
+    dir: &Path,
+    base: &str,
+    path: &str,
+    options: &str,
+    iterations: u32,
+    requests: u32,
+) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
     let test = dir.join("test.toml");
     std::fs::write(
         &test,
         format!(
-            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\n",
+            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\nREQ_PATH = \"{path}\"\n",
             component("probe").display()
         ),
     )
@@ -178,7 +249,7 @@ fn trend(summary: &serde_json::Value, name: &str, stat: &str) -> f64 {
 fn https_negotiates_http2_over_one_connection_and_times_the_handshake() {
     let dir = scratch("https-h2");
     let pki = pki(&dir, &["localhost"]);
-    let server = TestServer::start(Some((&pki, BOTH)));
+    let server = TestServer::start(Mode::Tls(&pki, BOTH));
     let base = format!("https://localhost:{}", server.addr.port());
     let (code, summary, tags) = probe(&dir, &base, "tls-ca-file = \"ca.pem\"", 3, 2);
     assert_eq!(code, 0);
@@ -207,7 +278,7 @@ fn https_negotiates_http2_over_one_connection_and_times_the_handshake() {
 fn https_falls_back_to_http1_and_honours_tls_version() {
     let dir = scratch("https-h1");
     let pki = pki(&dir, &["localhost"]);
-    let server = TestServer::start(Some((&pki, &[b"http/1.1"])));
+    let server = TestServer::start(Mode::Tls(&pki, &[b"http/1.1"]));
     let base = format!("https://localhost:{}", server.addr.port());
     let (code, _, tags) = probe(
         &dir,
@@ -229,7 +300,7 @@ fn https_falls_back_to_http1_and_honours_tls_version() {
 fn tls_failures_map_to_k6_error_codes() {
     let dir = scratch("https-errors");
     let pki = pki(&dir, &["other.test"]);
-    let server = TestServer::start(Some((&pki, BOTH)));
+    let server = TestServer::start(Mode::Tls(&pki, BOTH));
     let base = format!("https://localhost:{}", server.addr.port());
     // The CA is not trusted: x509 unknown authority.
     let (_, summary, tags) = probe(&dir, &base, "", 1, 1);
@@ -248,7 +319,7 @@ fn tls_failures_map_to_k6_error_codes() {
 #[test]
 fn h2c_speaks_http2_with_prior_knowledge() {
     let dir = scratch("h2c");
-    let server = TestServer::start(None);
+    let server = TestServer::start(Mode::H2c);
     let base = format!("http://127.0.0.1:{}", server.addr.port());
     let (code, _, tags) = probe(&dir, &base, "h2c = true", 2, 2);
     assert_eq!(code, 0);
@@ -290,4 +361,150 @@ fn bad_tls_settings_are_named() {
     .unwrap();
     let out = run(&["run", test.to_str().unwrap()]).expect_code(104);
     assert!(out.stderr.contains("missing.pem"), "{}", out.stderr);
+}
+
+#[test]
+fn redirects_are_followed_hop_by_hop_up_to_max_redirects() {
+    let dir = scratch("redirects");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, summary, tags) = probe_path(&dir, &base, "/redirect/3", "", 1, 1);
+    let urls: Vec<&str> = tags.iter().map(|t| t["url"].as_str().unwrap()).collect();
+    assert_eq!(
+        urls,
+        ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0"].map(|p| format!("{base}{p}")),
+        "each hop is a request of its own"
+    );
+    assert_eq!(tags[0]["status"], "302");
+    assert_eq!(tags[3]["status"], "200");
+    assert_eq!(
+        crate::support::check(&summary, "status is 200")["passes"],
+        1,
+        "the script saw the final 200"
+    );
+    let (_, summary, tags) = probe_path(&dir, &base, "/redirect/3", "max-redirects = 1", 1, 1);
+    assert_eq!(tags.len(), 2, "the first request and one redirect");
+    assert_eq!(
+        crate::support::check(&summary, "status is 200")["fails"],
+        1,
+        "the script got the 302"
+    );
+}
+
+#[test]
+fn the_cookie_jar_returns_cookies_and_is_emptied_each_iteration() {
+    let dir = scratch("cookies");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (code, _, _) = probe_path(&dir, &base, "/set-cookie", "", 2, 2);
+    assert_eq!(code, 0);
+    let cookies: Vec<Option<String>> = server
+        .seen
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(
+        cookies,
+        [None, Some("visit=0".into()), None, Some("visit=2".into())],
+        "the second request of each iteration carries the first one's cookie"
+    );
+}
+
+#[test]
+fn expected_statuses_decide_failures() {
+    let dir = scratch("expected");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, summary, tags) = probe_path(&dir, &base, "/status/404", "", 1, 1);
+    assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 1);
+    assert_eq!(tags[0]["expected_response"], "false");
+    let (_, summary, tags) = probe_path(
+        &dir,
+        &base,
+        "/status/404",
+        "expectedStatuses = [{ min = 200, max = 299 }, 404]",
+        1,
+        1,
+    );
+    assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 0);
+    assert_eq!(tags[0]["expected_response"], "true");
+}
+
+#[test]
+fn connection_reuse_options_close_connections() {
+    let dir = scratch("reuse");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let connections = || server.seen.connections.load(Ordering::SeqCst);
+    probe(&dir, &base, "", 2, 2);
+    assert_eq!(
+        connections(),
+        1,
+        "kept alive across requests and iterations"
+    );
+    probe(&dir, &base, "noVUConnectionReuse = true", 2, 2);
+    assert_eq!(connections(), 1 + 2, "one per iteration");
+    probe(&dir, &base, "noConnectionReuse = true", 2, 2);
+    assert_eq!(connections(), 3 + 4, "one per request");
+}
+
+#[test]
+fn hosts_overrides_and_blocked_hostnames() {
+    let dir = scratch("hosts");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://volley.test:{}", server.addr.port());
+    let (_, _, tags) = probe(
+        &dir,
+        &base,
+        "[hosts]\n\"volley.test\" = \"127.0.0.1\"",
+        1,
+        1,
+    );
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    let (_, _, tags) = probe(
+        &dir,
+        &base,
+        "blockHostnames = [\"*.test\"]\n[hosts]\n\"volley.test\" = \"127.0.0.1\"",
+        1,
+        1,
+    );
+    assert_eq!(tags[0]["error_code"], "1111", "{}", tags[0]);
+}
+
+#[test]
+fn http_debug_prints_requests_and_responses() {
+    let dir = scratch("http-debug");
+    let server = TestServer::start(Mode::Http1);
+    let test = dir.join("t.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\niterations = 1\n[env]\nBASE_URL = \"http://127.0.0.1:{}\"\nREQ_PATH = \"/set-cookie\"\n",
+            component("probe").display(),
+            server.addr.port()
+        ),
+    )
+    .unwrap();
+    let out = run(&["run", test.to_str().unwrap(), "-q", "--http-debug"]).expect_code(0);
+    assert!(
+        out.stderr.contains(&format!(
+            "Request:\nGET http://127.0.0.1:{}/set-cookie",
+            server.addr.port()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Response:\nHTTP/1.1 200\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("set-cookie: visit=0; Path=/"),
+        "{}",
+        out.stderr
+    );
 }

@@ -349,7 +349,104 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             max.as_deref().map(version).transpose()?,
         ),
     };
+    use crate::transport::resolve::{Policy, ResolveSettings, Select};
+    use crate::transport::HttpDebug;
+    let dns = opts.dns.clone().unwrap_or_default();
+    let mut resolve = ResolveSettings {
+        hosts: opts.hosts.clone().unwrap_or_default().into_iter().collect(),
+        block_hostnames: opts.block_hostnames.clone().unwrap_or_default(),
+        ..ResolveSettings::default()
+    };
+    if let Some(ttl) = dns.ttl {
+        resolve.ttl = ttl.0;
+    }
+    resolve.select = match dns.select.as_deref() {
+        None | Some("random") => Select::Random,
+        Some("first") => Select::First,
+        Some("roundRobin" | "round-robin") => Select::RoundRobin,
+        Some(other) => {
+            return Err(invalid(
+                "dns.select",
+                format!("unknown selection '{other}' (expected first, random or roundRobin)"),
+            ))
+        }
+    };
+    resolve.policy = match dns.policy.as_deref() {
+        None | Some("preferIPv4") => Policy::PreferIpv4,
+        Some("preferIPv6") => Policy::PreferIpv6,
+        Some("onlyIPv4") => Policy::OnlyIpv4,
+        Some("onlyIPv6") => Policy::OnlyIpv6,
+        Some("any") => Policy::Any,
+        Some(other) => {
+            return Err(invalid(
+                "dns.policy",
+                format!(
+                    "unknown policy '{other}' (expected preferIPv4, preferIPv6, onlyIPv4, onlyIPv6 or any)"
+                ),
+            ))
+        }
+    };
+    for range in opts.blacklist_ips.iter().flatten() {
+        let net = range
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    "blacklist-ips",
+                    format!("'{range}' is not an IP range such as 10.0.0.0/8"),
+                )
+            })?;
+        resolve.blacklist_ips.push(net);
+    }
+    for (host, target) in &resolve.hosts {
+        let ok = target.parse::<std::net::SocketAddr>().is_ok()
+            || target.parse::<std::net::IpAddr>().is_ok();
+        if !ok {
+            return Err(invalid(
+                format!("hosts.\"{host}\""),
+                format!("'{target}' is not an IP address or IP:port"),
+            ));
+        }
+    }
+    let mut expected_statuses = None;
+    if let Some(list) = &opts.expected_statuses {
+        let mut ranges = Vec::new();
+        for s in list {
+            let (lo, hi) = match s {
+                options::StatusOpt::One(code) => (*code, *code),
+                options::StatusOpt::Range { min, max } => (*min, *max),
+            };
+            if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+                return Err(invalid(
+                    "expected-statuses",
+                    format!("{lo}–{hi} is not a status range within 100–599"),
+                ));
+            }
+            ranges.push((lo, hi));
+        }
+        expected_statuses = Some(ranges);
+    }
+    let debug = match opts.http_debug.as_deref() {
+        None => HttpDebug::Off,
+        Some("" | "headers") => HttpDebug::Headers,
+        Some("full") => HttpDebug::Full,
+        Some(other) => {
+            return Err(invalid(
+                "http-debug",
+                format!("unknown mode '{other}' (expected headers or full)"),
+            ))
+        }
+    };
     Ok(crate::transport::HttpSettings {
+        resolve,
+        max_redirects: opts.max_redirects,
+        expected_statuses,
+        no_connection_reuse: opts.no_connection_reuse == Some(true),
+        no_vu_connection_reuse: opts.no_vu_connection_reuse == Some(true),
+        max_body_bytes: opts
+            .max_response_body_mib
+            .map(|m| m.saturating_mul(1 << 20)),
+        debug,
         tls: TlsSettings {
             ca_file: opts.tls_ca_file.clone(),
             insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),

@@ -206,6 +206,33 @@ pub enum TlsVersionOpt {
     },
 }
 
+/// One expected status or an inclusive range (k6's `expectedStatuses`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StatusOpt {
+    /// `200`
+    One(u16),
+    /// `{ min = 200, max = 299 }`
+    Range {
+        /// Lowest status.
+        min: u16,
+        /// Highest status.
+        max: u16,
+    },
+}
+
+/// k6's `dns` option.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DnsOpt {
+    /// How long a lookup is reused (`"5m"`; `"0"` disables the cache).
+    pub ttl: Option<Dur>,
+    /// `first`, `random` or `roundRobin`.
+    pub select: Option<String>,
+    /// `preferIPv4`, `preferIPv6`, `onlyIPv4`, `onlyIPv6` or `any`.
+    pub policy: Option<String>,
+}
+
 /// All options of one layer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -258,6 +285,33 @@ pub struct Options {
     /// `User-Agent` of requests that set none (k6's `userAgent`; default `volley/<version>`).
     #[serde(alias = "userAgent")]
     pub user_agent: Option<String>,
+    /// Redirects followed per request (k6's `maxRedirects`, default 10).
+    #[serde(alias = "maxRedirects")]
+    pub max_redirects: Option<u32>,
+    /// Statuses that count as expected (k6's `expectedStatuses`; default 200–399).
+    #[serde(alias = "expectedStatuses")]
+    pub expected_statuses: Option<Vec<StatusOpt>>,
+    /// Close every connection after its request (k6's `noConnectionReuse`).
+    #[serde(alias = "noConnectionReuse")]
+    pub no_connection_reuse: Option<bool>,
+    /// Close a VU's connections between iterations (k6's `noVUConnectionReuse`).
+    #[serde(alias = "noVUConnectionReuse")]
+    pub no_vu_connection_reuse: Option<bool>,
+    /// Host overrides: `"host"` or `"host:port"` → `"ip"` or `"ip:port"` (k6's `hosts`).
+    pub hosts: Option<BTreeMap<String, String>>,
+    /// Host names never to connect to; `*.example.com` matches subdomains.
+    #[serde(alias = "blockHostnames")]
+    pub block_hostnames: Option<Vec<String>>,
+    /// IP ranges (CIDR) never to connect to (k6's `blacklistIPs`).
+    #[serde(alias = "blacklistIPs")]
+    pub blacklist_ips: Option<Vec<String>>,
+    /// DNS cache and address selection (k6's `dns`).
+    pub dns: Option<DnsOpt>,
+    /// Largest response body kept for the guest, in MiB (default 16).
+    pub max_response_body_mib: Option<u64>,
+    /// `headers` or `full` (set by `--http-debug`).
+    #[serde(alias = "httpDebug")]
+    pub http_debug: Option<String>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -329,6 +383,18 @@ impl Options {
             tls_version: higher.tls_version.or(self.tls_version),
             h2c: higher.h2c.or(self.h2c),
             user_agent: higher.user_agent.or(self.user_agent),
+            max_redirects: higher.max_redirects.or(self.max_redirects),
+            expected_statuses: higher.expected_statuses.or(self.expected_statuses),
+            no_connection_reuse: higher.no_connection_reuse.or(self.no_connection_reuse),
+            no_vu_connection_reuse: higher
+                .no_vu_connection_reuse
+                .or(self.no_vu_connection_reuse),
+            hosts: merge_maps(self.hosts, higher.hosts),
+            block_hostnames: higher.block_hostnames.or(self.block_hostnames),
+            blacklist_ips: higher.blacklist_ips.or(self.blacklist_ips),
+            dns: higher.dns.or(self.dns),
+            max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
+            http_debug: higher.http_debug.or(self.http_debug),
         }
     }
 }

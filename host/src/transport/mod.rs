@@ -2,6 +2,9 @@
 //! does), HTTP/1.1 or HTTP/2 (ALPN over TLS, or prior knowledge with `h2c`), TLS with rustls,
 //! k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
 
+mod cookies;
+pub mod debug;
+pub mod resolve;
 mod timed_io;
 pub mod tls;
 
@@ -16,8 +19,22 @@ use hyper::{Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
+use cookies::CookieJar;
+use resolve::{ResolveSettings, Resolver};
 use timed_io::{IoStats, TimedIo};
 use tls::{TlsConfigError, TlsSettings};
+
+/// What `--http-debug` prints of each request and response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpDebug {
+    /// Nothing.
+    #[default]
+    Off,
+    /// Request and status lines with headers.
+    Headers,
+    /// Headers and bodies.
+    Full,
+}
 
 /// How every VU's client behaves; built once per test.
 #[derive(Debug, Clone)]
@@ -28,6 +45,29 @@ pub struct HttpConfig {
     pub h2c: bool,
     /// `User-Agent` sent when a request has none.
     pub user_agent: String,
+    /// Name resolution, shared by every VU.
+    pub resolver: Arc<Resolver>,
+    /// Redirects followed per request (k6's `maxRedirects`).
+    pub max_redirects: u32,
+    /// Statuses that count as expected (inclusive ranges; k6's default 200–399).
+    pub expected_statuses: Vec<(u16, u16)>,
+    /// Close every connection after its request (k6's `noConnectionReuse`).
+    pub no_connection_reuse: bool,
+    /// Close a VU's connections between iterations (k6's `noVUConnectionReuse`).
+    pub no_vu_connection_reuse: bool,
+    /// Largest response body handed to the guest, in bytes.
+    pub max_body_bytes: u64,
+    /// What to print of each exchange.
+    pub debug: HttpDebug,
+}
+
+impl HttpConfig {
+    /// Whether `status` is expected.
+    pub fn expects(&self, status: u16) -> bool {
+        self.expected_statuses
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&status))
+    }
 }
 
 /// What [`HttpConfig`] is built from.
@@ -39,6 +79,20 @@ pub struct HttpSettings {
     pub h2c: bool,
     /// `User-Agent` (default `volley/<version>`).
     pub user_agent: Option<String>,
+    /// Name resolution.
+    pub resolve: ResolveSettings,
+    /// Redirects followed per request (default 10).
+    pub max_redirects: Option<u32>,
+    /// Expected statuses (default 200–399).
+    pub expected_statuses: Option<Vec<(u16, u16)>>,
+    /// k6's `noConnectionReuse`.
+    pub no_connection_reuse: bool,
+    /// k6's `noVUConnectionReuse`.
+    pub no_vu_connection_reuse: bool,
+    /// Largest response body kept for the guest (default 16 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// `--http-debug`.
+    pub debug: HttpDebug,
 }
 
 impl HttpConfig {
@@ -51,6 +105,16 @@ impl HttpConfig {
                 .user_agent
                 .clone()
                 .unwrap_or_else(|| format!("volley/{}", env!("CARGO_PKG_VERSION"))),
+            resolver: Arc::new(Resolver::new(settings.resolve.clone())),
+            max_redirects: settings.max_redirects.unwrap_or(10),
+            expected_statuses: settings
+                .expected_statuses
+                .clone()
+                .unwrap_or_else(|| vec![(200, 399)]),
+            no_connection_reuse: settings.no_connection_reuse,
+            no_vu_connection_reuse: settings.no_vu_connection_reuse,
+            max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
+            debug: settings.debug,
         })
     }
 }
@@ -209,6 +273,7 @@ type Origin = (bool, String, u16);
 pub struct Client {
     conns: HashMap<Origin, Conn>,
     config: Arc<HttpConfig>,
+    jar: CookieJar,
 }
 
 impl Client {
@@ -217,6 +282,21 @@ impl Client {
         Client {
             conns: HashMap::new(),
             config,
+            jar: CookieJar::default(),
+        }
+    }
+
+    /// The configuration this client follows.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Called before each iteration: empties the cookie jar, as k6 does, and with
+    /// `noVUConnectionReuse` closes the VU's connections.
+    pub fn begin_iteration(&mut self) {
+        self.jar.clear();
+        if self.config.no_vu_connection_reuse {
+            self.conns.clear();
         }
     }
 
@@ -240,7 +320,7 @@ impl Client {
 
     async fn exchange(
         &mut self,
-        req: Outgoing,
+        mut req: Outgoing,
         sent: &mut u64,
         received: &mut u64,
     ) -> Result<Exchange, TransportError> {
@@ -266,6 +346,16 @@ impl Client {
             .to_string();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let key = (secure, host.clone(), port);
+        let path = uri.path().to_string();
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        {
+            if let Some(cookie) = self.jar.header(secure, &host, &path) {
+                req.headers.push(("cookie".into(), cookie));
+            }
+        }
 
         let start = Instant::now();
         let mut setup = Setup::default();
@@ -303,7 +393,15 @@ impl Client {
             }
             other => (other, conn),
         };
-        if result.is_ok() && !conn.sender.is_closed() {
+        if let Ok(ex) = &result {
+            let set_cookies = ex
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.as_str());
+            self.jar.store(&host, &path, set_cookies);
+        }
+        if result.is_ok() && !conn.sender.is_closed() && !self.config.no_connection_reuse {
             self.conns.insert(key, conn);
         }
         result
@@ -357,10 +455,16 @@ impl Client {
         let mut builder = Request::builder().method(req.method.as_str()).uri(target);
         let mut has_host = false;
         let mut has_ua = false;
+        let mut has_encoding = false;
         for (name, value) in &req.headers {
             has_host |= name.eq_ignore_ascii_case("host");
             has_ua |= name.eq_ignore_ascii_case("user-agent");
+            has_encoding |= name.eq_ignore_ascii_case("accept-encoding");
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !has_encoding && req.method != "HEAD" {
+            // As Go's transport (and so k6) does; the body is decoded transparently.
+            builder = builder.header("accept-encoding", "gzip");
         }
         if !has_host && !h2 {
             let authority = if port == 80 || port == 443 {
@@ -387,7 +491,7 @@ impl Client {
         }
         .map_err(hyper_error)?;
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .map(|(k, v)| {
@@ -404,10 +508,16 @@ impl Client {
             if req.keep_body {
                 if let Some(data) = frame.data_ref() {
                     kept.extend_from_slice(data);
+                    if kept.len() as u64 > self.config.max_body_bytes {
+                        return Err(body_too_large(self.config.max_body_bytes));
+                    }
                 }
             }
         }
         let end = Instant::now();
+        if req.keep_body {
+            kept = decode_body(&headers, kept, self.config.max_body_bytes)?;
+        }
         let (last_write, first_read) = conn.stats.marks(send_start, end);
         Ok(Exchange {
             status,
@@ -434,7 +544,8 @@ impl Client {
         host: &str,
         port: u16,
     ) -> Result<(Conn, Setup), TransportError> {
-        let (stream, connecting) = dial(host, port).await?;
+        let addr = self.config.resolver.resolve(host, port).await?;
+        let (stream, connecting) = dial(addr).await?;
         let stats = IoStats::new();
         let timed = TimedIo::new(stream, stats.clone());
         let mut setup = Setup {
@@ -507,15 +618,8 @@ where
     Ok(Sender::H1(sender))
 }
 
-/// Resolves `host` and opens a TCP connection; returns it with the connect time in ms.
-async fn dial(host: &str, port: u16) -> Result<(TcpStream, f64), TransportError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| TransportError::Dns(host.to_string()))?
-        .collect();
-    let addr = *addrs
-        .first()
-        .ok_or_else(|| TransportError::Dns(host.to_string()))?;
+/// Opens a TCP connection; returns it with the connect time in ms.
+async fn dial(addr: std::net::SocketAddr) -> Result<(TcpStream, f64), TransportError> {
     let t0 = Instant::now();
     let stream = TcpStream::connect(addr).await.map_err(|e| {
         let code = match e.kind() {
@@ -531,6 +635,103 @@ async fn dial(host: &str, port: u16) -> Result<(TcpStream, f64), TransportError>
     let connecting = ms(t0.elapsed());
     let _ = stream.set_nodelay(true);
     Ok((stream, connecting))
+}
+
+fn body_too_large(limit: u64) -> TransportError {
+    TransportError::Other {
+        code: 1000,
+        message: format!(
+            "response body is larger than {limit} bytes (max-response-body-mib); \
+             use body-mode discard for large bodies"
+        ),
+    }
+}
+
+/// Decodes a `Content-Encoding` of gzip, deflate or br (several, in order); other bodies pass.
+fn decode_body(
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    limit: u64,
+) -> Result<Vec<u8>, TransportError> {
+    use std::io::Read;
+    let Some((_, encodings)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+    else {
+        return Ok(body);
+    };
+    let mut body = body;
+    for encoding in encodings.split(',').rev().map(str::trim) {
+        let mut out = Vec::new();
+        let reader: Box<dyn Read + '_> = match encoding.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+            "deflate" => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            "br" => Box::new(brotli_decompressor::Decompressor::new(&body[..], 4096)),
+            "identity" | "" => continue,
+            _ => return Ok(body),
+        };
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| TransportError::Other {
+                code: 1000,
+                message: format!("cannot decode the {encoding} response body: {e}"),
+            })?;
+        if out.len() as u64 > limit {
+            return Err(body_too_large(limit));
+        }
+        body = out;
+    }
+    Ok(body)
+}
+
+/// The request a redirect response leads to, if it is one (301, 302, 303, 307, 308 with a
+/// `Location`). As Go's client (and so k6) does, 301/302/303 turn a POST (303: anything but
+/// HEAD) into a GET without a body; 307/308 repeat the request as it was.
+pub fn redirect(req: &Outgoing, ex: &Exchange) -> Option<Outgoing> {
+    if !matches!(ex.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = ex
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?
+        .1
+        .as_str();
+    let base: Uri = req.url.parse().ok()?;
+    let url = if location.contains("://") {
+        location.to_string()
+    } else {
+        let origin = format!("{}://{}", base.scheme_str()?, base.authority()?);
+        if location.starts_with('/') {
+            format!("{origin}{location}")
+        } else {
+            let path = base.path();
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            format!(
+                "{origin}{}{location}",
+                if dir.is_empty() { "/" } else { dir }
+            )
+        }
+    };
+    let mut next = req.clone();
+    next.url = url;
+    let to_get = match ex.status {
+        303 => req.method != "HEAD",
+        301 | 302 => req.method == "POST",
+        _ => false,
+    };
+    if to_get {
+        next.method = "GET".into();
+        next.body = None;
+        next.headers.retain(|(n, _)| {
+            !n.eq_ignore_ascii_case("content-type") && !n.eq_ignore_ascii_case("content-length")
+        });
+    }
+    // Cookies are taken from the jar for the new URL; a Host header would be wrong there.
+    next.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+    Some(next)
 }
 
 fn hyper_error(e: hyper::Error) -> TransportError {
@@ -632,6 +833,61 @@ mod tests {
             timeout: Duration::from_secs(10),
             keep_body: true,
         }
+    }
+
+    #[test]
+    fn bodies_are_decoded_by_content_encoding() {
+        use std::io::Write;
+        let text = b"hello hello hello".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let enc = |v: &str| vec![("Content-Encoding".to_string(), v.to_string())];
+        assert_eq!(
+            decode_body(&enc("gzip"), gz.clone(), 1 << 20).unwrap(),
+            text
+        );
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&gz).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(
+            decode_body(&enc("gzip, deflate"), z, 1 << 20).unwrap(),
+            text,
+            "applied in order, undone in reverse"
+        );
+        assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
+        assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
+        assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
+    }
+
+    #[test]
+    fn redirects_resolve_locations_and_methods_as_go_does() {
+        let ex = |status: u16, location: &str| Exchange {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Bytes::new(),
+            timings: Timings::default(),
+            proto: "HTTP/1.1",
+            tls_version: None,
+        };
+        let mut post = request("POST", ([127, 0, 0, 1], 80).into());
+        post.url = "http://a.test/x/y?q=1".into();
+        post.body = Some(Bytes::from_static(b"data"));
+        let next = redirect(&post, &ex(302, "z")).unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.method.as_str()),
+            ("http://a.test/x/z", "GET")
+        );
+        assert!(next.body.is_none());
+        let next = redirect(&post, &ex(307, "/abs")).unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.method.as_str()),
+            ("http://a.test/abs", "POST")
+        );
+        assert!(next.body.is_some());
+        let next = redirect(&post, &ex(301, "https://b.test/")).unwrap();
+        assert_eq!(next.url, "https://b.test/");
+        assert!(redirect(&post, &ex(200, "/x")).is_none());
     }
 
     #[tokio::test]
