@@ -6,8 +6,14 @@
 #               static nginx on 127.0.0.1 — with wrk and k6 side by side when they are installed
 #   arrival     constant-arrival-rate accuracy at $RATES (default "1000 10000") iterations/s: achieved
 #               rate, dropped iterations, start lateness p99 — with k6 side by side when installed
+#   outputs     the cost of streaming outputs: throughput as above with no output, --out json=FILE and
+#               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
+#   tls         requests/s and CPU-seconds per 100k requests over HTTPS, HTTP/1.1 and HTTP/2 (ALPN), 50
+#               VUs against nginx with a self-signed certificate — with k6 and h2load side by side
+#   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
+#               --out prometheus-rw and --report: memory must stay flat
 #
-# Usage: bench/run.sh [memory|throughput|arrival|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
@@ -83,7 +89,8 @@ one_run() {
   local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
   case "$tool" in
     volley)
-      "${tm[@]}" "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${DUR}s" \
+      # shellcheck disable=SC2086 # $VOLLEY_EXTRA is a list of arguments
+      "${tm[@]}" "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${DUR}s" ${VOLLEY_EXTRA:-} \
         --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
       reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
     wrk)
@@ -174,10 +181,152 @@ arrival() {
   done
 }
 
+start_tls_nginx() {
+  local prefix="$WORK/nginx-tls"
+  mkdir -p "$prefix/logs" "$prefix/tmp"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$prefix/key.pem" -out "$prefix/cert.pem" -days 1 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+  H1_PORT=$((PORT + 2)); H2_PORT=$((PORT + 3))
+  cat > "$prefix/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 16000; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  ssl_certificate $prefix/cert.pem;
+  ssl_certificate_key $prefix/key.pem;
+  client_body_temp_path $prefix/tmp/client;
+  proxy_temp_path $prefix/tmp/proxy;
+  fastcgi_temp_path $prefix/tmp/fastcgi;
+  uwsgi_temp_path $prefix/tmp/uwsgi;
+  scgi_temp_path $prefix/tmp/scgi;
+  server {
+    listen 127.0.0.1:$H1_PORT ssl backlog=4096;
+    location / { default_type text/plain; return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$H2_PORT ssl http2 backlog=4096;
+    location / { default_type text/plain; return 200 "ok\n"; }
+  }
+}
+CONF
+  taskset -c 1 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
+  trap 'kill "$(cat "$WORK/nginx-tls/nginx.pid")" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$H2_PORT") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nginx (TLS) did not start" >&2; exit 1
+}
+
+# tls_run TOOL PORT PROTO -> "rps cpu_s_per_100k rss_mb"
+tls_run() {
+  local tool="$1" port="$2" proto="$3" url="https://localhost:$2/" reqs
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
+  case "$tool" in
+    volley)
+      printf 'plugin = "%s"\nvus = 50\nduration = "%ss"\ninsecure-skip-tls-verify = true\n[env]\nBASE_URL = "https://localhost:%s"\n' \
+        "$PROBE" "$DUR" "$port" > "$WORK/tls.toml"
+      "${tm[@]}" "$VOLLEY" run "$WORK/tls.toml" -q --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" \
+        || { cat "$WORK/err" >&2; exit 1; }
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
+    k6)
+      "${tm[@]}" k6 run --quiet --insecure-skip-tls-verify --vus 50 --duration "${DUR}s" --summary-export "$WORK/k6.json" \
+        -e URL="$url" bench/k6-static.js >/dev/null 2>&1
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['count']))" "$WORK/k6.json");;
+    h2load)
+      local flag=""; [ "$proto" = h1 ] && flag="--h1"
+      # shellcheck disable=SC2086
+      "${tm[@]}" h2load $flag -c 50 -m 1 -t 1 -D "$DUR" "$url" > "$WORK/h2load.txt"
+      reqs=$(awk '/^requests:/ {print $8}' "$WORK/h2load.txt");;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$reqs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%.0f %.2f %.1f\n", q / w, (u + s) / q * 100000, r / 1024 }'
+}
+
+tls() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_tls_nginx
+  local tools="volley"
+  command -v k6 >/dev/null && tools="$tools k6"
+  command -v h2load >/dev/null && tools="$tools h2load"
+  echo "== tls: 50 VUs/connections, no sleep, ${DUR}s, nginx (TLS, self-signed) on CPU 1, generator on CPU 0; median of $RUNS"
+  printf '%-8s %-9s %-10s %-22s %-12s\n' tool proto req_per_s cpu_s_per_100k_req peak_rss_MB
+  for proto in h1 h2; do
+    local port=$H1_PORT; [ "$proto" = h2 ] && port=$H2_PORT
+    for t in $tools; do
+      : > "$WORK/$t-$proto.tsv"
+      for _ in $(seq "$RUNS"); do tls_run "$t" "$port" "$proto" >> "$WORK/$t-$proto.tsv"; done
+      printf '%-8s %-9s %-10s %-22s %-12s\n' "$t" "$([ "$proto" = h1 ] && echo HTTP/1.1 || echo HTTP/2)" \
+        "$(cut -d' ' -f1 "$WORK/$t-$proto.tsv" | median)" \
+        "$(cut -d' ' -f2 "$WORK/$t-$proto.tsv" | median)" \
+        "$(cut -d' ' -f3 "$WORK/$t-$proto.tsv" | median)"
+    done
+  done
+}
+
+start_prometheus() {
+  [ -x /usr/bin/prometheus ] || { echo "prometheus is required: apt-get install prometheus" >&2; exit 1; }
+  PROM_PORT=$((PORT + 1))
+  mkdir -p "$WORK/prom"
+  echo "scrape_configs: []" > "$WORK/prom/prometheus.yml"
+  taskset -c 1 /usr/bin/prometheus --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
+    --enable-feature=native-histograms >"$WORK/prom/log" 2>&1 &
+  PROM_PID=$!
+  trap 'kill "$(cat "$WORK/nginx/nginx.pid")" "$PROM_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "prometheus did not start" >&2; exit 1
+}
+
+outputs() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  start_prometheus
+  echo "== outputs: volley, 50 VUs, no sleep, ${DUR}s, static nginx + Prometheus on CPU 1, generator on CPU 0; median of $RUNS"
+  local names=(none json prometheus-rw)
+  local extras=("" "--out json=$WORK/out.json" "--out prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write")
+  for i in 0 1 2; do : > "$WORK/out-$i.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for i in 0 1 2; do VOLLEY_EXTRA="${extras[$i]}" one_run volley >> "$WORK/out-$i.tsv"; rm -f "$WORK/out.json"; done
+  done
+  printf '%-14s %-10s %-22s %-12s\n' output req_per_s cpu_s_per_100k_req peak_rss_MB
+  for i in 0 1 2; do
+    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" \
+      "$(cut -d' ' -f1 "$WORK/out-$i.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/out-$i.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/out-$i.tsv" | median)"
+  done
+}
+
+soak() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  start_prometheus
+  local dur="${SOAK_DUR:-600}"
+  echo "== soak: 50 VUs, no sleep, ${dur}s, --out prometheus-rw --report; RSS every 30 s"
+  taskset -c 0 "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --duration "${dur}s" \
+    --out "prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write" --report "$WORK/report.html" \
+    --summary-export "$WORK/soak.json" --no-summary >/dev/null 2>"$WORK/err" &
+  local pid=$! t=0
+  printf '%-8s %-10s\n' elapsed_s rss_MB
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30; t=$((t + 30))
+    awk -v t="$t" '/VmRSS/ {printf "%-8s %-10.1f\n", t, $2 / 1024}' "/proc/$pid/status" 2>/dev/null || true
+  done
+  wait "$pid" || { cat "$WORK/err" >&2; exit 1; }
+  python3 -c "import json,sys;m=json.load(open(sys.argv[1]))['metrics']['http_reqs']['values'];print('requests: %d (%.0f/s)' % (m['count'], m['rate']))" "$WORK/soak.json"
+  curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode 'query=sum(k6_http_reqs_total)' | python3 -c "import json,sys;print('prometheus sum(k6_http_reqs_total):', json.load(sys.stdin)['data']['result'][0]['value'][1])"
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
   arrival) arrival ;;
+  outputs) outputs ;;
+  tls) tls ;;
+  soak) soak ;;
   all) memory; echo; throughput; echo; arrival ;;
   *) sed -n 2,12p "$0"; exit 2 ;;
 esac

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use volley::metrics::{Aggregate, SystemTags, Tags};
 use volley::sandbox::Sandbox;
+use volley::transport::{HttpConfig, HttpSettings};
 use volley::vu::{Plugin, PoolSize, Recorder, Vu, VuSetup};
 
 fn rss_kb() -> u64 {
@@ -41,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let agg = Aggregate::new(Tags::new());
     let sandbox = Arc::new(sandbox);
+    let http = Arc::new(HttpConfig::new(&HttpSettings::default())?);
     let setup = |id: u32| VuSetup {
         id,
         scenario: "bench".into(),
@@ -55,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         test_start: Instant::now(),
         sandbox: sandbox.clone(),
+        http: http.clone(),
     };
     // One VU first, so that lazily initialised host state is not charged to the measured ones.
     let first = Vu::new(plugin.clone(), setup(0)).await?;

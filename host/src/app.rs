@@ -18,6 +18,7 @@ use crate::plan::{Executor, Step};
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::{origin_of, Sandbox};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
+use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
@@ -61,6 +62,20 @@ pub enum AppError {
     /// A registry scenario could not be resolved, verified or pinned.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The TLS configuration is invalid.
+    #[error(transparent)]
+    Tls(#[from] crate::transport::tls::TlsConfigError),
+    /// Summaries could not be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::output::merge::MergeError),
+    /// An output could not start.
+    #[error("cannot start output {output}: {source}")]
+    Output {
+        /// The output, e.g. `json (out.json)`.
+        output: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A JavaScript scenario could not be built.
     #[error(transparent)]
     Build(#[from] crate::script_build::BuildError),
@@ -78,13 +93,13 @@ impl AppError {
     /// The process exit code for this error (k6's where k6 has one).
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Config(_) => exit::INVALID_CONFIG,
+            AppError::Config(_) | AppError::Merge(_) | AppError::Tls(_) => exit::INVALID_CONFIG,
             AppError::Plugin(_)
             | AppError::Engine(_)
             | AppError::Options { .. }
             | AppError::Registry(_)
             | AppError::Build(_) => exit::SCRIPT_EXCEPTION,
-            AppError::Target(_) | AppError::Write { .. } => 1,
+            AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
         }
     }
 }
@@ -302,6 +317,7 @@ async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<
             ),
             test_start: std::time::Instant::now(),
             sandbox: Arc::new(sandbox.clone()),
+            http: Arc::new(HttpConfig::new(&HttpSettings::default())?),
         },
     )
     .await
@@ -474,20 +490,22 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         eprint!("{}", banner(&p, &args.outputs));
     }
     let aggregate = Aggregate::new(Tags::new());
-    if args.report.is_some() {
+    // The series feeds the report, and the live progress unless -q.
+    if args.report.is_some() || !args.quiet {
         aggregate.keep_series();
     }
     let mut streams = Vec::new();
     for spec in &args.outputs {
-        let (OutSpec::Json(path) | OutSpec::Csv(path)) = spec;
         streams.push(
-            Stream::start(spec, &aggregate).map_err(|source| AppError::Write {
-                path: path.clone(),
+            Stream::start(spec, &aggregate).map_err(|source| AppError::Output {
+                output: spec.to_string(),
                 source,
             })?,
         );
     }
+    let http = Arc::new(HttpConfig::new(&p.test.http)?);
     let settings = RunSettings {
+        http,
         segment: p.segment.clone(),
         control_address: args.address,
     };
@@ -578,6 +596,57 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     })
 }
 
+/// `volley merge`: reads the summaries, prints and exports the merged one; exit 99 when a
+/// threshold is crossed on the merged values.
+pub fn merge(
+    files: &[PathBuf],
+    export_to: Option<&Path>,
+    trend_stats: Option<Vec<String>>,
+    print: bool,
+) -> Result<i32, AppError> {
+    use crate::output::merge::{self, MergeError};
+    let mut parts = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let invalid = |message: String| MergeError::Invalid {
+            file: name.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| invalid(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        parts.push(merge::read(&name, &doc)?);
+    }
+    let results = merge::merge(parts, trend_stats)?;
+    if print {
+        println!("{}", summary::render(&results));
+    }
+    if let Some(path) = export_to {
+        let doc = serde_json::to_string_pretty(&export::to_json(&results)).unwrap_or_default();
+        std::fs::write(path, doc).map_err(|source| AppError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    let failed: Vec<String> = results
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| format!("{} {}", t.selector, t.source))
+        .collect();
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    logging::host(
+        Level::Error,
+        &format!(
+            "thresholds crossed on the merged summary: {}",
+            failed.join(", ")
+        ),
+    );
+    Ok(exit::THRESHOLDS_FAILED)
+}
+
 fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
     use crate::config::duration::format_duration;
     let n = p.test.scenarios.len();
@@ -589,10 +658,7 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
         } else {
             outputs
                 .iter()
-                .map(|o| match o {
-                    OutSpec::Json(f) => format!("json ({})", f.display()),
-                    OutSpec::Csv(f) => format!("csv ({})", f.display()),
-                })
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         },

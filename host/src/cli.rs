@@ -44,6 +44,22 @@ pub enum Command {
         #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
         address: std::net::SocketAddr,
     },
+    /// Add up the JSON summaries (--summary-export) of a test's execution segments into one
+    /// summary, exactly, and evaluate its thresholds again.
+    Merge {
+        /// The summaries, one per segment.
+        #[arg(required = true, value_name = "SUMMARY.json")]
+        files: Vec<PathBuf>,
+        /// Write the merged summary as JSON to this file.
+        #[arg(long)]
+        summary_export: Option<PathBuf>,
+        /// Trend statistics to show, e.g. "avg,p(99)" (default: those of the summaries).
+        #[arg(long, value_delimiter = ',')]
+        summary_trend_stats: Vec<String>,
+        /// Do not print the text summary.
+        #[arg(long)]
+        no_summary: bool,
+    },
     /// Work with scenario registries.
     Registry {
         /// What to do.
@@ -186,7 +202,8 @@ pub struct RunArgs {
     /// A test variable NAME=VALUE, repeatable; the scenario reads it with `env` (k6 `-e`).
     #[arg(short = 'e', long = "env", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
-    /// Stream every sample to an output, repeatable: `json=FILE` (k6's NDJSON), `csv=FILE`.
+    /// Stream every sample to an output, repeatable: `json=FILE` (k6's NDJSON), `csv=FILE`,
+    /// `prometheus-rw=URL` (remote write; trends as native histograms).
     #[arg(short = 'o', long = "out", env = "VOLLEY_OUT", value_delimiter = ',', value_parser = OutSpec::parse)]
     pub outputs: Vec<OutSpec>,
     /// A tag on every sample, NAME=VALUE, repeatable (k6 `--tag`).
@@ -219,6 +236,9 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Print every request and response: headers, or with `=full` also bodies.
+    #[arg(long, env = "VOLLEY_HTTP_DEBUG", num_args = 0..=1, default_missing_value = "headers", value_name = "full")]
+    pub http_debug: Option<String>,
     /// This process's share of the test, e.g. `0:1/3`, `1/3:2/3`, `25%` (k6's execution segment).
     #[arg(long, env = "VOLLEY_EXECUTION_SEGMENT")]
     pub execution_segment: Option<String>,
@@ -254,6 +274,7 @@ impl RunArgs {
             tags: (!self.tags.is_empty())
                 .then(|| self.tags.iter().cloned().collect::<BTreeMap<_, _>>()),
             system_tags: self.system_tags.clone(),
+            http_debug: self.http_debug.clone(),
             ..Options::default()
         }
     }

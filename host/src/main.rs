@@ -42,6 +42,18 @@ async fn dispatch(cli: Cli) -> i32 {
             control_call(address, hyper::Method::PATCH, Some(body)).await
         }
         Command::Status { address } => control_call(address, hyper::Method::GET, None).await,
+        Command::Merge {
+            files,
+            summary_export,
+            summary_trend_stats,
+            no_summary,
+        } => app::merge(
+            &files,
+            summary_export.as_deref(),
+            (!summary_trend_stats.is_empty()).then_some(summary_trend_stats),
+            !no_summary,
+        )
+        .or_else(app_error),
         Command::Registry { command } => registry_command(command).await,
         Command::Build { script, output } => Ok(build(&script, output)),
         Command::Target { target } => match target {

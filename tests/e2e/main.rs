@@ -2,9 +2,12 @@
 //! HTTP servers on 127.0.0.1.
 
 mod executors;
+mod http;
 mod languages;
+mod merge;
 mod metrics;
 mod outputs;
+mod prometheus;
 mod registry;
 mod sandbox;
 mod support;

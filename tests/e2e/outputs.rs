@@ -386,3 +386,40 @@ fn html_report_is_self_contained_with_charts_thresholds_and_summary() {
     );
     assert!(dom.contains("Request duration"));
 }
+
+/// The per-second series feeds the live progress: the plain block printed every 5 s shows the
+/// newest closed second's request rate and latency.
+#[test]
+fn live_progress_shows_the_newest_second() {
+    let server = Server::start();
+    let out = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &format!("BASE_URL={}", server.url()),
+        "-e",
+        "SLEEP_MS=50",
+        "--vus",
+        "2",
+        "--duration",
+        "6s",
+        "--no-summary",
+    ])
+    .expect_code(0);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("  second "))
+        .unwrap_or_else(|| panic!("no live line: {}", out.stderr));
+    let rate: u64 = line
+        .split(": ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(rate > 0 && rate <= 45, "2 VUs sleeping 50 ms: {line}");
+    assert!(
+        line.contains("p(95)=") && line.contains("0.00% failed"),
+        "{line}"
+    );
+}

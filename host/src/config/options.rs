@@ -191,6 +191,48 @@ impl SandboxOpt {
     }
 }
 
+/// k6's `tlsVersion`: one version, or a range.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TlsVersionOpt {
+    /// `"tls1.3"`: exactly this version.
+    One(String),
+    /// `{ min = "tls1.2", max = "tls1.3" }`.
+    Range {
+        /// Lowest version.
+        min: Option<String>,
+        /// Highest version.
+        max: Option<String>,
+    },
+}
+
+/// One expected status or an inclusive range (k6's `expectedStatuses`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StatusOpt {
+    /// `200`
+    One(u16),
+    /// `{ min = 200, max = 299 }`
+    Range {
+        /// Lowest status.
+        min: u16,
+        /// Highest status.
+        max: u16,
+    },
+}
+
+/// k6's `dns` option.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DnsOpt {
+    /// How long a lookup is reused (`"5m"`; `"0"` disables the cache).
+    pub ttl: Option<Dur>,
+    /// `first`, `random` or `roundRobin`.
+    pub select: Option<String>,
+    /// `preferIPv4`, `preferIPv6`, `onlyIPv4`, `onlyIPv6` or `any`.
+    pub policy: Option<String>,
+}
+
 /// All options of one layer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -229,6 +271,47 @@ pub struct Options {
     pub summary: Option<SummaryOpt>,
     /// Sandbox limits.
     pub sandbox: Option<SandboxOpt>,
+    /// Accept any TLS certificate (k6's `insecureSkipTLSVerify`).
+    #[serde(alias = "insecureSkipTLSVerify")]
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// PEM file of extra CA certificates to trust beside the system's (relative to the test file).
+    #[serde(alias = "tlsCAFile")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS versions to offer (k6's `tlsVersion`): `"tls1.3"` or `{ min = ..., max = ... }`.
+    #[serde(alias = "tlsVersion")]
+    pub tls_version: Option<TlsVersionOpt>,
+    /// Speak HTTP/2 with prior knowledge (h2c) to `http://` origins.
+    pub h2c: Option<bool>,
+    /// `User-Agent` of requests that set none (k6's `userAgent`; default `volley/<version>`).
+    #[serde(alias = "userAgent")]
+    pub user_agent: Option<String>,
+    /// Redirects followed per request (k6's `maxRedirects`, default 10).
+    #[serde(alias = "maxRedirects")]
+    pub max_redirects: Option<u32>,
+    /// Statuses that count as expected (k6's `expectedStatuses`; default 200–399).
+    #[serde(alias = "expectedStatuses")]
+    pub expected_statuses: Option<Vec<StatusOpt>>,
+    /// Close every connection after its request (k6's `noConnectionReuse`).
+    #[serde(alias = "noConnectionReuse")]
+    pub no_connection_reuse: Option<bool>,
+    /// Close a VU's connections between iterations (k6's `noVUConnectionReuse`).
+    #[serde(alias = "noVUConnectionReuse")]
+    pub no_vu_connection_reuse: Option<bool>,
+    /// Host overrides: `"host"` or `"host:port"` → `"ip"` or `"ip:port"` (k6's `hosts`).
+    pub hosts: Option<BTreeMap<String, String>>,
+    /// Host names never to connect to; `*.example.com` matches subdomains.
+    #[serde(alias = "blockHostnames")]
+    pub block_hostnames: Option<Vec<String>>,
+    /// IP ranges (CIDR) never to connect to (k6's `blacklistIPs`).
+    #[serde(alias = "blacklistIPs")]
+    pub blacklist_ips: Option<Vec<String>>,
+    /// DNS cache and address selection (k6's `dns`).
+    pub dns: Option<DnsOpt>,
+    /// Largest response body kept for the guest, in MiB (default 16).
+    pub max_response_body_mib: Option<u64>,
+    /// `headers` or `full` (set by `--http-debug`).
+    #[serde(alias = "httpDebug")]
+    pub http_debug: Option<String>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -293,6 +376,25 @@ impl Options {
                 (Some(lo), Some(hi)) => Some(lo.overlay(hi)),
                 (lo, hi) => hi.or(lo),
             },
+            insecure_skip_tls_verify: higher
+                .insecure_skip_tls_verify
+                .or(self.insecure_skip_tls_verify),
+            tls_ca_file: higher.tls_ca_file.or(self.tls_ca_file),
+            tls_version: higher.tls_version.or(self.tls_version),
+            h2c: higher.h2c.or(self.h2c),
+            user_agent: higher.user_agent.or(self.user_agent),
+            max_redirects: higher.max_redirects.or(self.max_redirects),
+            expected_statuses: higher.expected_statuses.or(self.expected_statuses),
+            no_connection_reuse: higher.no_connection_reuse.or(self.no_connection_reuse),
+            no_vu_connection_reuse: higher
+                .no_vu_connection_reuse
+                .or(self.no_vu_connection_reuse),
+            hosts: merge_maps(self.hosts, higher.hosts),
+            block_hostnames: higher.block_hostnames.or(self.block_hostnames),
+            blacklist_ips: higher.blacklist_ips.or(self.blacklist_ips),
+            dns: higher.dns.or(self.dns),
+            max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
+            http_debug: higher.http_debug.or(self.http_debug),
         }
     }
 }

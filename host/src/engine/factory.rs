@@ -9,6 +9,7 @@ use super::EngineError;
 use crate::metrics::{Aggregate, SystemTags};
 use crate::plan::Scenario;
 use crate::sandbox::Sandbox;
+use crate::transport::HttpConfig;
 use crate::vu::{Plugin, Recorder, Vu, VuSetup};
 
 /// Makes VUs for one test.
@@ -18,6 +19,7 @@ pub struct VuFactory {
     aggregate: Arc<Aggregate>,
     test_start: Instant,
     sandbox: Arc<Sandbox>,
+    http: Arc<HttpConfig>,
 }
 
 /// What a scenario's VUs share.
@@ -81,12 +83,14 @@ impl VuFactory {
         aggregate: Arc<Aggregate>,
         test_start: Instant,
         sandbox: Arc<Sandbox>,
+        http: Arc<HttpConfig>,
     ) -> Self {
         VuFactory {
             plugin,
             aggregate,
             test_start,
             sandbox,
+            http,
         }
     }
 
@@ -109,6 +113,7 @@ impl VuFactory {
                 recorder,
                 test_start: self.test_start,
                 sandbox: self.sandbox.clone(),
+                http: self.http.clone(),
             },
         )
         .await

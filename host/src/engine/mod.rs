@@ -87,6 +87,8 @@ pub struct RunSettings {
     pub segment: ExecutionTuple,
     /// Where the control API listens when a scenario is externally controlled.
     pub control_address: SocketAddr,
+    /// The HTTP client configuration every VU shares.
+    pub http: Arc<crate::transport::HttpConfig>,
 }
 
 /// Runs `test` with `plugin`, recording into `aggregate`. `signal` becomes true on Ctrl-C.
@@ -105,6 +107,7 @@ pub async fn run(
         aggregate.clone(),
         test_start,
         Arc::new(test.sandbox.clone()),
+        settings.http.clone(),
     );
 
     // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
@@ -203,8 +206,14 @@ pub async fn run(
         });
     }
 
-    let mut progress =
-        progress::Progress::new(start, test, tuple, counters.clone(), active_total.clone());
+    let mut progress = progress::Progress::new(
+        start,
+        test,
+        tuple,
+        counters.clone(),
+        active_total.clone(),
+        aggregate.clone(),
+    );
     let mut collect = tokio::time::interval(COLLECT_EVERY);
     let mut evaluate = tokio::time::interval(THRESHOLDS_EVERY);
     let mut sample_vus = tokio::time::interval_at(

@@ -1,5 +1,7 @@
 //! The live progress block k6 prints on stderr: a running line plus one line per scenario.
-//! Redrawn in place on a terminal; a plain block every few seconds otherwise.
+//! Redrawn in place on a terminal; a plain block every few seconds otherwise. When the aggregate
+//! keeps its per-second series, a line under the running line shows the newest closed second:
+//! requests/s, latency p(95) and p(99), failed requests and checks.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use super::vu_task::ScenarioCounters;
 use crate::config::duration::format_duration;
 use crate::config::TestConfig;
+use crate::metrics::Aggregate;
+use crate::output::format;
 use crate::plan::segment::ExecutionTuple;
 use crate::plan::{Executor, Scenario};
 
@@ -27,6 +31,7 @@ pub struct Progress {
     tty: bool,
     drawn_lines: usize,
     ticks: u64,
+    aggregate: Arc<Aggregate>,
 }
 
 impl Progress {
@@ -37,6 +42,7 @@ impl Progress {
         tuple: &ExecutionTuple,
         counters: Vec<Arc<ScenarioCounters>>,
         active: Arc<AtomicU64>,
+        aggregate: Arc<Aggregate>,
     ) -> Self {
         Progress {
             start,
@@ -63,6 +69,7 @@ impl Progress {
             tty: std::io::stderr().is_terminal(),
             drawn_lines: 0,
             ticks: 0,
+            aggregate,
         }
     }
 
@@ -93,6 +100,17 @@ impl Progress {
             self.active.load(Ordering::Relaxed),
             self.vus_max
         )];
+        if let Some(p) = self.aggregate.latest_second().filter(|p| p.requests > 0) {
+            lines.push(format!(
+                "  second {}: {} req/s, p(95)={}, p(99)={}, {} failed, checks {}",
+                p.second + 1,
+                p.requests,
+                format::time_ms(p.p95),
+                format::time_ms(p.p99),
+                format::percent(p.failed, p.requests),
+                format::percent(p.checks_passed, p.checks),
+            ));
+        }
         let width = self
             .scenarios
             .iter()

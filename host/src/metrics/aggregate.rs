@@ -191,6 +191,11 @@ impl Aggregate {
         lock(&self.series).get_or_insert_with(Series::default);
     }
 
+    /// The newest closed second of the series, if it is kept.
+    pub fn latest_second(&self) -> Option<Point> {
+        lock(&self.series).as_ref().and_then(Series::latest)
+    }
+
     /// The per-second series so far (closing the seconds still open); empty unless kept.
     pub fn series(&self) -> Vec<Point> {
         lock(&self.series)

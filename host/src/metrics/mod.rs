@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use aggregate::{ms_since, Aggregate, MetricValue};
 pub use tags::{SystemTags, TagSet, TagSetId, Tags, SYSTEM_TAGS};
-pub use trend::{Trend, TrendStats};
+pub use trend::{Trend, TrendError, TrendStats};
 
 /// k6's four metric types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,7 +32,7 @@ pub enum MetricKind {
 }
 
 /// What a metric's values measure, for formatting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Contains {
     /// Plain numbers.

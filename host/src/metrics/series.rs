@@ -110,6 +110,11 @@ impl Series {
         self.closed.push(point);
     }
 
+    /// The newest closed second (it lags the clock by the seconds kept open).
+    pub fn latest(&self) -> Option<Point> {
+        self.closed.last().copied()
+    }
+
     /// Closes every open second and returns the whole series.
     pub fn finish(&mut self) -> Vec<Point> {
         let open: Vec<u32> = self.open.keys().copied().collect();
@@ -151,6 +156,7 @@ mod tests {
         s.add(&sample(builtin::CHECKS, 0.0, 3_700));
         let points = s.finish();
         assert_eq!(points.len(), 4, "seconds 0..=3, with 1 and 2 filled in");
+        assert_eq!(s.latest(), Some(points[3]));
         assert_eq!(points[0].requests, 100);
         assert!((points[0].p95 - 95.0).abs() <= 0.1, "{}", points[0].p95);
         assert_eq!(points[1].vus, 5.0, "gaps carry the VU count");

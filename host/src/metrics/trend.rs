@@ -117,6 +117,85 @@ impl Trend {
     }
 }
 
+/// Why a serialized trend cannot be read back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrendError {
+    /// Not base64.
+    #[error("the histogram is not valid base64")]
+    Base64,
+    /// Not an HdrHistogram V2 (deflate) payload.
+    #[error("the histogram cannot be decoded: {0}")]
+    Hdr(String),
+    /// Recorded with other bounds than Volley's fixed ones, so it cannot merge exactly.
+    #[error(
+        "the histogram was not recorded with Volley's bounds (1 µs–1 h, 3 significant digits)"
+    )]
+    Bounds,
+}
+
+impl Trend {
+    /// Rebuilds a trend from [`Trend::serialized`] and its exact sum, min and max.
+    pub fn from_serialized(
+        encoded: &str,
+        sum: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<Trend, TrendError> {
+        use hdrhistogram::serialization::Deserializer;
+        let bytes = base64_decode(encoded).ok_or(TrendError::Base64)?;
+        let read: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| TrendError::Hdr(format!("{e:?}")))?;
+        let mut trend = Trend::new();
+        if read.sigfig() != SIGFIG || read.high() > HIGHEST || read.low() < 1 {
+            return Err(TrendError::Bounds);
+        }
+        trend.hist.add(&read).map_err(|_| TrendError::Bounds)?;
+        trend.sum = sum;
+        if trend.count() > 0 {
+            trend.min = min;
+            trend.max = max;
+        }
+        Ok(trend)
+    }
+
+    /// Exact sum of the samples.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Exact smallest and largest sample (`None` when empty).
+    pub fn extremes(&self) -> Option<(f64, f64)> {
+        (self.count() > 0).then_some((self.min, self.max))
+    }
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
@@ -186,5 +265,27 @@ mod tests {
         assert_eq!(base64_encode(b"f"), "Zg==");
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_encode(b"foo"), "Zm9v");
+        for s in [&b"f"[..], b"fo", b"foo", b"foob", b""] {
+            assert_eq!(base64_decode(&base64_encode(s)).unwrap(), s);
+        }
+        assert_eq!(base64_decode("Z"), None);
+        assert_eq!(base64_decode("Z!=="), None);
+    }
+
+    #[test]
+    fn serialized_trend_reads_back_exactly() {
+        let mut t = Trend::new();
+        for i in 0..300 {
+            t.record(f64::from(i) * 1.7 + 0.3);
+        }
+        let (min, max) = t.extremes().unwrap();
+        let back = Trend::from_serialized(&t.serialized(), t.sum(), min, max).unwrap();
+        assert_eq!(back.stats(), t.stats());
+        assert_eq!(back.percentile(99.0), t.percentile(99.0));
+        assert_eq!(back.serialized(), t.serialized());
+        assert_eq!(
+            Trend::from_serialized("@@", 0.0, 0.0, 0.0).unwrap_err(),
+            TrendError::Base64
+        );
     }
 }

@@ -15,6 +15,7 @@
 //!     "http_req_duration": { "type": "trend", "contains": "time",
 //!       "values": { "count": 120, "avg": 2.3, "min": 0.8, "med": 1.9, "max": 5.6, "p(90)": 3.7, "p(95)": 4.6 },
 //!       "hdr": "<base64 HdrHistogram V2+deflate, values in µs>",
+//!       "exact": { "sum": 276.0, "min": 0.8, "max": 5.6 },
 //!       "thresholds": { "p(95)<2000": { "ok": true } } },
 //!     "http_req_duration{expected_response:true}": { "...": "sub-metrics keyed as in k6" }
 //!   },
@@ -59,6 +60,13 @@ pub fn to_json(r: &Results) -> Value {
                     );
                 }
                 entry.insert("hdr".into(), json!(t.serialized()));
+                let mut exact = Map::new();
+                exact.insert("sum".into(), json!(t.sum()));
+                if let Some((min, max)) = t.extremes() {
+                    exact.insert("min".into(), json!(min));
+                    exact.insert("max".into(), json!(max));
+                }
+                entry.insert("exact".into(), Value::Object(exact));
                 Value::Object(v)
             }
         };

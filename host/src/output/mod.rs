@@ -1,8 +1,10 @@
 //! Outputs: the k6-style text summary and the JSON summary export (both views of one [`Results`]
-//! snapshot taken after the run), and the streaming NDJSON/CSV outputs ([`stream`]).
+//! snapshot taken after the run), and the streaming outputs ([`stream`]).
 
 pub mod export;
 pub mod format;
+pub mod merge;
+pub mod prometheus;
 pub mod report;
 pub mod stream;
 pub mod summary;

@@ -1,12 +1,13 @@
-//! Streaming outputs (`--out json=FILE`, `--out csv=FILE`): every sample, as k6 writes them, on a
-//! writer thread fed by the aggregate's merge timer, so VUs never wait on output I/O.
+//! Streaming outputs (`--out json=FILE`, `--out csv=FILE`, `--out prometheus-rw=URL`): every
+//! sample, on a writer thread fed by the aggregate's merge timer, so VUs never wait on output I/O.
 //!
 //! - `json`: k6's NDJSON. A `{"type":"Metric",...}` line the first time a metric appears, then one
 //!   `{"type":"Point","metric":...,"data":{"time":RFC3339,"value":...,"tags":{...}}}` line per sample.
 //! - `csv`: k6's columns; `timestamp` is unix seconds; tags without a column go to `extra_tags` as
 //!   `k=v&k=v`.
+//! - `prometheus-rw`: Prometheus remote write ([`super::prometheus`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::prometheus;
 use crate::metrics::{Aggregate, MetricId, Sample, TagSet, Tags};
 
 /// k6's CSV columns, in order.
@@ -40,63 +42,90 @@ const CSV_COLUMNS: [&str; 19] = [
     "metadata",
 ];
 
-/// A streaming output and its file.
+/// A streaming output and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutSpec {
     /// k6's NDJSON.
     Json(PathBuf),
     /// k6's CSV.
     Csv(PathBuf),
+    /// Prometheus remote write.
+    PrometheusRw(prometheus::Settings),
 }
 
 impl OutSpec {
-    /// Parses `json=FILE` or `csv=FILE`.
+    /// Parses `json=FILE`, `csv=FILE` or `prometheus-rw=URL`.
     pub fn parse(text: &str) -> Result<OutSpec, String> {
-        let (kind, file) = text
-            .split_once('=')
-            .ok_or_else(|| format!("invalid output {text:?}: expected json=FILE or csv=FILE"))?;
-        if file.is_empty() {
-            return Err(format!("invalid output {text:?}: missing file name"));
+        let (kind, arg) = text.split_once('=').ok_or_else(|| {
+            format!("invalid output {text:?}: expected json=FILE, csv=FILE or prometheus-rw=URL")
+        })?;
+        if arg.is_empty() {
+            return Err(format!("invalid output {text:?}: missing file name or URL"));
         }
         match kind {
-            "json" => Ok(OutSpec::Json(file.into())),
-            "csv" => Ok(OutSpec::Csv(file.into())),
-            other => Err(format!("unknown output '{other}' (available: json, csv)")),
+            "json" => Ok(OutSpec::Json(arg.into())),
+            "csv" => Ok(OutSpec::Csv(arg.into())),
+            "prometheus-rw" | "experimental-prometheus-rw" => {
+                prometheus::Settings::new(arg).map(OutSpec::PrometheusRw)
+            }
+            other => Err(format!(
+                "unknown output '{other}' (available: json, csv, prometheus-rw)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for OutSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutSpec::Json(p) => write!(f, "json ({})", p.display()),
+            OutSpec::Csv(p) => write!(f, "csv ({})", p.display()),
+            OutSpec::PrometheusRw(s) => write!(f, "prometheus-rw ({})", s.url),
         }
     }
 }
 
 /// A running output writer.
 pub struct Stream {
-    handle: JoinHandle<std::io::Result<u64>>,
-    path: PathBuf,
+    handle: JoinHandle<Result<u64, String>>,
+    name: String,
 }
 
 impl Stream {
     /// Opens the file and starts the writer; it receives every batch `agg` merges from now on.
     pub fn start(spec: &OutSpec, agg: &Aggregate) -> std::io::Result<Stream> {
-        let (path, json) = match spec {
-            OutSpec::Json(p) => (p.clone(), true),
-            OutSpec::Csv(p) => (p.clone(), false),
-        };
-        let file = BufWriter::new(File::create(&path)?);
         let (tx, rx) = mpsc::channel::<Arc<Vec<Sample>>>();
-        agg.add_output(tx);
         let tags = agg.tags().clone();
         let wall_start = agg.origin().1;
-        let handle = std::thread::Builder::new()
-            .name("volley-output".into())
-            .spawn(move || write_all(rx, file, tags, wall_start, json))?;
-        Ok(Stream { handle, path })
+        let spawn = std::thread::Builder::new().name("volley-output".into());
+        let handle = match spec {
+            OutSpec::Json(path) | OutSpec::Csv(path) => {
+                let file = BufWriter::new(File::create(path)?);
+                let json = matches!(spec, OutSpec::Json(_));
+                spawn.spawn(move || {
+                    write_all(rx, file, tags, wall_start, json).map_err(|e| e.to_string())
+                })?
+            }
+            OutSpec::PrometheusRw(settings) => {
+                let settings = settings.clone();
+                spawn.spawn(move || prometheus::run(rx, settings, tags))?
+            }
+        };
+        agg.add_output(tx);
+        Ok(Stream {
+            handle,
+            name: spec.to_string(),
+        })
     }
 
-    /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples written.
+    /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples
+    /// written (files) or the pushes made (Prometheus).
     pub fn finish(self) -> Result<u64, String> {
-        let path = self.path.display().to_string();
+        let name = self.name;
         match self.handle.join() {
             Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(format!("output {path}: {e}")),
-            Err(_) => Err(format!("output {path}: the writer thread panicked")),
+            Ok(Err(e)) => Err(format!("output {name}: {e}")),
+            Err(_) => Err(format!("output {name}: the writer thread panicked")),
         }
     }
 }
@@ -108,26 +137,64 @@ fn write_all(
     wall_start: SystemTime,
     json: bool,
 ) -> std::io::Result<u64> {
-    let mut seen = HashSet::new();
+    let mut declared = HashSet::new();
     let mut sets: Vec<TagSet> = Vec::new();
+    // Rendered once and reused: each tag set (a JSON object, or the CSV tag columns), each metric
+    // name, and the time of the last millisecond seen.
+    let mut rendered: Vec<Option<String>> = Vec::new();
+    let mut names: HashMap<MetricId, String> = HashMap::new();
+    let mut clock: (Option<u32>, String) = (None, String::new());
     let mut written = 0u64;
     if !json {
         writeln!(out, "{}", CSV_COLUMNS.join(","))?;
     }
     for batch in rx {
         for s in batch.iter() {
-            if s.tags.0 as usize >= sets.len() {
+            let i = s.tags.0 as usize;
+            if i >= sets.len() {
                 sets = tags.all();
+                rendered.resize(sets.len(), None);
             }
-            let set = &sets[s.tags.0 as usize];
-            let time = wall_start + Duration::from_millis(u64::from(s.at));
+            let set = rendered[i].get_or_insert_with(|| {
+                if json {
+                    json_tags(&sets[i])
+                } else {
+                    csv_tags(&sets[i])
+                }
+            });
+            if clock.0 != Some(s.at) {
+                let time = wall_start + Duration::from_millis(u64::from(s.at));
+                clock = (
+                    Some(s.at),
+                    if json {
+                        rfc3339(time)
+                    } else {
+                        time.duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs())
+                            .to_string()
+                    },
+                );
+            }
+            let name = names.entry(s.metric).or_insert_with(|| {
+                let name = s.metric.def().name;
+                if json {
+                    serde_json::Value::from(name).to_string()
+                } else {
+                    csv_field(name)
+                }
+            });
             if json {
-                if seen.insert(s.metric) {
+                if declared.insert(s.metric) {
                     writeln!(out, "{}", metric_line(s.metric))?;
                 }
-                writeln!(out, "{}", point_line(s, set, time))?;
+                writeln!(
+                    out,
+                    r#"{{"metric":{name},"type":"Point","data":{{"time":"{}","value":{},"tags":{set}}}}}"#,
+                    clock.1,
+                    json_number(s.value)
+                )?;
             } else {
-                writeln!(out, "{}", csv_line(s, set, time))?;
+                writeln!(out, "{name},{},{},{set}", clock.1, format_value(s.value))?;
             }
             written += 1;
         }
@@ -152,33 +219,34 @@ fn metric_line(id: MetricId) -> String {
     .to_string()
 }
 
-fn point_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
+/// A tag set as a JSON object.
+fn json_tags(set: &[(String, String)]) -> String {
     let tags: serde_json::Map<String, serde_json::Value> = set
         .iter()
         .map(|(k, v)| (k.clone(), v.clone().into()))
         .collect();
-    serde_json::json!({
-        "metric": s.metric.def().name,
-        "type": "Point",
-        "data": { "time": rfc3339(time), "value": s.value, "tags": tags },
-    })
-    .to_string()
+    serde_json::Value::Object(tags).to_string()
 }
 
-fn csv_line(s: &Sample, set: &[(String, String)], time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut row: Vec<String> = vec![
-        s.metric.def().name.to_string(),
-        secs.to_string(),
-        format_value(s.value),
-    ];
-    for col in &CSV_COLUMNS[3..17] {
-        row.push(
+/// A number as JSON: shortest round-trip decimal; `null` for NaN and infinities.
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "null".into()
+    }
+}
+
+/// A tag set as k6's CSV tag columns, then `extra_tags` and the empty `metadata`.
+fn csv_tags(set: &[(String, String)]) -> String {
+    let mut row: Vec<String> = CSV_COLUMNS[3..17]
+        .iter()
+        .map(|col| {
             set.iter()
                 .find(|(k, _)| k == col)
-                .map_or(String::new(), |(_, v)| csv_field(v)),
-        );
-    }
+                .map_or(String::new(), |(_, v)| csv_field(v))
+        })
+        .collect();
     let extra: Vec<String> = set
         .iter()
         .filter(|(k, _)| !CSV_COLUMNS[3..17].contains(&k.as_str()))
@@ -257,6 +325,10 @@ mod tests {
             .contains("unknown output"));
         assert!(OutSpec::parse("json").is_err());
         assert!(OutSpec::parse("json=").is_err());
+        assert!(matches!(
+            OutSpec::parse("prometheus-rw=http://127.0.0.1:9090/api/v1/write").unwrap(),
+            OutSpec::PrometheusRw(_)
+        ));
     }
 
     #[test]

@@ -1,19 +1,123 @@
-//! The HTTP/1.1 transport: a VU's own keep-alive connections (reused across iterations, as k6
-//! does), k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
+//! The HTTP transport: a VU's own keep-alive connections (reused across iterations, as k6
+//! does), HTTP/1.1 or HTTP/2 (ALPN over TLS, or prior knowledge with `h2c`), TLS with rustls,
+//! k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
 
+mod cookies;
+pub mod debug;
+pub mod resolve;
 mod timed_io;
+pub mod tls;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::{http1, http2};
 use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
+use cookies::CookieJar;
+use resolve::{ResolveSettings, Resolver};
 use timed_io::{IoStats, TimedIo};
+use tls::{TlsConfigError, TlsSettings};
+
+/// What `--http-debug` prints of each request and response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpDebug {
+    /// Nothing.
+    #[default]
+    Off,
+    /// Request and status lines with headers.
+    Headers,
+    /// Headers and bodies.
+    Full,
+}
+
+/// How every VU's client behaves; built once per test.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// rustls client configuration (roots, versions, ALPN).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Speak HTTP/2 without TLS to `http://` origins (prior knowledge).
+    pub h2c: bool,
+    /// `User-Agent` sent when a request has none.
+    pub user_agent: String,
+    /// Name resolution, shared by every VU.
+    pub resolver: Arc<Resolver>,
+    /// Redirects followed per request (k6's `maxRedirects`).
+    pub max_redirects: u32,
+    /// Statuses that count as expected (inclusive ranges; k6's default 200–399).
+    pub expected_statuses: Vec<(u16, u16)>,
+    /// Close every connection after its request (k6's `noConnectionReuse`).
+    pub no_connection_reuse: bool,
+    /// Close a VU's connections between iterations (k6's `noVUConnectionReuse`).
+    pub no_vu_connection_reuse: bool,
+    /// Largest response body handed to the guest, in bytes.
+    pub max_body_bytes: u64,
+    /// What to print of each exchange.
+    pub debug: HttpDebug,
+}
+
+impl HttpConfig {
+    /// Whether `status` is expected.
+    pub fn expects(&self, status: u16) -> bool {
+        self.expected_statuses
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&status))
+    }
+}
+
+/// What [`HttpConfig`] is built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpSettings {
+    /// TLS settings.
+    pub tls: TlsSettings,
+    /// HTTP/2 with prior knowledge for `http://`.
+    pub h2c: bool,
+    /// `User-Agent` (default `volley/<version>`).
+    pub user_agent: Option<String>,
+    /// Name resolution.
+    pub resolve: ResolveSettings,
+    /// Redirects followed per request (default 10).
+    pub max_redirects: Option<u32>,
+    /// Expected statuses (default 200–399).
+    pub expected_statuses: Option<Vec<(u16, u16)>>,
+    /// k6's `noConnectionReuse`.
+    pub no_connection_reuse: bool,
+    /// k6's `noVUConnectionReuse`.
+    pub no_vu_connection_reuse: bool,
+    /// Largest response body kept for the guest (default 16 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// `--http-debug`.
+    pub debug: HttpDebug,
+}
+
+impl HttpConfig {
+    /// Builds the configuration (reads the system's root certificates and any CA file).
+    pub fn new(settings: &HttpSettings) -> Result<HttpConfig, TlsConfigError> {
+        Ok(HttpConfig {
+            tls: tls::client_config(&settings.tls)?,
+            h2c: settings.h2c,
+            user_agent: settings
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| format!("volley/{}", env!("CARGO_PKG_VERSION"))),
+            resolver: Arc::new(Resolver::new(settings.resolve.clone())),
+            max_redirects: settings.max_redirects.unwrap_or(10),
+            expected_statuses: settings
+                .expected_statuses
+                .clone()
+                .unwrap_or_else(|| vec![(200, 399)]),
+            no_connection_reuse: settings.no_connection_reuse,
+            no_vu_connection_reuse: settings.no_vu_connection_reuse,
+            max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
+            debug: settings.debug,
+        })
+    }
+}
 
 /// Default request timeout, as k6.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,7 +146,7 @@ pub struct Timings {
     pub blocked: f64,
     /// TCP connect.
     pub connecting: f64,
-    /// TLS handshake (always 0: plain HTTP only so far).
+    /// TLS handshake (0 for plain HTTP or a reused connection).
     pub tls_handshaking: f64,
     /// Writing the request.
     pub sending: f64,
@@ -70,8 +174,10 @@ pub struct Exchange {
     pub body: Bytes,
     /// Phase timings.
     pub timings: Timings,
-    /// Protocol label (`HTTP/1.1`).
+    /// Protocol label (`HTTP/1.1`, `HTTP/2.0`).
     pub proto: &'static str,
+    /// TLS version (`tls1.3`), for `https://`.
+    pub tls_version: Option<&'static str>,
 }
 
 /// Why a request produced no response; each maps to a k6 error code.
@@ -131,29 +237,66 @@ pub struct Outcome {
     pub bytes_received: u64,
 }
 
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    stats: std::sync::Arc<IoStats>,
+/// A connection's request half.
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
 }
 
-/// One VU's HTTP client: at most one idle keep-alive connection per origin.
-pub struct Client {
-    conns: HashMap<(String, u16), Conn>,
-    user_agent: String,
-}
-
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
+impl Sender {
+    async fn ready(&mut self) -> bool {
+        match self {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
     }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+struct Conn {
+    sender: Sender,
+    stats: Arc<IoStats>,
+    tls_version: Option<&'static str>,
+}
+
+/// A connection is kept per origin: scheme (TLS or not), host and port.
+type Origin = (bool, String, u16);
+
+/// One VU's HTTP client: at most one idle keep-alive connection per origin (an HTTP/2
+/// connection carries every request to its origin, as k6's per-VU transport does).
+pub struct Client {
+    conns: HashMap<Origin, Conn>,
+    config: Arc<HttpConfig>,
+    jar: CookieJar,
 }
 
 impl Client {
     /// A client with no connections yet.
-    pub fn new() -> Self {
+    pub fn new(config: Arc<HttpConfig>) -> Self {
         Client {
             conns: HashMap::new(),
-            user_agent: format!("volley/{}", env!("CARGO_PKG_VERSION")),
+            config,
+            jar: CookieJar::default(),
+        }
+    }
+
+    /// The configuration this client follows.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Called before each iteration: empties the cookie jar, as k6 does, and with
+    /// `noVUConnectionReuse` closes the VU's connections.
+    pub fn begin_iteration(&mut self) {
+        self.jar.clear();
+        if self.config.no_vu_connection_reuse {
+            self.conns.clear();
         }
     }
 
@@ -177,7 +320,7 @@ impl Client {
 
     async fn exchange(
         &mut self,
-        req: Outgoing,
+        mut req: Outgoing,
         sent: &mut u64,
         received: &mut u64,
     ) -> Result<Exchange, TransportError> {
@@ -185,38 +328,54 @@ impl Client {
             .url
             .parse()
             .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TransportError::InvalidUrl(format!(
-                "{}: unsupported scheme (only http:// so far)",
-                req.url
-            )));
-        }
+        let secure = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(TransportError::InvalidUrl(format!(
+                    "{}: unsupported scheme (expected http:// or https://)",
+                    req.url
+                )))
+            }
+        };
         let host = uri
             .host()
             .ok_or_else(|| TransportError::InvalidUrl(format!("{}: no host", req.url)))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let key = (host.clone(), port);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let key = (secure, host.clone(), port);
+        let path = uri.path().to_string();
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        {
+            if let Some(cookie) = self.jar.header(secure, &host, &path) {
+                req.headers.push(("cookie".into(), cookie));
+            }
+        }
 
         let start = Instant::now();
-        let mut connecting = 0.0;
+        let mut setup = Setup::default();
         // Take the idle connection out; a request that fails or times out leaves it dropped.
         let idle = match self.conns.remove(&key) {
-            Some(mut c) => c.sender.ready().await.is_ok().then_some(c),
+            Some(mut c) => c.sender.ready().await.then_some(c),
             None => None,
         };
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(c) => c,
             None => {
-                let (c, connect_ms) = connect(&host, port).await?;
-                connecting = connect_ms;
+                let (c, s) = self.connect(secure, &host, port).await?;
+                setup = s;
                 c
             }
         };
         let (result, read_nothing) = self
             .attempt(
-                &mut conn, &uri, &host, port, &req, start, connecting, sent, received,
+                &mut conn, &uri, &host, port, &req, start, setup, sent, received,
             )
             .await;
         // As Go's transport (and so k6) does: a kept-alive connection the server closed while
@@ -224,17 +383,25 @@ impl Client {
         // fresh connection.
         let (result, conn) = match result {
             Err(_) if reused && read_nothing && idempotent(&req.method) => {
-                let (mut fresh, connect_ms) = connect(&host, port).await?;
+                let (mut fresh, setup) = self.connect(secure, &host, port).await?;
                 let (retried, _) = self
                     .attempt(
-                        &mut fresh, &uri, &host, port, &req, start, connect_ms, sent, received,
+                        &mut fresh, &uri, &host, port, &req, start, setup, sent, received,
                     )
                     .await;
                 (retried, fresh)
             }
             other => (other, conn),
         };
-        if result.is_ok() && !conn.sender.is_closed() {
+        if let Ok(ex) = &result {
+            let set_cookies = ex
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.as_str());
+            self.jar.store(&host, &path, set_cookies);
+        }
+        if result.is_ok() && !conn.sender.is_closed() && !self.config.no_connection_reuse {
             self.conns.insert(key, conn);
         }
         result
@@ -251,14 +418,14 @@ impl Client {
         port: u16,
         req: &Outgoing,
         start: Instant,
-        connecting: f64,
+        setup: Setup,
         sent: &mut u64,
         received: &mut u64,
     ) -> (Result<Exchange, TransportError>, bool) {
         let stats = conn.stats.clone();
         let (w0, r0) = stats.totals();
         let result = self
-            .round_trip(conn, uri, host, port, req, start, connecting)
+            .round_trip(conn, uri, host, port, req, start, setup)
             .await;
         let (w1, r1) = stats.totals();
         *sent += w1 - w0;
@@ -275,19 +442,32 @@ impl Client {
         port: u16,
         req: &Outgoing,
         start: Instant,
-        connecting: f64,
+        setup: Setup,
     ) -> Result<Exchange, TransportError> {
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut builder = Request::builder().method(req.method.as_str()).uri(path);
+        let h2 = matches!(conn.sender, Sender::H2(_));
+        // HTTP/1.1 takes the origin-form path and a Host header; HTTP/2 the whole URI, from
+        // which hyper fills :scheme, :authority and :path.
+        let target = if h2 {
+            uri.to_string()
+        } else {
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
+        };
+        let mut builder = Request::builder().method(req.method.as_str()).uri(target);
         let mut has_host = false;
         let mut has_ua = false;
+        let mut has_encoding = false;
         for (name, value) in &req.headers {
             has_host |= name.eq_ignore_ascii_case("host");
             has_ua |= name.eq_ignore_ascii_case("user-agent");
+            has_encoding |= name.eq_ignore_ascii_case("accept-encoding");
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if !has_host {
-            let authority = if port == 80 {
+        if !has_encoding && req.method != "HEAD" {
+            // As Go's transport (and so k6) does; the body is decoded transparently.
+            builder = builder.header("accept-encoding", "gzip");
+        }
+        if !has_host && !h2 {
+            let authority = if port == 80 || port == 443 {
                 host.to_string()
             } else {
                 format!("{host}:{port}")
@@ -295,7 +475,7 @@ impl Client {
             builder = builder.header("host", authority);
         }
         if !has_ua {
-            builder = builder.header("user-agent", self.user_agent.as_str());
+            builder = builder.header("user-agent", self.config.user_agent.as_str());
         }
         let body = Full::new(req.body.clone().unwrap_or_default());
         let request = builder
@@ -305,13 +485,13 @@ impl Client {
         let send_start = Instant::now();
         let blocked = ms(send_start - start);
         conn.stats.begin_request(send_start);
-        let response = conn
-            .sender
-            .send_request(request)
-            .await
-            .map_err(hyper_error)?;
+        let response = match &mut conn.sender {
+            Sender::H1(s) => s.send_request(request).await,
+            Sender::H2(s) => s.send_request(request).await,
+        }
+        .map_err(hyper_error)?;
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .map(|(k, v)| {
@@ -328,10 +508,16 @@ impl Client {
             if req.keep_body {
                 if let Some(data) = frame.data_ref() {
                     kept.extend_from_slice(data);
+                    if kept.len() as u64 > self.config.max_body_bytes {
+                        return Err(body_too_large(self.config.max_body_bytes));
+                    }
                 }
             }
         }
         let end = Instant::now();
+        if req.keep_body {
+            kept = decode_body(&headers, kept, self.config.max_body_bytes)?;
+        }
         let (last_write, first_read) = conn.stats.marks(send_start, end);
         Ok(Exchange {
             status,
@@ -339,25 +525,101 @@ impl Client {
             body: Bytes::from(kept),
             timings: Timings {
                 blocked,
-                connecting,
-                tls_handshaking: 0.0,
+                connecting: setup.connecting,
+                tls_handshaking: setup.tls_handshaking,
                 sending: ms(last_write - send_start),
                 waiting: ms(first_read - last_write),
                 receiving: ms(end - first_read),
             },
-            proto: "HTTP/1.1",
+            proto: if h2 { "HTTP/2.0" } else { "HTTP/1.1" },
+            tls_version: conn.tls_version,
         })
+    }
+
+    /// Opens a connection: TCP, then TLS for `https://` (ALPN picks HTTP/2 or HTTP/1.1), or
+    /// HTTP/2 with prior knowledge for `http://` when `h2c` is set.
+    async fn connect(
+        &self,
+        secure: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<(Conn, Setup), TransportError> {
+        let addr = self.config.resolver.resolve(host, port).await?;
+        let (stream, connecting) = dial(addr).await?;
+        let stats = IoStats::new();
+        let timed = TimedIo::new(stream, stats.clone());
+        let mut setup = Setup {
+            connecting,
+            tls_handshaking: 0.0,
+        };
+        if !secure {
+            let sender = handshake(TokioIo::new(timed), self.config.h2c).await?;
+            return Ok((
+                Conn {
+                    sender,
+                    stats,
+                    tls_version: None,
+                },
+                setup,
+            ));
+        }
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| TransportError::InvalidUrl(format!("{host}: {e}")))?;
+        let t0 = Instant::now();
+        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
+            .connect(name, timed)
+            .await
+            .map_err(|e| {
+                let (code, message) = tls::handshake_error(&e, host);
+                TransportError::Other { code, message }
+            })?;
+        setup.tls_handshaking = ms(t0.elapsed());
+        let session = tls.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        let tls_version = tls::version_label(session.protocol_version());
+        let sender = handshake(TokioIo::new(tls), h2).await?;
+        Ok((
+            Conn {
+                sender,
+                stats,
+                tls_version,
+            },
+            setup,
+        ))
     }
 }
 
-async fn connect(host: &str, port: u16) -> Result<(Conn, f64), TransportError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| TransportError::Dns(host.to_string()))?
-        .collect();
-    let addr = *addrs
-        .first()
-        .ok_or_else(|| TransportError::Dns(host.to_string()))?;
+/// What opening a connection cost, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Setup {
+    connecting: f64,
+    tls_handshaking: f64,
+}
+
+/// The HTTP/1.1 or HTTP/2 handshake over `io`; the connection task runs on its own.
+async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, TransportError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        return Ok(Sender::H2(sender));
+    }
+    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
+    tokio::spawn(async move {
+        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
+        let _ = connection.await;
+    });
+    Ok(Sender::H1(sender))
+}
+
+/// Opens a TCP connection; returns it with the connect time in ms.
+async fn dial(addr: std::net::SocketAddr) -> Result<(TcpStream, f64), TransportError> {
     let t0 = Instant::now();
     let stream = TcpStream::connect(addr).await.map_err(|e| {
         let code = match e.kind() {
@@ -372,14 +634,104 @@ async fn connect(host: &str, port: u16) -> Result<(Conn, f64), TransportError> {
     })?;
     let connecting = ms(t0.elapsed());
     let _ = stream.set_nodelay(true);
-    let stats = IoStats::new();
-    let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
-    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
-    tokio::spawn(async move {
-        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
-        let _ = connection.await;
-    });
-    Ok((Conn { sender, stats }, connecting))
+    Ok((stream, connecting))
+}
+
+fn body_too_large(limit: u64) -> TransportError {
+    TransportError::Other {
+        code: 1000,
+        message: format!(
+            "response body is larger than {limit} bytes (max-response-body-mib); \
+             use body-mode discard for large bodies"
+        ),
+    }
+}
+
+/// Decodes a `Content-Encoding` of gzip, deflate or br (several, in order); other bodies pass.
+fn decode_body(
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    limit: u64,
+) -> Result<Vec<u8>, TransportError> {
+    use std::io::Read;
+    let Some((_, encodings)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+    else {
+        return Ok(body);
+    };
+    let mut body = body;
+    for encoding in encodings.split(',').rev().map(str::trim) {
+        let mut out = Vec::new();
+        let reader: Box<dyn Read + '_> = match encoding.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+            "deflate" => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            "br" => Box::new(brotli_decompressor::Decompressor::new(&body[..], 4096)),
+            "identity" | "" => continue,
+            _ => return Ok(body),
+        };
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| TransportError::Other {
+                code: 1000,
+                message: format!("cannot decode the {encoding} response body: {e}"),
+            })?;
+        if out.len() as u64 > limit {
+            return Err(body_too_large(limit));
+        }
+        body = out;
+    }
+    Ok(body)
+}
+
+/// The request a redirect response leads to, if it is one (301, 302, 303, 307, 308 with a
+/// `Location`). As Go's client (and so k6) does, 301/302/303 turn a POST (303: anything but
+/// HEAD) into a GET without a body; 307/308 repeat the request as it was.
+pub fn redirect(req: &Outgoing, ex: &Exchange) -> Option<Outgoing> {
+    if !matches!(ex.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = ex
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?
+        .1
+        .as_str();
+    let base: Uri = req.url.parse().ok()?;
+    let url = if location.contains("://") {
+        location.to_string()
+    } else {
+        let origin = format!("{}://{}", base.scheme_str()?, base.authority()?);
+        if location.starts_with('/') {
+            format!("{origin}{location}")
+        } else {
+            let path = base.path();
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            format!(
+                "{origin}{}{location}",
+                if dir.is_empty() { "/" } else { dir }
+            )
+        }
+    };
+    let mut next = req.clone();
+    next.url = url;
+    let to_get = match ex.status {
+        303 => req.method != "HEAD",
+        301 | 302 => req.method == "POST",
+        _ => false,
+    };
+    if to_get {
+        next.method = "GET".into();
+        next.body = None;
+        next.headers.retain(|(n, _)| {
+            !n.eq_ignore_ascii_case("content-type") && !n.eq_ignore_ascii_case("content-length")
+        });
+    }
+    // Cookies are taken from the jar for the new URL; a Host header would be wrong there.
+    next.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+    Some(next)
 }
 
 fn hyper_error(e: hyper::Error) -> TransportError {
@@ -468,6 +820,10 @@ mod tests {
         (addr, requests)
     }
 
+    fn test_config() -> Arc<HttpConfig> {
+        Arc::new(HttpConfig::new(&HttpSettings::default()).unwrap())
+    }
+
     fn request(method: &str, addr: std::net::SocketAddr) -> Outgoing {
         Outgoing {
             method: method.into(),
@@ -479,10 +835,65 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bodies_are_decoded_by_content_encoding() {
+        use std::io::Write;
+        let text = b"hello hello hello".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let enc = |v: &str| vec![("Content-Encoding".to_string(), v.to_string())];
+        assert_eq!(
+            decode_body(&enc("gzip"), gz.clone(), 1 << 20).unwrap(),
+            text
+        );
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&gz).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(
+            decode_body(&enc("gzip, deflate"), z, 1 << 20).unwrap(),
+            text,
+            "applied in order, undone in reverse"
+        );
+        assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
+        assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
+        assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
+    }
+
+    #[test]
+    fn redirects_resolve_locations_and_methods_as_go_does() {
+        let ex = |status: u16, location: &str| Exchange {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Bytes::new(),
+            timings: Timings::default(),
+            proto: "HTTP/1.1",
+            tls_version: None,
+        };
+        let mut post = request("POST", ([127, 0, 0, 1], 80).into());
+        post.url = "http://a.test/x/y?q=1".into();
+        post.body = Some(Bytes::from_static(b"data"));
+        let next = redirect(&post, &ex(302, "z")).unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.method.as_str()),
+            ("http://a.test/x/z", "GET")
+        );
+        assert!(next.body.is_none());
+        let next = redirect(&post, &ex(307, "/abs")).unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.method.as_str()),
+            ("http://a.test/abs", "POST")
+        );
+        assert!(next.body.is_some());
+        let next = redirect(&post, &ex(301, "https://b.test/")).unwrap();
+        assert_eq!(next.url, "https://b.test/");
+        assert!(redirect(&post, &ex(200, "/x")).is_none());
+    }
+
     #[tokio::test]
     async fn idempotent_requests_retry_once_on_a_stale_keep_alive_connection() {
         let (addr, requests) = one_shot_server().await;
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         let first = client.send(request("GET", addr)).await.result.unwrap();
         assert_eq!(&first.body[..], b"ok");
         let second = client.send(request("GET", addr)).await;
@@ -499,7 +910,7 @@ mod tests {
     #[tokio::test]
     async fn non_idempotent_requests_are_not_retried() {
         let (addr, requests) = one_shot_server().await;
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         client.send(request("POST", addr)).await.result.unwrap();
         let second = client.send(request("POST", addr)).await;
         let err = second.result.unwrap_err();
@@ -514,7 +925,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut client = Client::new();
+        let mut client = Client::new(test_config());
         let refused = client
             .send(request("GET", ([127, 0, 0, 1], port).into()))
             .await;

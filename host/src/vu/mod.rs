@@ -83,6 +83,7 @@ impl Vu {
     pub async fn iteration(&mut self, data: &str) -> Result<(), GuestError> {
         self.instance().await?;
         self.state().recorder.reset_groups();
+        self.state().client.begin_iteration();
         let limit = self.state().sandbox.max_iteration_duration;
         self.state().cpu_ticks = 0;
         let (inst, store) = self.parts()?;

@@ -36,6 +36,8 @@ pub struct RequestInfo<'a> {
     pub url: &'a str,
     /// Guest-provided tags (`name` overrides the URL for grouping).
     pub tags: &'a [(String, String)],
+    /// Whether a response's status is one the test expects (k6's `expectedStatuses`).
+    pub expected: bool,
 }
 
 impl Recorder {
@@ -119,8 +121,13 @@ impl Recorder {
                 status = ex.status.to_string();
                 extra.push(("status", &status));
                 extra.push(("proto", ex.proto));
-                let expected = (200..400).contains(&ex.status);
-                extra.push(("expected_response", if expected { "true" } else { "false" }));
+                if let Some(v) = ex.tls_version {
+                    extra.push(("tls_version", v));
+                }
+                extra.push((
+                    "expected_response",
+                    if req.expected { "true" } else { "false" },
+                ));
             }
             Err(e) => {
                 code = e.code().to_string();
@@ -149,10 +156,7 @@ impl Recorder {
         match &outcome.result {
             Ok(ex) => {
                 let t = &ex.timings;
-                push(
-                    builtin::HTTP_REQ_FAILED,
-                    f64::from(u8::from(!(200..400).contains(&ex.status))),
-                );
+                push(builtin::HTTP_REQ_FAILED, f64::from(u8::from(!req.expected)));
                 push(builtin::HTTP_REQ_DURATION, t.duration());
                 push(builtin::HTTP_REQ_BLOCKED, t.blocked);
                 push(builtin::HTTP_REQ_CONNECTING, t.connecting);

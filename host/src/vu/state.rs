@@ -64,6 +64,8 @@ pub struct VuSetup {
     pub test_start: Instant,
     /// The sandbox the VU runs under.
     pub sandbox: Arc<Sandbox>,
+    /// The HTTP client configuration.
+    pub http: Arc<transport::HttpConfig>,
 }
 
 impl VuState {
@@ -81,7 +83,7 @@ impl VuState {
             scenario: setup.scenario,
             exec: setup.exec,
             env: setup.env,
-            client: Client::new(),
+            client: Client::new(setup.http),
             recorder: setup.recorder,
             test_start: setup.test_start,
             sandbox: setup.sandbox,
@@ -135,24 +137,46 @@ impl http::Host for VuState {
                 .map_or(transport::DEFAULT_TIMEOUT, Duration::from_millis),
             keep_body: matches!(req.body_mode, http::BodyMode::Keep),
         };
-        let (method, url) = (outgoing.method.clone(), outgoing.url.clone());
-        let outcome = match self.sandbox.denied(&url) {
-            // Outside allowed-hosts: refused before any connection is opened.
-            Some(host) => Outcome {
-                result: Err(TransportError::Denied(host)),
-                bytes_sent: 0,
-                bytes_received: 0,
-            },
-            None => self.client.send(outgoing).await,
+        // Each redirect hop is a request of its own in the metrics, as in k6.
+        let mut outgoing = outgoing;
+        let mut hops = 0;
+        let outcome = loop {
+            let outcome = match self.sandbox.denied(&outgoing.url) {
+                // Outside allowed-hosts: refused before any connection is opened.
+                Some(host) => Outcome {
+                    result: Err(TransportError::Denied(host)),
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                },
+                None => self.client.send(outgoing.clone()).await,
+            };
+            let config = self.client.config();
+            transport::debug::print(config.debug, &outgoing, &outcome);
+            let expected = outcome
+                .result
+                .as_ref()
+                .is_ok_and(|ex| config.expects(ex.status));
+            self.recorder.http(
+                &RequestInfo {
+                    method: &outgoing.method,
+                    url: &outgoing.url,
+                    tags: &tags,
+                    expected,
+                },
+                &outcome,
+            );
+            let next = match &outcome.result {
+                Ok(ex) if hops < config.max_redirects => transport::redirect(&outgoing, ex),
+                _ => None,
+            };
+            match next {
+                Some(next) => {
+                    hops += 1;
+                    outgoing = next;
+                }
+                None => break outcome,
+            }
         };
-        self.recorder.http(
-            &RequestInfo {
-                method: &method,
-                url: &url,
-                tags: &tags,
-            },
-            &outcome,
-        );
         match outcome.result {
             Ok(ex) => Ok(http::Response {
                 status: ex.status,

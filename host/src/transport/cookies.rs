@@ -1,0 +1,198 @@
+//! A VU's cookie jar, as k6 keeps one: cookies from `Set-Cookie` go back to matching requests,
+//! and the jar is emptied at the start of every iteration.
+
+use std::time::SystemTime;
+
+/// One stored cookie.
+#[derive(Debug, Clone, PartialEq)]
+struct Cookie {
+    name: String,
+    value: String,
+    /// Lower-case domain; `host_only` cookies match it exactly, others its subdomains too.
+    domain: String,
+    host_only: bool,
+    path: String,
+    secure: bool,
+    expires: Option<SystemTime>,
+}
+
+/// The jar.
+#[derive(Debug, Default)]
+pub struct CookieJar {
+    cookies: Vec<Cookie>,
+}
+
+impl CookieJar {
+    /// Forgets every cookie.
+    pub fn clear(&mut self) {
+        self.cookies.clear();
+    }
+
+    /// Stores the cookies of a response from `host` for request path `path`.
+    pub fn store<'a>(
+        &mut self,
+        host: &str,
+        path: &str,
+        set_cookies: impl Iterator<Item = &'a str>,
+    ) {
+        for header in set_cookies {
+            let Some(cookie) = parse(header, host, path) else {
+                continue;
+            };
+            self.cookies.retain(|c| {
+                !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path)
+            });
+            if cookie.expires.is_none_or(|t| t > SystemTime::now()) {
+                self.cookies.push(cookie);
+            }
+        }
+    }
+
+    /// The `Cookie` header value for a request, if any cookie matches.
+    pub fn header(&self, secure: bool, host: &str, path: &str) -> Option<String> {
+        let now = SystemTime::now();
+        let host = host.to_ascii_lowercase();
+        let mut matching: Vec<&Cookie> = self
+            .cookies
+            .iter()
+            .filter(|c| c.expires.is_none_or(|t| t > now))
+            .filter(|c| secure || !c.secure)
+            .filter(|c| {
+                if c.host_only {
+                    host == c.domain
+                } else {
+                    host == c.domain || host.ends_with(&format!(".{}", c.domain))
+                }
+            })
+            .filter(|c| path_matches(path, &c.path))
+            .collect();
+        // Longer paths first, as RFC 6265 asks.
+        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+        (!matching.is_empty()).then(|| {
+            matching
+                .iter()
+                .map(|c| format!("{}={}", c.name, c.value))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+fn path_matches(request: &str, cookie: &str) -> bool {
+    request == cookie
+        || (request.starts_with(cookie)
+            && (cookie.ends_with('/') || request[cookie.len()..].starts_with('/')))
+}
+
+/// The default path of RFC 6265: the request path up to its last `/`.
+fn default_path(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".into(),
+        Some(i) => path[..i].into(),
+    }
+}
+
+fn parse(header: &str, host: &str, path: &str) -> Option<Cookie> {
+    let mut parts = header.split(';');
+    let (name, value) = parts.next()?.split_once('=')?;
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let mut cookie = Cookie {
+        name: name.to_string(),
+        value: value.trim().trim_matches('"').to_string(),
+        domain: host.to_ascii_lowercase(),
+        host_only: true,
+        path: default_path(path.split('?').next().unwrap_or("/")),
+        secure: false,
+        expires: None,
+    };
+    let mut max_age = None;
+    for attr in parts {
+        let (key, val) = attr.split_once('=').unwrap_or((attr, ""));
+        let val = val.trim();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "domain" if !val.is_empty() => {
+                let domain = val.trim_start_matches('.').to_ascii_lowercase();
+                let host = host.to_ascii_lowercase();
+                // A server may only set cookies for itself or a parent domain.
+                if host != domain && !host.ends_with(&format!(".{domain}")) {
+                    return None;
+                }
+                cookie.domain = domain;
+                cookie.host_only = false;
+            }
+            "path" if val.starts_with('/') => cookie.path = val.to_string(),
+            "secure" => cookie.secure = true,
+            "max-age" => max_age = val.parse::<i64>().ok(),
+            "expires" => cookie.expires = httpdate::parse_http_date(val).ok(),
+            _ => {}
+        }
+    }
+    // Max-Age wins over Expires; zero or less deletes.
+    if let Some(secs) = max_age {
+        cookie.expires = Some(if secs <= 0 {
+            SystemTime::UNIX_EPOCH
+        } else {
+            SystemTime::now() + std::time::Duration::from_secs(secs as u64)
+        });
+    }
+    Some(cookie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_come_back_to_matching_requests() {
+        let mut jar = CookieJar::default();
+        jar.store(
+            "shop.test",
+            "/cart/add",
+            [
+                "session=abc; Path=/; HttpOnly",
+                "cart=1",
+                "wide=w; Domain=.shop.test; Path=/; Secure",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            jar.header(false, "shop.test", "/cart/view").as_deref(),
+            Some("cart=1; session=abc")
+        );
+        assert_eq!(
+            jar.header(true, "api.shop.test", "/").as_deref(),
+            Some("wide=w"),
+            "domain cookies reach subdomains, host-only ones do not"
+        );
+        assert_eq!(jar.header(false, "other.test", "/"), None);
+    }
+
+    #[test]
+    fn expiry_deletes_and_clear_empties() {
+        let mut jar = CookieJar::default();
+        jar.store("a.test", "/", ["x=1", "y=2"].into_iter());
+        jar.store(
+            "a.test",
+            "/",
+            [
+                "x=gone; Max-Age=0",
+                "y=old; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(jar.header(false, "a.test", "/"), None);
+        jar.store("a.test", "/", ["z=3"].into_iter());
+        jar.clear();
+        assert_eq!(jar.header(false, "a.test", "/"), None);
+    }
+
+    #[test]
+    fn foreign_domains_are_refused() {
+        let mut jar = CookieJar::default();
+        jar.store("a.test", "/", ["x=1; Domain=b.test"].into_iter());
+        assert_eq!(jar.header(false, "b.test", "/"), None);
+    }
+}

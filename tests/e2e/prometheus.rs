@@ -1,0 +1,241 @@
+//! `--out prometheus-rw` against a real Prometheus (Debian's `prometheus`, started here with the
+//! remote-write receiver and native histograms on a loopback port): what its query API returns must
+//! match the run's own summary.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{component, read_json, scratch, volley, Run, Server};
+
+/// A Prometheus server on a free loopback port, stopped on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start() -> Option<Prometheus> {
+        let binary = Path::new("/usr/bin/prometheus");
+        if !binary.exists() {
+            eprintln!("SKIPPED: /usr/bin/prometheus is absent (apt-get install prometheus; .ci/run installs it)");
+            return None;
+        }
+        let dir = scratch("prometheus");
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, "scrape_configs: []\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args([
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=native-histograms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let prom = Prometheus { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while prom.get("/-/ready").0 != 200 {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(prom)
+    }
+
+    /// A GET on the server: status (0 when it does not answer yet) and body.
+    fn get(&self, path_and_query: &str) -> (u16, String) {
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        let request = format!(
+            "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        );
+        let mut response = String::new();
+        if conn.write_all(request.as_bytes()).is_err()
+            || conn.read_to_string(&mut response).is_err()
+        {
+            return (0, String::new());
+        }
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    /// An instant PromQL query that yields one sample; its value.
+    fn scalar(&self, promql: &str) -> f64 {
+        let (status, body) = self.get(&format!("/api/v1/query?query={}", encode(promql)));
+        assert_eq!(status, 200, "{promql}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let result = v["data"]["result"].as_array().unwrap();
+        assert_eq!(result.len(), 1, "{promql}: {body}");
+        result[0]["value"][1].as_str().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a query parameter.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn remote_write_lands_in_a_real_prometheus() {
+    let Some(prom) = Prometheus::start() else {
+        return;
+    };
+    let server = Server::start();
+    let export = scratch("prom-rw").join("summary.json");
+    let out = Run::from_output(
+        volley()
+            .env("VOLLEY_PROMETHEUS_RW_PUSH_INTERVAL", "200ms")
+            .args([
+                "run",
+                component("probe").to_str().unwrap(),
+                "-e",
+                &format!("BASE_URL={}", server.url()),
+                "-e",
+                "REQUESTS=3",
+                "-e",
+                "CUSTOM_METRICS=1",
+                "--vus",
+                "3",
+                "--iterations",
+                "40",
+                "--out",
+                &format!("prometheus-rw=http://127.0.0.1:{}/api/v1/write", prom.port),
+                "--summary-export",
+                export.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(
+        out.stderr
+            .contains("output: prometheus-rw (http://127.0.0.1:"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("prometheus-rw:"),
+        "no push failed: {}",
+        out.stderr
+    );
+    let summary = read_json(&export);
+    let reqs = summary["metrics"]["http_reqs"]["values"]["count"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(reqs, 120.0);
+
+    // Counters and histogram counts are exact.
+    assert_eq!(prom.scalar("sum(k6_http_reqs_total)"), reqs);
+    assert_eq!(
+        prom.scalar(r#"sum(k6_http_reqs_total{method="GET",status="200",scenario="default"})"#),
+        reqs
+    );
+    assert_eq!(
+        prom.scalar("sum(histogram_count(k6_http_req_duration_seconds))"),
+        reqs
+    );
+    assert_eq!(
+        prom.scalar(r#"sum(k6_probe_requests_total{kind="get"})"#),
+        reqs
+    );
+    assert_eq!(
+        prom.scalar("sum(histogram_count(k6_probe_duration_seconds))"),
+        reqs
+    );
+    assert_eq!(
+        prom.scalar("sum(k6_iterations_total)"),
+        summary["metrics"]["iterations"]["values"]["count"]
+            .as_f64()
+            .unwrap()
+    );
+    // Rates are shares; every check passed.
+    assert_eq!(
+        prom.scalar(r#"min(k6_checks_rate{check="status is 200"})"#),
+        1.0
+    );
+
+    // Sums agree, and Prometheus's quantile from the native histogram is close to the exact one.
+    let duration = &summary["metrics"]["http_req_duration"]["values"];
+    let avg_ms = duration["avg"].as_f64().unwrap();
+    let prom_sum_s = prom.scalar("sum(histogram_sum(k6_http_req_duration_seconds))");
+    assert!(
+        (prom_sum_s * 1000.0 - avg_ms * reqs).abs() <= 1e-6 * avg_ms * reqs + 1e-6,
+        "sum: prometheus {prom_sum_s}s, summary avg {avg_ms}ms x {reqs}"
+    );
+    let ours = duration["p(95)"].as_f64().unwrap() / 1000.0;
+    let theirs = prom.scalar("histogram_quantile(0.95, sum(k6_http_req_duration_seconds))");
+    assert!(
+        (theirs - ours).abs() <= 0.05 * ours,
+        "p95: prometheus {theirs}s, volley {ours}s"
+    );
+}
+
+#[test]
+fn a_missing_receiver_is_reported_not_fatal() {
+    let server = Server::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Run::from_output(
+        volley()
+            .args([
+                "run",
+                component("probe").to_str().unwrap(),
+                "-e",
+                &format!("BASE_URL={}", server.url()),
+                "--iterations",
+                "2",
+                "--out",
+                &format!("prometheus-rw=http://127.0.0.1:{closed}/api/v1/write"),
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(
+        out.stderr.contains(&format!(
+            "prometheus-rw: push to http://127.0.0.1:{closed}/api/v1/write failed"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.hits(), 2);
+}
