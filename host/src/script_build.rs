@@ -309,8 +309,11 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
     }
     let scratch = Scratch::new()?;
     let mut entry = PathBuf::new();
+    let version = wit_version();
     for (rel, text) in SHIM {
-        let p = scratch.write(&format!("js/{rel}"), text)?;
+        // The shim imports `volley:scenario/…@0.1.1`; import the embedded WIT's version instead.
+        let text = text.replace("@0.1.1'", &format!("@{version}'"));
+        let p = scratch.write(&format!("js/{rel}"), &text)?;
         if *rel == "entry.js" {
             entry = p;
         }
@@ -335,6 +338,15 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
     // depend on its (random) name and the bundle's hash is stable.
     run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
     Ok((scratch, out))
+}
+
+/// The version of the embedded `volley:scenario` package (`package volley:scenario@X;`).
+fn wit_version() -> &'static str {
+    WIT.iter()
+        .flat_map(|(_, text)| text.lines())
+        .find_map(|l| l.trim().strip_prefix("package volley:scenario@"))
+        .map(|v| v.trim_end_matches(';').trim())
+        .unwrap_or("0.1.1")
 }
 
 /// Componentizes `bundle` into `out`.
@@ -481,9 +493,10 @@ mod tests {
     fn the_shim_and_the_wit_are_embedded() {
         assert!(SHIM
             .iter()
-            .any(|(n, t)| *n == "k6/http.js" && t.contains("volley:scenario/http@0.1.1")));
+            .any(|(n, t)| *n == "k6/http.js" && t.contains("'volley:scenario/http@0.1.1'")));
         assert!(WIT
             .iter()
-            .any(|(_, t)| t.contains("package volley:scenario@0.1.1")));
+            .any(|(_, t)| t.contains(&format!("package volley:scenario@{};", wit_version()))));
+        assert!(wit_version().starts_with("0.1."), "{}", wit_version());
     }
 }

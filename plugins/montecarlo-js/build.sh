@@ -18,9 +18,13 @@ bin="$here/node_modules/.bin"
 }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$bin/esbuild" "$root/sdk/js/entry.js" --bundle --format=esm --platform=neutral \
+# The shim imports volley:scenario/...@0.1.1: import the version of wit/ instead.
+version="$(sed -n 's/^package volley:scenario@\(.*\);/\1/p' "$root/wit/world.wit")"
+cp -r "$root/sdk/js" "$work/js"
+sed -i "s/@0\.1\.1'/@$version'/g" "$work"/js/*.js "$work"/js/k6/*.js
+"$bin/esbuild" "$work/js/entry.js" --bundle --format=esm --platform=neutral \
   --main-fields=module,main "--external:volley:*" --log-level=warning \
-  "--alias:k6=$root/sdk/js/k6" "--alias:volley-script=$script" --outfile="$work/bundle.js"
+  "--alias:k6=$work/js/k6" "--alias:volley-script=$script" --outfile="$work/bundle.js"
 # -d http -d fetch-event: no wasi:http import; HTTP goes through volley:scenario/http.
 "$bin/componentize-js" "$work/bundle.js" --wit "$root/wit" --world-name scenario \
   -d http -d fetch-event -o "$out"
