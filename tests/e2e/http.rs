@@ -46,6 +46,9 @@ struct Seen {
     versions: Mutex<Vec<String>>,
     /// Each request's path and `Cookie` header.
     requests: Mutex<Vec<(String, Option<String>)>>,
+    /// Requests being served now, and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 /// How a test server speaks.
@@ -58,7 +61,7 @@ enum Mode<'a> {
     Tls(&'a Pki, &'a [&'a [u8]]),
 }
 
-/// The test server's routes: `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
+/// The test server's routes: `/slow/MS` → 200 after MS milliseconds, `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
 /// `/status/N` → status N, `/set-cookie` → 200 setting `visit=N`, anything else → 200 "ok".
 fn route(path: &str, seen: &Seen) -> Response<Full<Bytes>> {
     let reply = |status: u16| Response::builder().status(status);
@@ -142,6 +145,14 @@ impl TestServer {
                                 .get("cookie")
                                 .map(|v| v.to_str().unwrap_or_default().to_string());
                             let path = req.uri().path().to_string();
+                            let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                            if let Some(ms) =
+                                path.strip_prefix("/slow/").and_then(|m| m.parse().ok())
+                            {
+                                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            }
+                            s.in_flight.fetch_sub(1, Ordering::SeqCst);
                             let response = route(&path, &s);
                             s.requests.lock().unwrap().push((path, cookie));
                             Ok::<_, Infallible>(response)
@@ -212,11 +223,24 @@ fn probe_path(
     iterations: u32,
     requests: u32,
 ) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+    probe_env(dir, base, path, options, "", iterations, requests)
+}
+
+/// [`probe_path`] with extra `[env]` lines for the probe.
+fn probe_env(
+    dir: &Path,
+    base: &str,
+    path: &str,
+    options: &str,
+    env: &str,
+    iterations: u32,
+    requests: u32,
+) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
     let test = dir.join("test.toml");
     std::fs::write(
         &test,
         format!(
-            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\nREQ_PATH = \"{path}\"\n",
+            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\nREQ_PATH = \"{path}\"\n{env}\n",
             component("probe").display()
         ),
     )
@@ -506,5 +530,67 @@ fn http_debug_prints_requests_and_responses() {
         out.stderr.contains("set-cookie: visit=0; Path=/"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn batch_runs_in_parallel_within_k6_limits() {
+    let dir = scratch("batch");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (code, summary, tags) = probe_env(&dir, &base, "/slow/150", "", "BATCH = \"14\"", 2, 0);
+    assert_eq!(code, 0);
+    assert_eq!(tags.len(), 28);
+    assert_eq!(
+        crate::support::check(&summary, "status is 200")["passes"],
+        28
+    );
+    assert_eq!(
+        server.seen.max_in_flight.load(Ordering::SeqCst),
+        6,
+        "k6's batchPerHost: 6 at once to one host"
+    );
+    assert_eq!(
+        server.seen.connections.load(Ordering::SeqCst),
+        6,
+        "the batch lanes' connections are kept for the next iteration"
+    );
+}
+
+#[test]
+fn per_request_params_override_the_test() {
+    let dir = scratch("params");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, _, tags) = probe_env(&dir, &base, "/redirect/3", "", "REDIRECTS = \"0\"", 1, 1);
+    assert_eq!(tags.len(), 1, "redirects(0): the 302 comes back");
+    let (_, summary, tags) = probe_env(&dir, &base, "/status/404", "", "EXPECT = \"404\"", 1, 1);
+    assert_eq!(tags[0]["expected_response"], "true");
+    assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 0);
+    probe_env(
+        &dir,
+        &base,
+        "/set-cookie",
+        "",
+        "COOKIE = \"visit=mine\"",
+        1,
+        2,
+    );
+    let cookies: Vec<Option<String>> = server
+        .seen
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == "/set-cookie")
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(
+        cookies,
+        [
+            Some("visit=mine".to_string()),
+            Some("visit=mine".to_string())
+        ],
+        "the request's own cookie wins over the jar's of the same name"
     );
 }

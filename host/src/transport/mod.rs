@@ -137,6 +137,8 @@ pub struct Outgoing {
     pub timeout: Duration,
     /// Whether to keep the body for the caller.
     pub keep_body: bool,
+    /// Cookies for this request besides the jar's (same name: these win).
+    pub cookies: Vec<(String, String)>,
 }
 
 /// Phase timings in milliseconds, as k6 defines them.
@@ -273,7 +275,9 @@ type Origin = (bool, String, u16);
 pub struct Client {
     conns: HashMap<Origin, Conn>,
     config: Arc<HttpConfig>,
-    jar: CookieJar,
+    jar: Arc<std::sync::Mutex<CookieJar>>,
+    /// The extra lanes of `http.batch`, kept with their connections for the next batch.
+    lanes: Vec<Client>,
 }
 
 impl Client {
@@ -282,8 +286,34 @@ impl Client {
         Client {
             conns: HashMap::new(),
             config,
-            jar: CookieJar::default(),
+            jar: Arc::default(),
+            lanes: Vec::new(),
         }
+    }
+
+    /// Another client of the same VU (same configuration and cookie jar, no connections yet),
+    /// for requests sent in parallel by `http.batch`.
+    pub fn lane(&self) -> Client {
+        Client {
+            conns: HashMap::new(),
+            config: self.config.clone(),
+            jar: self.jar.clone(),
+            lanes: Vec::new(),
+        }
+    }
+
+    /// The batch lanes kept from the last batch (see [`Client::keep_lanes`]).
+    pub fn take_lanes(&mut self) -> Vec<Client> {
+        std::mem::take(&mut self.lanes)
+    }
+
+    /// Keeps `lanes` and their idle connections for the next batch.
+    pub fn keep_lanes(&mut self, lanes: Vec<Client>) {
+        self.lanes = lanes;
+    }
+
+    fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
+        self.jar.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The configuration this client follows.
@@ -294,9 +324,10 @@ impl Client {
     /// Called before each iteration: empties the cookie jar, as k6 does, and with
     /// `noVUConnectionReuse` closes the VU's connections.
     pub fn begin_iteration(&mut self) {
-        self.jar.clear();
+        self.jar().clear();
         if self.config.no_vu_connection_reuse {
             self.conns.clear();
+            self.lanes.clear();
         }
     }
 
@@ -352,7 +383,8 @@ impl Client {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
         {
-            if let Some(cookie) = self.jar.header(secure, &host, &path) {
+            let own = std::mem::take(&mut req.cookies);
+            if let Some(cookie) = self.jar().header(secure, &host, &path, &own) {
                 req.headers.push(("cookie".into(), cookie));
             }
         }
@@ -399,7 +431,7 @@ impl Client {
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
                 .map(|(_, v)| v.as_str());
-            self.jar.store(&host, &path, set_cookies);
+            self.jar().store(&host, &path, set_cookies);
         }
         if result.is_ok() && !conn.sender.is_closed() && !self.config.no_connection_reuse {
             self.conns.insert(key, conn);
@@ -832,6 +864,7 @@ mod tests {
             body: None,
             timeout: Duration::from_secs(10),
             keep_body: true,
+            cookies: Vec::new(),
         }
     }
 
