@@ -296,6 +296,14 @@ fn https_negotiates_http2_over_one_connection_and_times_the_handshake() {
         "only the first request paid for the handshake"
     );
     assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 0);
+    let sum = |m: &str| summary["metrics"][m]["exact"]["sum"].as_f64().unwrap();
+    let phases = sum("http_req_sending") + sum("http_req_waiting") + sum("http_req_receiving");
+    assert!(
+        (sum("http_req_duration") - phases).abs() < 1e-6,
+        "duration = sending + waiting + receiving: {} vs {phases}",
+        sum("http_req_duration")
+    );
+    assert!(sum("http_req_waiting") > 0.0);
 }
 
 #[test]

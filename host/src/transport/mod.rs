@@ -782,6 +782,22 @@ fn hyper_error(e: hyper::Error) -> TransportError {
         }
         source = err.source();
     }
+    if let Some(h2e) = source_of::<h2::Error>(&e) {
+        // k6's HTTP/2 codes: 1610+ GOAWAY, 1630+ stream errors, 1650+ connection errors, each
+        // offset by the HTTP/2 error code.
+        let reason = h2e.reason().map_or(0, |r| u32::from(r).min(19));
+        let (base, kind) = if h2e.is_go_away() {
+            (1610, "GOAWAY")
+        } else if h2e.is_reset() {
+            (1630, "stream error")
+        } else {
+            (1650, "connection error")
+        };
+        return TransportError::Other {
+            code: base + reason,
+            message: format!("http2: {kind}: {h2e}"),
+        };
+    }
     if e.is_incomplete_message() {
         return TransportError::Other {
             code: 1220,
@@ -792,6 +808,20 @@ fn hyper_error(e: hyper::Error) -> TransportError {
         code: 1000,
         message: e.to_string(),
     }
+}
+
+/// The first error of type `T` in `e`'s source chain.
+fn source_of<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = err.source();
+    }
+    None
 }
 
 /// Methods Go's transport retries on a stale keep-alive connection.
@@ -938,6 +968,28 @@ mod tests {
             3,
             "one failed try, one retry"
         );
+    }
+
+    #[tokio::test]
+    async fn http2_stream_resets_map_to_k6_codes() {
+        // A raw HTTP/2 server that refuses every stream (RST_STREAM REFUSED_STREAM = 7).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(sock).await.unwrap();
+            while let Some(Ok((_, mut respond))) = conn.accept().await {
+                respond.send_reset(h2::Reason::REFUSED_STREAM);
+            }
+        });
+        let settings = HttpSettings {
+            h2c: true,
+            ..HttpSettings::default()
+        };
+        let mut client = Client::new(Arc::new(HttpConfig::new(&settings).unwrap()));
+        let err = client.send(request("GET", addr)).await.result.unwrap_err();
+        assert_eq!(err.code(), 1637, "{err}");
+        assert!(err.to_string().contains("stream error"), "{err}");
     }
 
     #[tokio::test]
