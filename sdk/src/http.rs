@@ -81,6 +81,7 @@ impl Request {
                 redirects: None,
                 expected_statuses: Vec::new(),
                 cookies: Vec::new(),
+                compression: None,
             },
         }
     }
@@ -177,6 +178,13 @@ impl Request {
         self.params
             .expected_statuses
             .push(wit::StatusRange { min, max });
+        self
+    }
+
+    /// Compresses the body before sending (k6's `compression`): `"gzip"`, `"deflate"`, or
+    /// several comma-separated, applied in order.
+    pub fn compression(mut self, algorithms: &str) -> Self {
+        self.params.compression = Some(algorithms.to_string());
         self
     }
 

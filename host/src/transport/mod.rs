@@ -717,6 +717,49 @@ fn decode_body(
     Ok(body)
 }
 
+/// Compresses the request body with `algorithms` (k6's `compression`: `gzip`, `deflate`,
+/// comma-separated, applied in order) and sets `Content-Encoding`.
+pub fn compress(req: &mut Outgoing, algorithms: &str) -> Result<(), TransportError> {
+    use std::io::Write;
+    let Some(mut body) = req.body.as_ref().map(|b| b.to_vec()) else {
+        return Ok(());
+    };
+    let mut applied = Vec::new();
+    for algorithm in algorithms.split(',').map(str::trim) {
+        let out = match algorithm {
+            "gzip" => {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).and_then(|_| e.finish())
+            }
+            "deflate" => {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).and_then(|_| e.finish())
+            }
+            other => {
+                return Err(TransportError::Other {
+                    code: 1000,
+                    message: format!(
+                        "unknown compression algorithm '{other}' (expected gzip or deflate)"
+                    ),
+                })
+            }
+        };
+        body = out.map_err(|e| TransportError::Other {
+            code: 1000,
+            message: format!("cannot compress the request body: {e}"),
+        })?;
+        applied.push(algorithm);
+    }
+    req.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("content-encoding"));
+    req.headers
+        .push(("content-encoding".into(), applied.join(", ")));
+    req.body = Some(Bytes::from(body));
+    Ok(())
+}
+
 /// The request a redirect response leads to, if it is one (301, 302, 303, 307, 308 with a
 /// `Location`). As Go's client (and so k6) does, 301/302/303 turn a POST (303: anything but
 /// HEAD) into a GET without a body; 307/308 repeat the request as it was.
@@ -921,6 +964,21 @@ mod tests {
         assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
         assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
         assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
+    }
+
+    #[test]
+    fn request_bodies_compress_and_decode_back() {
+        let mut req = request("POST", ([127, 0, 0, 1], 80).into());
+        req.body = Some(Bytes::from_static(b"volley volley volley volley"));
+        compress(&mut req, "deflate, gzip").unwrap();
+        let headers = vec![("content-encoding".to_string(), "deflate, gzip".to_string())];
+        assert!(req.headers.contains(&headers[0]));
+        let back = decode_body(&headers, req.body.clone().unwrap().to_vec(), 1 << 20).unwrap();
+        assert_eq!(back, b"volley volley volley volley");
+        assert!(compress(&mut req, "br")
+            .unwrap_err()
+            .to_string()
+            .contains("'br'"));
     }
 
     #[test]

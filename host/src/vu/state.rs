@@ -238,6 +238,7 @@ const BATCH_PER_HOST: usize = 6;
 struct Params {
     redirects: Option<u32>,
     expected: Vec<(u16, u16)>,
+    compression: Option<String>,
 }
 
 impl Params {
@@ -247,6 +248,7 @@ impl Params {
             Params {
                 redirects: p.redirects,
                 expected: p.expected_statuses.iter().map(|r| (r.min, r.max)).collect(),
+                compression: p.compression.filter(|c| !c.is_empty()),
             },
             p.cookies.into_iter().map(|c| (c.name, c.value)).collect(),
         )
@@ -301,6 +303,25 @@ async fn perform(
     tags: &[(String, String)],
     params: &Params,
 ) -> Outcome {
+    if let Some(algorithms) = &params.compression {
+        if let Err(e) = transport::compress(&mut outgoing, algorithms) {
+            let outcome = Outcome {
+                result: Err(e),
+                bytes_sent: 0,
+                bytes_received: 0,
+            };
+            lock(recorder).http(
+                &RequestInfo {
+                    method: &outgoing.method,
+                    url: &outgoing.url,
+                    tags,
+                    expected: false,
+                },
+                &outcome,
+            );
+            return outcome;
+        }
+    }
     let mut hops = 0;
     loop {
         let outcome = match sandbox.denied(&outgoing.url) {
