@@ -17,8 +17,10 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::support::{component, read_json, run, scratch};
 
-/// A leaf certificate for `names`, signed by a CA written to `DIR/ca.pem`.
+/// A leaf certificate for `names`, signed by a CA written to `DIR/ca.pem`; also a client
+/// certificate from the same CA in `DIR/client.pem` and `DIR/client-key.pem`.
 struct Pki {
+    ca: rustls::pki_types::CertificateDer<'static>,
     leaf: rustls::pki_types::CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
 }
@@ -33,7 +35,15 @@ fn pki(dir: &Path, names: &[&str]) -> Pki {
         .signed_by(&leaf_key, &ca)
         .unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client = CertificateParams::new(vec!["volley-client".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("client-key.pem"), client_key.serialize_pem()).unwrap();
     Pki {
+        ca: ca.der().clone(),
         leaf: leaf.der().clone(),
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
     }
@@ -59,6 +69,8 @@ enum Mode<'a> {
     H2c,
     /// TLS offering `alpn`; HTTP/2 when `h2` is negotiated.
     Tls(&'a Pki, &'a [&'a [u8]]),
+    /// TLS over HTTP/1.1 that requires a client certificate from the PKI's CA.
+    MutualTls(&'a Pki),
 }
 
 /// The test server's routes: `/slow/MS` → 200 after MS milliseconds, `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
@@ -112,15 +124,29 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let h2c = matches!(mode, Mode::H2c);
         let tls = match mode {
-            Mode::Tls(pki, alpn) => Some((pki, alpn)),
+            Mode::Tls(pki, alpn) => Some((pki, alpn, false)),
+            Mode::MutualTls(pki) => Some((pki, &[b"http/1.1".as_slice()][..], true)),
             Mode::Http1 | Mode::H2c => None,
         };
-        let acceptor = tls.map(|(pki, alpn)| {
+        let acceptor = tls.map(|(pki, alpn, mutual)| {
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .unwrap()
-                .with_no_client_auth()
+                .unwrap();
+            let builder = if mutual {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(pki.ca.clone()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_no_client_auth()
+            };
+            let mut config = builder
                 .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
                 .unwrap();
             config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -600,5 +626,29 @@ fn per_request_params_override_the_test() {
             Some("visit=mine".to_string())
         ],
         "the request's own cookie wins over the jar's of the same name"
+    );
+}
+
+#[test]
+fn client_certificates_are_presented_to_their_domains() {
+    let dir = scratch("mtls");
+    let pki = pki(&dir, &["localhost"]);
+    let server = TestServer::start(Mode::MutualTls(&pki));
+    let base = format!("https://localhost:{}", server.addr.port());
+    let (_, _, tags) = probe(&dir, &base, "tls-ca-file = \"ca.pem\"", 1, 1);
+    assert_eq!(
+        tags[0]["status"], "0",
+        "refused without a certificate: {}",
+        tags[0]
+    );
+    let auth = "tls-ca-file = \"ca.pem\"\ntlsAuth = [{ domains = [\"localhost\"], cert = \"client.pem\", key = \"client-key.pem\" }]";
+    let (_, _, tags) = probe(&dir, &base, auth, 1, 1);
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    let other = "tls-ca-file = \"ca.pem\"\ntlsAuth = [{ domains = [\"*.example.test\"], cert = \"client.pem\", key = \"client-key.pem\" }]";
+    let (_, _, tags) = probe(&dir, &base, other, 1, 1);
+    assert_eq!(
+        tags[0]["status"], "0",
+        "only presented to its domains: {}",
+        tags[0]
     );
 }

@@ -92,6 +92,13 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
             opts.tls_ca_file = Some(dir.join(ca));
         }
     }
+    for auth in opts.tls_auth.iter_mut().flatten() {
+        for path in [&mut auth.cert, &mut auth.key] {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
     if let Some(registries) = &mut opts.registries {
         for r in registries.iter_mut() {
             if !r.contains("://") && Path::new(r).is_relative() {
@@ -452,6 +459,16 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),
             min_version,
             max_version,
+            client_auth: opts
+                .tls_auth
+                .iter()
+                .flatten()
+                .map(|a| crate::transport::tls::ClientAuth {
+                    domains: a.domains.clone(),
+                    cert: a.cert.clone(),
+                    key: a.key.clone(),
+                })
+                .collect(),
         },
         h2c: opts.h2c == Some(true),
         user_agent: opts.user_agent.clone(),

@@ -39,8 +39,8 @@ pub enum HttpDebug {
 /// How every VU's client behaves; built once per test.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// rustls client configuration (roots, versions, ALPN).
-    pub tls: Arc<rustls::ClientConfig>,
+    /// rustls client configurations (roots, versions, ALPN, client certificates by domain).
+    pub tls: tls::TlsConfigs,
     /// Speak HTTP/2 without TLS to `http://` origins (prior knowledge).
     pub h2c: bool,
     /// `User-Agent` sent when a request has none.
@@ -99,7 +99,7 @@ impl HttpConfig {
     /// Builds the configuration (reads the system's root certificates and any CA file).
     pub fn new(settings: &HttpSettings) -> Result<HttpConfig, TlsConfigError> {
         Ok(HttpConfig {
-            tls: tls::client_config(&settings.tls)?,
+            tls: tls::TlsConfigs::new(&settings.tls)?,
             h2c: settings.h2c,
             user_agent: settings
                 .user_agent
@@ -598,7 +598,7 @@ impl Client {
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| TransportError::InvalidUrl(format!("{host}: {e}")))?;
         let t0 = Instant::now();
-        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
+        let tls = tokio_rustls::TlsConnector::from(self.config.tls.for_host(host))
             .connect(name, timed)
             .await
             .map_err(|e| {
