@@ -56,6 +56,8 @@ struct Seen {
     versions: Mutex<Vec<String>>,
     /// Each request's path and `Cookie` header.
     requests: Mutex<Vec<(String, Option<String>)>>,
+    /// Each connection's peer address.
+    peers: Mutex<Vec<std::net::IpAddr>>,
     /// Requests being served now, and the most at once.
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
@@ -155,8 +157,9 @@ impl TestServer {
         let seen = Arc::new(Seen::default());
         let s = seen.clone();
         runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok((stream, peer)) = listener.accept().await {
                 s.connections.fetch_add(1, Ordering::SeqCst);
+                s.peers.lock().unwrap().push(peer.ip());
                 let (s, acceptor) = (s.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -650,5 +653,18 @@ fn client_certificates_are_presented_to_their_domains() {
         tags[0]["status"], "0",
         "only presented to its domains: {}",
         tags[0]
+    );
+}
+
+#[test]
+fn local_ips_choose_the_source_address() {
+    let dir = scratch("local-ips");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, _, tags) = probe(&dir, &base, "localIPs = [\"127.0.0.3\"]", 1, 1);
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    assert_eq!(
+        *server.seen.peers.lock().unwrap(),
+        ["127.0.0.3".parse::<std::net::IpAddr>().unwrap()]
     );
 }

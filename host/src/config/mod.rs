@@ -415,6 +415,22 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             ));
         }
     }
+    let mut local_ips = Vec::new();
+    for entry in opts.local_ips.iter().flatten() {
+        match (
+            entry.parse::<std::net::IpAddr>(),
+            entry.parse::<ipnet::IpNet>(),
+        ) {
+            (Ok(ip), _) => local_ips.push(ip),
+            (_, Ok(net)) => local_ips.extend(net.hosts().take(65_536)),
+            _ => {
+                return Err(invalid(
+                    "local-ips",
+                    format!("'{entry}' is not an IP address or range such as 10.0.0.0/24"),
+                ))
+            }
+        }
+    }
     let mut expected_statuses = None;
     if let Some(list) = &opts.expected_statuses {
         let mut ranges = Vec::new();
@@ -454,6 +470,7 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             .max_response_body_mib
             .map(|m| m.saturating_mul(1 << 20)),
         debug,
+        local_ips,
         tls: TlsSettings {
             ca_file: opts.tls_ca_file.clone(),
             insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),

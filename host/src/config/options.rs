@@ -322,6 +322,9 @@ pub struct Options {
     pub blacklist_ips: Option<Vec<String>>,
     /// DNS cache and address selection (k6's `dns`).
     pub dns: Option<DnsOpt>,
+    /// Source IP addresses, one per VU in turn (k6's `localIPs`): addresses or CIDR ranges.
+    #[serde(alias = "localIPs")]
+    pub local_ips: Option<Vec<String>>,
     /// Largest response body kept for the guest, in MiB (default 16).
     pub max_response_body_mib: Option<u64>,
     /// `headers` or `full` (set by `--http-debug`).
@@ -409,6 +412,7 @@ impl Options {
             block_hostnames: higher.block_hostnames.or(self.block_hostnames),
             blacklist_ips: higher.blacklist_ips.or(self.blacklist_ips),
             dns: higher.dns.or(self.dns),
+            local_ips: higher.local_ips.or(self.local_ips),
             max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
             http_debug: higher.http_debug.or(self.http_debug),
         }

@@ -59,6 +59,8 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     /// What to print of each exchange.
     pub debug: HttpDebug,
+    /// Source addresses, one per VU in turn (k6's `localIPs`); empty: the system's choice.
+    pub local_ips: Vec<std::net::IpAddr>,
 }
 
 impl HttpConfig {
@@ -93,6 +95,8 @@ pub struct HttpSettings {
     pub max_body_bytes: Option<u64>,
     /// `--http-debug`.
     pub debug: HttpDebug,
+    /// k6's `localIPs`.
+    pub local_ips: Vec<std::net::IpAddr>,
 }
 
 impl HttpConfig {
@@ -115,6 +119,7 @@ impl HttpConfig {
             no_vu_connection_reuse: settings.no_vu_connection_reuse,
             max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
             debug: settings.debug,
+            local_ips: settings.local_ips.clone(),
         })
     }
 }
@@ -278,6 +283,8 @@ pub struct Client {
     jar: Arc<std::sync::Mutex<CookieJar>>,
     /// The extra lanes of `http.batch`, kept with their connections for the next batch.
     lanes: Vec<Client>,
+    /// The source address of this VU's connections.
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Client {
@@ -288,6 +295,17 @@ impl Client {
             config,
             jar: Arc::default(),
             lanes: Vec::new(),
+            local_ip: None,
+        }
+    }
+
+    /// The client of VU `vu` (1-based): it connects from the VU's share of `localIPs`.
+    pub fn for_vu(config: Arc<HttpConfig>, vu: u32) -> Self {
+        let ips = &config.local_ips;
+        let local_ip = (!ips.is_empty()).then(|| ips[(vu.max(1) as usize - 1) % ips.len()]);
+        Client {
+            local_ip,
+            ..Client::new(config)
         }
     }
 
@@ -299,6 +317,7 @@ impl Client {
             config: self.config.clone(),
             jar: self.jar.clone(),
             lanes: Vec::new(),
+            local_ip: self.local_ip,
         }
     }
 
@@ -577,7 +596,7 @@ impl Client {
         port: u16,
     ) -> Result<(Conn, Setup), TransportError> {
         let addr = self.config.resolver.resolve(host, port).await?;
-        let (stream, connecting) = dial(addr).await?;
+        let (stream, connecting) = dial(addr, self.local_ip).await?;
         let stats = IoStats::new();
         let timed = TimedIo::new(stream, stats.clone());
         let mut setup = Setup {
@@ -650,10 +669,25 @@ where
     Ok(Sender::H1(sender))
 }
 
-/// Opens a TCP connection; returns it with the connect time in ms.
-async fn dial(addr: std::net::SocketAddr) -> Result<(TcpStream, f64), TransportError> {
+/// Opens a TCP connection, from `local` when given; returns it with the connect time in ms.
+async fn dial(
+    addr: std::net::SocketAddr,
+    local: Option<std::net::IpAddr>,
+) -> Result<(TcpStream, f64), TransportError> {
     let t0 = Instant::now();
-    let stream = TcpStream::connect(addr).await.map_err(|e| {
+    let connect = async {
+        let Some(ip) = local else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        socket.connect(addr).await
+    };
+    let stream = connect.await.map_err(|e| {
         let code = match e.kind() {
             std::io::ErrorKind::ConnectionRefused => 1212,
             std::io::ErrorKind::TimedOut => 1211,

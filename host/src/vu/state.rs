@@ -83,7 +83,7 @@ impl VuState {
             scenario: setup.scenario,
             exec: setup.exec,
             env: setup.env,
-            client: Client::new(setup.http),
+            client: Client::for_vu(setup.http, setup.id),
             recorder: setup.recorder,
             test_start: setup.test_start,
             sandbox: setup.sandbox,
