@@ -224,6 +224,16 @@ impl TestServer {
         }
     }
 
+    /// The `Cookie` header of every request to `path`, in order.
+    fn cookies(&self, path: &str) -> Vec<Option<String>> {
+        let requests = self.seen.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
     fn versions(&self) -> Vec<String> {
         self.seen.versions.lock().unwrap().clone()
     }
@@ -459,14 +469,7 @@ fn the_cookie_jar_returns_cookies_and_is_emptied_each_iteration() {
     let base = format!("http://127.0.0.1:{}", server.addr.port());
     let (code, _, _) = probe_path(&dir, &base, "/set-cookie", "", 2, 2);
     assert_eq!(code, 0);
-    let cookies: Vec<Option<String>> = server
-        .seen
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, c)| c.clone())
-        .collect();
+    let cookies = server.cookies("/set-cookie");
     assert_eq!(
         cookies,
         [None, Some("visit=0".into()), None, Some("visit=2".into())],
@@ -613,15 +616,7 @@ fn per_request_params_override_the_test() {
         1,
         2,
     );
-    let cookies: Vec<Option<String>> = server
-        .seen
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| p == "/set-cookie")
-        .map(|(_, c)| c.clone())
-        .collect();
+    let cookies = server.cookies("/set-cookie");
     assert_eq!(
         cookies,
         [

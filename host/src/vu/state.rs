@@ -123,8 +123,9 @@ impl WasiView for VuState {
     }
 }
 
-impl http::Host for VuState {
-    async fn send(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
+impl VuState {
+    /// One request (and its redirects) on the VU's own client.
+    async fn send_one(&mut self, req: http::Request, params: http::Params) -> Outcome {
         let VuState {
             client,
             recorder,
@@ -132,16 +133,21 @@ impl http::Host for VuState {
             ..
         } = self;
         let recorder = Mutex::new(recorder);
-        let (outgoing, tags) = outgoing(req, Vec::new());
-        let outcome = perform(
-            client,
-            sandbox,
-            &recorder,
-            outgoing,
-            &tags,
-            &Params::default(),
-        )
-        .await;
+        let (params, cookies) = Params::from_wit(params);
+        let (outgoing, tags) = outgoing(req, cookies);
+        perform(client, sandbox, &recorder, outgoing, &tags, &params).await
+    }
+}
+
+impl http::Host for VuState {
+    async fn send(&mut self, req: http::Request) -> Result<http::Response, http::HttpError> {
+        let params = http::Params {
+            redirects: None,
+            expected_statuses: Vec::new(),
+            cookies: Vec::new(),
+            compression: None,
+        };
+        let outcome = self.send_one(req, params).await;
         outcome.result.map(response).map_err(|e| match e {
             TransportError::Timeout => http::HttpError::Timeout,
             TransportError::InvalidUrl(m) => http::HttpError::InvalidUrl(m),
@@ -157,16 +163,7 @@ impl http::Host for VuState {
         req: http::Request,
         params: http::Params,
     ) -> Result<http::Response, http::Failure> {
-        let VuState {
-            client,
-            recorder,
-            sandbox,
-            ..
-        } = self;
-        let recorder = Mutex::new(recorder);
-        let (params, cookies) = Params::from_wit(params);
-        let (outgoing, tags) = outgoing(req, cookies);
-        let outcome = perform(client, sandbox, &recorder, outgoing, &tags, &params).await;
+        let outcome = self.send_one(req, params).await;
         outcome.result.map(response).map_err(failure)
     }
 
@@ -234,7 +231,7 @@ const BATCH: usize = 20;
 const BATCH_PER_HOST: usize = 6;
 
 /// Per-request settings (k6's params); `None` or empty means the test's setting.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Params {
     redirects: Option<u32>,
     expected: Vec<(u16, u16)>,
