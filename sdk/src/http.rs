@@ -16,6 +16,13 @@
 //!     Ok(r) => println!("status {}", r.status()),
 //!     Err(e) => println!("failed: {e} (k6 code {})", e.code()),
 //! }
+//!
+//! // k6's http.batch: in parallel, at most 20 at once and 6 per host; results in order.
+//! let pages = http::batch(vec![
+//!     http::get("http://127.0.0.1:8080/a"),
+//!     http::get("http://127.0.0.1:8080/b").query("page", "2"),
+//!     http::post("http://127.0.0.1:8080/form").form(&[("q", "volley")]).basic_auth("u", "p"),
+//! ]);
 //! ```
 
 use std::fmt;
@@ -54,6 +61,7 @@ pub fn delete(url: impl Into<String>) -> Request {
 #[derive(Debug, Clone)]
 pub struct Request {
     inner: wit::Request,
+    params: wit::Params,
 }
 
 impl Request {
@@ -68,6 +76,12 @@ impl Request {
                 timeout_ms: None,
                 tags: Vec::new(),
                 body_mode: wit::BodyMode::Discard,
+            },
+            params: wit::Params {
+                redirects: None,
+                expected_statuses: Vec::new(),
+                cookies: Vec::new(),
+                compression: None,
             },
         }
     }
@@ -108,12 +122,125 @@ impl Request {
         self
     }
 
+    /// Adds a query parameter to the URL (percent-encoded).
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        let sep = if self.inner.url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        self.inner.url = format!("{}{sep}{}={}", self.inner.url, encode(name), encode(value));
+        self
+    }
+
+    /// Sets a form body (`application/x-www-form-urlencoded`), as k6 does for an object body.
+    pub fn form(self, fields: &[(&str, &str)]) -> Self {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+    }
+
+    /// Sets a JSON body (already serialized) with its content type.
+    pub fn json(self, json: impl Into<String>) -> Self {
+        self.header("Content-Type", "application/json")
+            .body(json.into())
+    }
+
+    /// Adds HTTP basic authentication (k6's `auth: 'basic'`).
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        let token = base64(format!("{user}:{password}").as_bytes());
+        self.header("Authorization", &format!("Basic {token}"))
+    }
+
+    /// Sends a cookie with this request besides the VU's jar (k6's `cookies` param).
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        self.params.cookies.push(wit::Header {
+            name: name.to_string(),
+            value: value.to_string(),
+        });
+        self
+    }
+
+    /// Follows at most `n` redirects (k6's `redirects` param; default: the test's
+    /// `max-redirects`, 10). Each hop is a request of its own in the metrics.
+    pub fn redirects(mut self, n: u32) -> Self {
+        self.params.redirects = Some(n);
+        self
+    }
+
+    /// Counts `min..=max` as expected statuses for this request (k6's
+    /// `responseCallback: http.expectedStatuses(...)`); call again to add ranges.
+    pub fn expect_statuses(mut self, min: u16, max: u16) -> Self {
+        self.params
+            .expected_statuses
+            .push(wit::StatusRange { min, max });
+        self
+    }
+
+    /// Compresses the body before sending (k6's `compression`): `"gzip"`, `"deflate"`, or
+    /// several comma-separated, applied in order.
+    pub fn compression(mut self, algorithms: &str) -> Self {
+        self.params.compression = Some(algorithms.to_string());
+        self
+    }
+
     /// Sends the request and waits for the response.
     pub fn send(self) -> Result<Response, HttpError> {
-        wit::send(&self.inner)
+        wit::send_with_params(&self.inner, &self.params)
             .map(|inner| Response { inner })
             .map_err(HttpError)
     }
+}
+
+/// Sends requests in parallel (k6's `http.batch`): at most 20 at once and 6 per host. The
+/// results come back in the order of `requests`.
+pub fn batch(requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+    let list: Vec<(wit::Request, wit::Params)> =
+        requests.into_iter().map(|r| (r.inner, r.params)).collect();
+    wit::batch(&list)
+        .into_iter()
+        .map(|r| r.map(|inner| Response { inner }).map_err(HttpError))
+        .collect()
+}
+
+/// Percent-encodes a URL query or form component (`application/x-www-form-urlencoded`).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A response.
@@ -158,38 +285,41 @@ impl Response {
     }
 }
 
-/// Why a request produced no response.
+/// Why a request produced no response: k6's `error_code` and `error`.
 #[derive(Debug, Clone)]
-pub struct HttpError(wit::HttpError);
+pub struct HttpError(wit::Failure);
 
 impl HttpError {
-    /// k6's numeric error code (1050 timeout, 1101 DNS, 1212 refused, 1020 invalid URL, ...).
+    /// k6's numeric error code (1050 timeout, 1101 DNS, 1212 refused, 1310 unknown TLS
+    /// authority, 1400 denied by the sandbox, ...).
     pub fn code(&self) -> u32 {
-        match &self.0 {
-            wit::HttpError::Timeout => 1050,
-            wit::HttpError::Connect(_) => 1210,
-            wit::HttpError::Dns(_) => 1101,
-            wit::HttpError::InvalidUrl(_) => 1020,
-            wit::HttpError::Denied(_) => 1400,
-            wit::HttpError::Other(_) => 1000,
-        }
+        self.0.code
     }
 
     /// Whether the request timed out.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.0, wit::HttpError::Timeout)
+        self.0.code == 1050
     }
 }
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            wit::HttpError::Timeout => write!(f, "request timeout"),
-            wit::HttpError::Connect(m) => write!(f, "connect: {m}"),
-            wit::HttpError::Dns(m) => write!(f, "dns: {m}"),
-            wit::HttpError::InvalidUrl(m) => write!(f, "invalid URL: {m}"),
-            wit::HttpError::Denied(h) => write!(f, "host not allowed: {h}"),
-            wit::HttpError::Other(m) => write!(f, "{m}"),
-        }
+        f.write_str(&self.0.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_queries_forms_and_credentials() {
+        assert_eq!(encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        let r = get("http://h/p").query("q", "x y").query("n", "1");
+        assert_eq!(r.inner.url, "http://h/p?q=x+y&n=1");
     }
 }

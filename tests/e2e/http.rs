@@ -17,8 +17,10 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::support::{component, read_json, run, scratch};
 
-/// A leaf certificate for `names`, signed by a CA written to `DIR/ca.pem`.
+/// A leaf certificate for `names`, signed by a CA written to `DIR/ca.pem`; also a client
+/// certificate from the same CA in `DIR/client.pem` and `DIR/client-key.pem`.
 struct Pki {
+    ca: rustls::pki_types::CertificateDer<'static>,
     leaf: rustls::pki_types::CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
 }
@@ -33,7 +35,15 @@ fn pki(dir: &Path, names: &[&str]) -> Pki {
         .signed_by(&leaf_key, &ca)
         .unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client = CertificateParams::new(vec!["volley-client".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("client-key.pem"), client_key.serialize_pem()).unwrap();
     Pki {
+        ca: ca.der().clone(),
         leaf: leaf.der().clone(),
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
     }
@@ -46,6 +56,11 @@ struct Seen {
     versions: Mutex<Vec<String>>,
     /// Each request's path and `Cookie` header.
     requests: Mutex<Vec<(String, Option<String>)>>,
+    /// Each connection's peer address.
+    peers: Mutex<Vec<std::net::IpAddr>>,
+    /// Requests being served now, and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 /// How a test server speaks.
@@ -56,9 +71,11 @@ enum Mode<'a> {
     H2c,
     /// TLS offering `alpn`; HTTP/2 when `h2` is negotiated.
     Tls(&'a Pki, &'a [&'a [u8]]),
+    /// TLS over HTTP/1.1 that requires a client certificate from the PKI's CA.
+    MutualTls(&'a Pki),
 }
 
-/// The test server's routes: `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
+/// The test server's routes: `/slow/MS` → 200 after MS milliseconds, `/redirect/N` → 302 to `/redirect/N-1` (`/redirect/0` is 200),
 /// `/status/N` → status N, `/set-cookie` → 200 setting `visit=N`, anything else → 200 "ok".
 fn route(path: &str, seen: &Seen) -> Response<Full<Bytes>> {
     let reply = |status: u16| Response::builder().status(status);
@@ -109,15 +126,29 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let h2c = matches!(mode, Mode::H2c);
         let tls = match mode {
-            Mode::Tls(pki, alpn) => Some((pki, alpn)),
+            Mode::Tls(pki, alpn) => Some((pki, alpn, false)),
+            Mode::MutualTls(pki) => Some((pki, &[b"http/1.1".as_slice()][..], true)),
             Mode::Http1 | Mode::H2c => None,
         };
-        let acceptor = tls.map(|(pki, alpn)| {
+        let acceptor = tls.map(|(pki, alpn, mutual)| {
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .unwrap()
-                .with_no_client_auth()
+                .unwrap();
+            let builder = if mutual {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(pki.ca.clone()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_no_client_auth()
+            };
+            let mut config = builder
                 .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
                 .unwrap();
             config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -126,8 +157,9 @@ impl TestServer {
         let seen = Arc::new(Seen::default());
         let s = seen.clone();
         runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok((stream, peer)) = listener.accept().await {
                 s.connections.fetch_add(1, Ordering::SeqCst);
+                s.peers.lock().unwrap().push(peer.ip());
                 let (s, acceptor) = (s.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -142,6 +174,14 @@ impl TestServer {
                                 .get("cookie")
                                 .map(|v| v.to_str().unwrap_or_default().to_string());
                             let path = req.uri().path().to_string();
+                            let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                            if let Some(ms) =
+                                path.strip_prefix("/slow/").and_then(|m| m.parse().ok())
+                            {
+                                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            }
+                            s.in_flight.fetch_sub(1, Ordering::SeqCst);
                             let response = route(&path, &s);
                             s.requests.lock().unwrap().push((path, cookie));
                             Ok::<_, Infallible>(response)
@@ -184,6 +224,16 @@ impl TestServer {
         }
     }
 
+    /// The `Cookie` header of every request to `path`, in order.
+    fn cookies(&self, path: &str) -> Vec<Option<String>> {
+        let requests = self.seen.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
     fn versions(&self) -> Vec<String> {
         self.seen.versions.lock().unwrap().clone()
     }
@@ -212,11 +262,24 @@ fn probe_path(
     iterations: u32,
     requests: u32,
 ) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+    probe_env(dir, base, path, options, "", iterations, requests)
+}
+
+/// [`probe_path`] with extra `[env]` lines for the probe.
+fn probe_env(
+    dir: &Path,
+    base: &str,
+    path: &str,
+    options: &str,
+    env: &str,
+    iterations: u32,
+    requests: u32,
+) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
     let test = dir.join("test.toml");
     std::fs::write(
         &test,
         format!(
-            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\nREQ_PATH = \"{path}\"\n",
+            "plugin = \"{}\"\nvus = 1\niterations = {iterations}\n{options}\n[env]\nBASE_URL = \"{base}\"\nREQUESTS = \"{requests}\"\nREQ_PATH = \"{path}\"\n{env}\n",
             component("probe").display()
         ),
     )
@@ -272,6 +335,14 @@ fn https_negotiates_http2_over_one_connection_and_times_the_handshake() {
         "only the first request paid for the handshake"
     );
     assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 0);
+    let sum = |m: &str| summary["metrics"][m]["exact"]["sum"].as_f64().unwrap();
+    let phases = sum("http_req_sending") + sum("http_req_waiting") + sum("http_req_receiving");
+    assert!(
+        (sum("http_req_duration") - phases).abs() < 1e-6,
+        "duration = sending + waiting + receiving: {} vs {phases}",
+        sum("http_req_duration")
+    );
+    assert!(sum("http_req_waiting") > 0.0);
 }
 
 #[test]
@@ -398,14 +469,7 @@ fn the_cookie_jar_returns_cookies_and_is_emptied_each_iteration() {
     let base = format!("http://127.0.0.1:{}", server.addr.port());
     let (code, _, _) = probe_path(&dir, &base, "/set-cookie", "", 2, 2);
     assert_eq!(code, 0);
-    let cookies: Vec<Option<String>> = server
-        .seen
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, c)| c.clone())
-        .collect();
+    let cookies = server.cookies("/set-cookie");
     assert_eq!(
         cookies,
         [None, Some("visit=0".into()), None, Some("visit=2".into())],
@@ -506,5 +570,96 @@ fn http_debug_prints_requests_and_responses() {
         out.stderr.contains("set-cookie: visit=0; Path=/"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn batch_runs_in_parallel_within_k6_limits() {
+    let dir = scratch("batch");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (code, summary, tags) = probe_env(&dir, &base, "/slow/150", "", "BATCH = \"14\"", 2, 0);
+    assert_eq!(code, 0);
+    assert_eq!(tags.len(), 28);
+    assert_eq!(
+        crate::support::check(&summary, "status is 200")["passes"],
+        28
+    );
+    assert_eq!(
+        server.seen.max_in_flight.load(Ordering::SeqCst),
+        6,
+        "k6's batchPerHost: 6 at once to one host"
+    );
+    assert_eq!(
+        server.seen.connections.load(Ordering::SeqCst),
+        6,
+        "the batch lanes' connections are kept for the next iteration"
+    );
+}
+
+#[test]
+fn per_request_params_override_the_test() {
+    let dir = scratch("params");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, _, tags) = probe_env(&dir, &base, "/redirect/3", "", "REDIRECTS = \"0\"", 1, 1);
+    assert_eq!(tags.len(), 1, "redirects(0): the 302 comes back");
+    let (_, summary, tags) = probe_env(&dir, &base, "/status/404", "", "EXPECT = \"404\"", 1, 1);
+    assert_eq!(tags[0]["expected_response"], "true");
+    assert_eq!(summary["metrics"]["http_req_failed"]["values"]["passes"], 0);
+    probe_env(
+        &dir,
+        &base,
+        "/set-cookie",
+        "",
+        "COOKIE = \"visit=mine\"",
+        1,
+        2,
+    );
+    let cookies = server.cookies("/set-cookie");
+    assert_eq!(
+        cookies,
+        [
+            Some("visit=mine".to_string()),
+            Some("visit=mine".to_string())
+        ],
+        "the request's own cookie wins over the jar's of the same name"
+    );
+}
+
+#[test]
+fn client_certificates_are_presented_to_their_domains() {
+    let dir = scratch("mtls");
+    let pki = pki(&dir, &["localhost"]);
+    let server = TestServer::start(Mode::MutualTls(&pki));
+    let base = format!("https://localhost:{}", server.addr.port());
+    let (_, _, tags) = probe(&dir, &base, "tls-ca-file = \"ca.pem\"", 1, 1);
+    assert_eq!(
+        tags[0]["status"], "0",
+        "refused without a certificate: {}",
+        tags[0]
+    );
+    let auth = "tls-ca-file = \"ca.pem\"\ntlsAuth = [{ domains = [\"localhost\"], cert = \"client.pem\", key = \"client-key.pem\" }]";
+    let (_, _, tags) = probe(&dir, &base, auth, 1, 1);
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    let other = "tls-ca-file = \"ca.pem\"\ntlsAuth = [{ domains = [\"*.example.test\"], cert = \"client.pem\", key = \"client-key.pem\" }]";
+    let (_, _, tags) = probe(&dir, &base, other, 1, 1);
+    assert_eq!(
+        tags[0]["status"], "0",
+        "only presented to its domains: {}",
+        tags[0]
+    );
+}
+
+#[test]
+fn local_ips_choose_the_source_address() {
+    let dir = scratch("local-ips");
+    let server = TestServer::start(Mode::Http1);
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let (_, _, tags) = probe(&dir, &base, "localIPs = [\"127.0.0.3\"]", 1, 1);
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    assert_eq!(
+        *server.seen.peers.lock().unwrap(),
+        ["127.0.0.3".parse::<std::net::IpAddr>().unwrap()]
     );
 }

@@ -92,6 +92,13 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
             opts.tls_ca_file = Some(dir.join(ca));
         }
     }
+    for auth in opts.tls_auth.iter_mut().flatten() {
+        for path in [&mut auth.cert, &mut auth.key] {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
     if let Some(registries) = &mut opts.registries {
         for r in registries.iter_mut() {
             if !r.contains("://") && Path::new(r).is_relative() {
@@ -408,6 +415,22 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             ));
         }
     }
+    let mut local_ips = Vec::new();
+    for entry in opts.local_ips.iter().flatten() {
+        match (
+            entry.parse::<std::net::IpAddr>(),
+            entry.parse::<ipnet::IpNet>(),
+        ) {
+            (Ok(ip), _) => local_ips.push(ip),
+            (_, Ok(net)) => local_ips.extend(net.hosts().take(65_536)),
+            _ => {
+                return Err(invalid(
+                    "local-ips",
+                    format!("'{entry}' is not an IP address or range such as 10.0.0.0/24"),
+                ))
+            }
+        }
+    }
     let mut expected_statuses = None;
     if let Some(list) = &opts.expected_statuses {
         let mut ranges = Vec::new();
@@ -447,11 +470,22 @@ fn resolve_http(opts: &Options) -> Result<crate::transport::HttpSettings, Config
             .max_response_body_mib
             .map(|m| m.saturating_mul(1 << 20)),
         debug,
+        local_ips,
         tls: TlsSettings {
             ca_file: opts.tls_ca_file.clone(),
             insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),
             min_version,
             max_version,
+            client_auth: opts
+                .tls_auth
+                .iter()
+                .flatten()
+                .map(|a| crate::transport::tls::ClientAuth {
+                    domains: a.domains.clone(),
+                    cert: a.cert.clone(),
+                    key: a.key.clone(),
+                })
+                .collect(),
         },
         h2c: opts.h2c == Some(true),
         user_agent: opts.user_agent.clone(),

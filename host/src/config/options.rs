@@ -233,6 +233,18 @@ pub struct DnsOpt {
     pub policy: Option<String>,
 }
 
+/// A client certificate for some domains (k6's `tlsAuth`); paths relative to the test file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsAuthOpt {
+    /// Domains to present it to (`*.example.com` matches subdomains).
+    pub domains: Vec<String>,
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
 /// All options of one layer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -280,6 +292,9 @@ pub struct Options {
     /// TLS versions to offer (k6's `tlsVersion`): `"tls1.3"` or `{ min = ..., max = ... }`.
     #[serde(alias = "tlsVersion")]
     pub tls_version: Option<TlsVersionOpt>,
+    /// Client certificates by domain (k6's `tlsAuth`).
+    #[serde(alias = "tlsAuth")]
+    pub tls_auth: Option<Vec<TlsAuthOpt>>,
     /// Speak HTTP/2 with prior knowledge (h2c) to `http://` origins.
     pub h2c: Option<bool>,
     /// `User-Agent` of requests that set none (k6's `userAgent`; default `volley/<version>`).
@@ -307,6 +322,9 @@ pub struct Options {
     pub blacklist_ips: Option<Vec<String>>,
     /// DNS cache and address selection (k6's `dns`).
     pub dns: Option<DnsOpt>,
+    /// Source IP addresses, one per VU in turn (k6's `localIPs`): addresses or CIDR ranges.
+    #[serde(alias = "localIPs")]
+    pub local_ips: Option<Vec<String>>,
     /// Largest response body kept for the guest, in MiB (default 16).
     pub max_response_body_mib: Option<u64>,
     /// `headers` or `full` (set by `--http-debug`).
@@ -382,6 +400,7 @@ impl Options {
             tls_ca_file: higher.tls_ca_file.or(self.tls_ca_file),
             tls_version: higher.tls_version.or(self.tls_version),
             h2c: higher.h2c.or(self.h2c),
+            tls_auth: higher.tls_auth.or(self.tls_auth),
             user_agent: higher.user_agent.or(self.user_agent),
             max_redirects: higher.max_redirects.or(self.max_redirects),
             expected_statuses: higher.expected_statuses.or(self.expected_statuses),
@@ -393,6 +412,7 @@ impl Options {
             block_hostnames: higher.block_hostnames.or(self.block_hostnames),
             blacklist_ips: higher.blacklist_ips.or(self.blacklist_ips),
             dns: higher.dns.or(self.dns),
+            local_ips: higher.local_ips.or(self.local_ips),
             max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
             http_debug: higher.http_debug.or(self.http_debug),
         }

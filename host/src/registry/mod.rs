@@ -171,10 +171,10 @@ fn validate_entry(e: &Entry) -> Result<(), String> {
         .world
         .strip_prefix("volley:scenario/scenario@0.1.")
         .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|p| p <= 1);
+        .is_some_and(|p| p <= 2);
     if !supported {
         return Err(format!(
-            "world '{}' is not one this host runs (volley:scenario/scenario@0.1.0 or 0.1.1)",
+            "world '{}' is not one this host runs (volley:scenario/scenario@0.1.0 to 0.1.2)",
             e.world
         ));
     }

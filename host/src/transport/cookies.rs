@@ -48,8 +48,15 @@ impl CookieJar {
         }
     }
 
-    /// The `Cookie` header value for a request, if any cookie matches.
-    pub fn header(&self, secure: bool, host: &str, path: &str) -> Option<String> {
+    /// The `Cookie` header value for a request: the jar's matching cookies, then `own` (the
+    /// request's own cookies, which replace jar cookies of the same name).
+    pub fn header(
+        &self,
+        secure: bool,
+        host: &str,
+        path: &str,
+        own: &[(String, String)],
+    ) -> Option<String> {
         let now = SystemTime::now();
         let host = host.to_ascii_lowercase();
         let mut matching: Vec<&Cookie> = self
@@ -65,16 +72,16 @@ impl CookieJar {
                 }
             })
             .filter(|c| path_matches(path, &c.path))
+            .filter(|c| !own.iter().any(|(name, _)| *name == c.name))
             .collect();
         // Longer paths first, as RFC 6265 asks.
         matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
-        (!matching.is_empty()).then(|| {
-            matching
-                .iter()
-                .map(|c| format!("{}={}", c.name, c.value))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        let pairs: Vec<String> = matching
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value))
+            .chain(own.iter().map(|(n, v)| format!("{n}={v}")))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 }
 
@@ -159,15 +166,15 @@ mod tests {
             .into_iter(),
         );
         assert_eq!(
-            jar.header(false, "shop.test", "/cart/view").as_deref(),
+            jar.header(false, "shop.test", "/cart/view", &[]).as_deref(),
             Some("cart=1; session=abc")
         );
         assert_eq!(
-            jar.header(true, "api.shop.test", "/").as_deref(),
+            jar.header(true, "api.shop.test", "/", &[]).as_deref(),
             Some("wide=w"),
             "domain cookies reach subdomains, host-only ones do not"
         );
-        assert_eq!(jar.header(false, "other.test", "/"), None);
+        assert_eq!(jar.header(false, "other.test", "/", &[]), None);
     }
 
     #[test]
@@ -183,16 +190,27 @@ mod tests {
             ]
             .into_iter(),
         );
-        assert_eq!(jar.header(false, "a.test", "/"), None);
+        assert_eq!(jar.header(false, "a.test", "/", &[]), None);
         jar.store("a.test", "/", ["z=3"].into_iter());
+        assert_eq!(
+            jar.header(
+                false,
+                "a.test",
+                "/",
+                &[("z".into(), "mine".into()), ("w".into(), "1".into())]
+            )
+            .as_deref(),
+            Some("z=mine; w=1"),
+            "a request's own cookies replace the jar's of the same name"
+        );
         jar.clear();
-        assert_eq!(jar.header(false, "a.test", "/"), None);
+        assert_eq!(jar.header(false, "a.test", "/", &[]), None);
     }
 
     #[test]
     fn foreign_domains_are_refused() {
         let mut jar = CookieJar::default();
         jar.store("a.test", "/", ["x=1; Domain=b.test"].into_iter());
-        assert_eq!(jar.header(false, "b.test", "/"), None);
+        assert_eq!(jar.header(false, "b.test", "/", &[]), None);
     }
 }

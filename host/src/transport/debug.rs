@@ -52,6 +52,7 @@ mod tests {
             body: Some(bytes::Bytes::from_static(b"{\"user\":1}")),
             timeout: std::time::Duration::from_secs(1),
             keep_body: true,
+            cookies: Vec::new(),
         };
         let outcome = Outcome {
             result: Ok(Exchange {

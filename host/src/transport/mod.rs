@@ -39,8 +39,8 @@ pub enum HttpDebug {
 /// How every VU's client behaves; built once per test.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// rustls client configuration (roots, versions, ALPN).
-    pub tls: Arc<rustls::ClientConfig>,
+    /// rustls client configurations (roots, versions, ALPN, client certificates by domain).
+    pub tls: tls::TlsConfigs,
     /// Speak HTTP/2 without TLS to `http://` origins (prior knowledge).
     pub h2c: bool,
     /// `User-Agent` sent when a request has none.
@@ -59,6 +59,8 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     /// What to print of each exchange.
     pub debug: HttpDebug,
+    /// Source addresses, one per VU in turn (k6's `localIPs`); empty: the system's choice.
+    pub local_ips: Vec<std::net::IpAddr>,
 }
 
 impl HttpConfig {
@@ -93,13 +95,15 @@ pub struct HttpSettings {
     pub max_body_bytes: Option<u64>,
     /// `--http-debug`.
     pub debug: HttpDebug,
+    /// k6's `localIPs`.
+    pub local_ips: Vec<std::net::IpAddr>,
 }
 
 impl HttpConfig {
     /// Builds the configuration (reads the system's root certificates and any CA file).
     pub fn new(settings: &HttpSettings) -> Result<HttpConfig, TlsConfigError> {
         Ok(HttpConfig {
-            tls: tls::client_config(&settings.tls)?,
+            tls: tls::TlsConfigs::new(&settings.tls)?,
             h2c: settings.h2c,
             user_agent: settings
                 .user_agent
@@ -115,6 +119,7 @@ impl HttpConfig {
             no_vu_connection_reuse: settings.no_vu_connection_reuse,
             max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
             debug: settings.debug,
+            local_ips: settings.local_ips.clone(),
         })
     }
 }
@@ -137,6 +142,8 @@ pub struct Outgoing {
     pub timeout: Duration,
     /// Whether to keep the body for the caller.
     pub keep_body: bool,
+    /// Cookies for this request besides the jar's (same name: these win).
+    pub cookies: Vec<(String, String)>,
 }
 
 /// Phase timings in milliseconds, as k6 defines them.
@@ -273,7 +280,11 @@ type Origin = (bool, String, u16);
 pub struct Client {
     conns: HashMap<Origin, Conn>,
     config: Arc<HttpConfig>,
-    jar: CookieJar,
+    jar: Arc<std::sync::Mutex<CookieJar>>,
+    /// The extra lanes of `http.batch`, kept with their connections for the next batch.
+    lanes: Vec<Client>,
+    /// The source address of this VU's connections.
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Client {
@@ -282,8 +293,46 @@ impl Client {
         Client {
             conns: HashMap::new(),
             config,
-            jar: CookieJar::default(),
+            jar: Arc::default(),
+            lanes: Vec::new(),
+            local_ip: None,
         }
+    }
+
+    /// The client of VU `vu` (1-based): it connects from the VU's share of `localIPs`.
+    pub fn for_vu(config: Arc<HttpConfig>, vu: u32) -> Self {
+        let ips = &config.local_ips;
+        let local_ip = (!ips.is_empty()).then(|| ips[(vu.max(1) as usize - 1) % ips.len()]);
+        Client {
+            local_ip,
+            ..Client::new(config)
+        }
+    }
+
+    /// Another client of the same VU (same configuration and cookie jar, no connections yet),
+    /// for requests sent in parallel by `http.batch`.
+    pub fn lane(&self) -> Client {
+        Client {
+            conns: HashMap::new(),
+            config: self.config.clone(),
+            jar: self.jar.clone(),
+            lanes: Vec::new(),
+            local_ip: self.local_ip,
+        }
+    }
+
+    /// The batch lanes kept from the last batch (see [`Client::keep_lanes`]).
+    pub fn take_lanes(&mut self) -> Vec<Client> {
+        std::mem::take(&mut self.lanes)
+    }
+
+    /// Keeps `lanes` and their idle connections for the next batch.
+    pub fn keep_lanes(&mut self, lanes: Vec<Client>) {
+        self.lanes = lanes;
+    }
+
+    fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
+        self.jar.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The configuration this client follows.
@@ -294,9 +343,10 @@ impl Client {
     /// Called before each iteration: empties the cookie jar, as k6 does, and with
     /// `noVUConnectionReuse` closes the VU's connections.
     pub fn begin_iteration(&mut self) {
-        self.jar.clear();
+        self.jar().clear();
         if self.config.no_vu_connection_reuse {
             self.conns.clear();
+            self.lanes.clear();
         }
     }
 
@@ -352,7 +402,8 @@ impl Client {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
         {
-            if let Some(cookie) = self.jar.header(secure, &host, &path) {
+            let own = std::mem::take(&mut req.cookies);
+            if let Some(cookie) = self.jar().header(secure, &host, &path, &own) {
                 req.headers.push(("cookie".into(), cookie));
             }
         }
@@ -399,7 +450,7 @@ impl Client {
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
                 .map(|(_, v)| v.as_str());
-            self.jar.store(&host, &path, set_cookies);
+            self.jar().store(&host, &path, set_cookies);
         }
         if result.is_ok() && !conn.sender.is_closed() && !self.config.no_connection_reuse {
             self.conns.insert(key, conn);
@@ -545,7 +596,7 @@ impl Client {
         port: u16,
     ) -> Result<(Conn, Setup), TransportError> {
         let addr = self.config.resolver.resolve(host, port).await?;
-        let (stream, connecting) = dial(addr).await?;
+        let (stream, connecting) = dial(addr, self.local_ip).await?;
         let stats = IoStats::new();
         let timed = TimedIo::new(stream, stats.clone());
         let mut setup = Setup {
@@ -566,7 +617,7 @@ impl Client {
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| TransportError::InvalidUrl(format!("{host}: {e}")))?;
         let t0 = Instant::now();
-        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
+        let tls = tokio_rustls::TlsConnector::from(self.config.tls.for_host(host))
             .connect(name, timed)
             .await
             .map_err(|e| {
@@ -618,10 +669,25 @@ where
     Ok(Sender::H1(sender))
 }
 
-/// Opens a TCP connection; returns it with the connect time in ms.
-async fn dial(addr: std::net::SocketAddr) -> Result<(TcpStream, f64), TransportError> {
+/// Opens a TCP connection, from `local` when given; returns it with the connect time in ms.
+async fn dial(
+    addr: std::net::SocketAddr,
+    local: Option<std::net::IpAddr>,
+) -> Result<(TcpStream, f64), TransportError> {
     let t0 = Instant::now();
-    let stream = TcpStream::connect(addr).await.map_err(|e| {
+    let connect = async {
+        let Some(ip) = local else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        socket.connect(addr).await
+    };
+    let stream = connect.await.map_err(|e| {
         let code = match e.kind() {
             std::io::ErrorKind::ConnectionRefused => 1212,
             std::io::ErrorKind::TimedOut => 1211,
@@ -683,6 +749,49 @@ fn decode_body(
         body = out;
     }
     Ok(body)
+}
+
+/// Compresses the request body with `algorithms` (k6's `compression`: `gzip`, `deflate`,
+/// comma-separated, applied in order) and sets `Content-Encoding`.
+pub fn compress(req: &mut Outgoing, algorithms: &str) -> Result<(), TransportError> {
+    use std::io::Write;
+    let Some(mut body) = req.body.as_ref().map(|b| b.to_vec()) else {
+        return Ok(());
+    };
+    let mut applied = Vec::new();
+    for algorithm in algorithms.split(',').map(str::trim) {
+        let out = match algorithm {
+            "gzip" => {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).and_then(|_| e.finish())
+            }
+            "deflate" => {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body).and_then(|_| e.finish())
+            }
+            other => {
+                return Err(TransportError::Other {
+                    code: 1000,
+                    message: format!(
+                        "unknown compression algorithm '{other}' (expected gzip or deflate)"
+                    ),
+                })
+            }
+        };
+        body = out.map_err(|e| TransportError::Other {
+            code: 1000,
+            message: format!("cannot compress the request body: {e}"),
+        })?;
+        applied.push(algorithm);
+    }
+    req.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("content-encoding"));
+    req.headers
+        .push(("content-encoding".into(), applied.join(", ")));
+    req.body = Some(Bytes::from(body));
+    Ok(())
 }
 
 /// The request a redirect response leads to, if it is one (301, 302, 303, 307, 308 with a
@@ -750,6 +859,22 @@ fn hyper_error(e: hyper::Error) -> TransportError {
         }
         source = err.source();
     }
+    if let Some(h2e) = source_of::<h2::Error>(&e) {
+        // k6's HTTP/2 codes: 1610+ GOAWAY, 1630+ stream errors, 1650+ connection errors, each
+        // offset by the HTTP/2 error code.
+        let reason = h2e.reason().map_or(0, |r| u32::from(r).min(19));
+        let (base, kind) = if h2e.is_go_away() {
+            (1610, "GOAWAY")
+        } else if h2e.is_reset() {
+            (1630, "stream error")
+        } else {
+            (1650, "connection error")
+        };
+        return TransportError::Other {
+            code: base + reason,
+            message: format!("http2: {kind}: {h2e}"),
+        };
+    }
     if e.is_incomplete_message() {
         return TransportError::Other {
             code: 1220,
@@ -760,6 +885,20 @@ fn hyper_error(e: hyper::Error) -> TransportError {
         code: 1000,
         message: e.to_string(),
     }
+}
+
+/// The first error of type `T` in `e`'s source chain.
+fn source_of<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = err.source();
+    }
+    None
 }
 
 /// Methods Go's transport retries on a stale keep-alive connection.
@@ -832,6 +971,7 @@ mod tests {
             body: None,
             timeout: Duration::from_secs(10),
             keep_body: true,
+            cookies: Vec::new(),
         }
     }
 
@@ -858,6 +998,21 @@ mod tests {
         assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
         assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
         assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
+    }
+
+    #[test]
+    fn request_bodies_compress_and_decode_back() {
+        let mut req = request("POST", ([127, 0, 0, 1], 80).into());
+        req.body = Some(Bytes::from_static(b"volley volley volley volley"));
+        compress(&mut req, "deflate, gzip").unwrap();
+        let headers = vec![("content-encoding".to_string(), "deflate, gzip".to_string())];
+        assert!(req.headers.contains(&headers[0]));
+        let back = decode_body(&headers, req.body.clone().unwrap().to_vec(), 1 << 20).unwrap();
+        assert_eq!(back, b"volley volley volley volley");
+        assert!(compress(&mut req, "br")
+            .unwrap_err()
+            .to_string()
+            .contains("'br'"));
     }
 
     #[test]
@@ -905,6 +1060,28 @@ mod tests {
             3,
             "one failed try, one retry"
         );
+    }
+
+    #[tokio::test]
+    async fn http2_stream_resets_map_to_k6_codes() {
+        // A raw HTTP/2 server that refuses every stream (RST_STREAM REFUSED_STREAM = 7).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(sock).await.unwrap();
+            while let Some(Ok((_, mut respond))) = conn.accept().await {
+                respond.send_reset(h2::Reason::REFUSED_STREAM);
+            }
+        });
+        let settings = HttpSettings {
+            h2c: true,
+            ..HttpSettings::default()
+        };
+        let mut client = Client::new(Arc::new(HttpConfig::new(&settings).unwrap()));
+        let err = client.send(request("GET", addr)).await.result.unwrap_err();
+        assert_eq!(err.code(), 1637, "{err}");
+        assert!(err.to_string().contains("stream error"), "{err}");
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// A TLS protocol version as k6 names them (`tls1.2`, `tls1.3`).
@@ -47,6 +47,75 @@ pub struct TlsSettings {
     pub min_version: Option<TlsVersion>,
     /// Highest version offered.
     pub max_version: Option<TlsVersion>,
+    /// Client certificates, each for some domains (k6's `tlsAuth`).
+    pub client_auth: Vec<ClientAuth>,
+}
+
+/// A client certificate and key (PEM files) presented to `domains` (exact names, or
+/// `*.example.com` for its subdomains).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientAuth {
+    /// Where to present it.
+    pub domains: Vec<String>,
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// The TLS configurations of a test: one per `tlsAuth` entry, and the default.
+#[derive(Debug, Clone)]
+pub struct TlsConfigs {
+    by_domain: Vec<(Vec<String>, Arc<ClientConfig>)>,
+    default: Arc<ClientConfig>,
+}
+
+impl TlsConfigs {
+    /// Builds every configuration (reads the roots, CA file and client certificates once).
+    pub fn new(settings: &TlsSettings) -> Result<TlsConfigs, TlsConfigError> {
+        let roots = if settings.insecure_skip_verify {
+            None
+        } else {
+            Some(roots(settings.ca_file.as_ref())?)
+        };
+        let default = build(settings, roots.clone(), None)?;
+        let mut by_domain = Vec::new();
+        for auth in &settings.client_auth {
+            let bad = |path: &PathBuf, message: String| TlsConfigError::ClientCert {
+                path: path.clone(),
+                message,
+            };
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&auth.cert)
+                .map_err(|e| bad(&auth.cert, e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(&auth.cert, e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad(&auth.cert, "no PEM certificate in it".into()));
+            }
+            let key = PrivateKeyDer::from_pem_file(&auth.key)
+                .map_err(|e| bad(&auth.key, e.to_string()))?;
+            let config = build(settings, roots.clone(), Some((certs, key)))?;
+            by_domain.push((auth.domains.clone(), config));
+        }
+        Ok(TlsConfigs { by_domain, default })
+    }
+
+    /// The configuration for connections to `host`.
+    pub fn for_host(&self, host: &str) -> Arc<ClientConfig> {
+        let host = host.to_ascii_lowercase();
+        self.by_domain
+            .iter()
+            .find(|(domains, _)| {
+                domains.iter().any(|d| {
+                    let d = d.to_ascii_lowercase();
+                    match d.strip_prefix("*.") {
+                        Some(parent) => host.ends_with(&format!(".{parent}")),
+                        None => host == d,
+                    }
+                })
+            })
+            .map_or_else(|| self.default.clone(), |(_, c)| c.clone())
+    }
 }
 
 /// Why the TLS configuration cannot be built.
@@ -55,6 +124,14 @@ pub enum TlsConfigError {
     /// The CA file cannot be read or holds no certificate.
     #[error("tls-ca-file {path}: {message}")]
     CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A client certificate or key cannot be read.
+    #[error("tls-auth {path}: {message}")]
+    ClientCert {
         /// The file.
         path: PathBuf,
         /// What went wrong.
@@ -74,6 +151,15 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The client configuration for `settings`, ALPN `h2` then `http/1.1`.
 pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    Ok(TlsConfigs::new(settings)?.default)
+}
+
+/// One client configuration: trusting `roots` (`None`: anything), presenting `client`.
+fn build(
+    settings: &TlsSettings,
+    roots: Option<RootCertStore>,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let min = settings.min_version.unwrap_or(TlsVersion::Tls12);
     let max = settings.max_version.unwrap_or(TlsVersion::Tls13);
     let mut versions = Vec::new();
@@ -90,15 +176,15 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsCon
     }
     let builder =
         ClientConfig::builder_with_provider(provider()).with_protocol_versions(&versions)?;
-    let mut config = if settings.insecure_skip_verify {
-        builder
+    let builder = match roots {
+        None => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth()
-    } else {
-        builder
-            .with_root_certificates(roots(settings.ca_file.as_ref())?)
-            .with_no_client_auth()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider()))),
+        Some(roots) => builder.with_root_certificates(roots),
+    };
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some((certs, key)) => builder.with_client_auth_cert(certs, key)?,
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))

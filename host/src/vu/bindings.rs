@@ -5,6 +5,8 @@ wasmtime::component::bindgen!({
     world: "volley:scenario/scenario",
     imports: {
         "volley:scenario/http.send": async,
+        "volley:scenario/http.send-with-params": async,
+        "volley:scenario/http.batch": async,
         "volley:scenario/timing.sleep": async,
     },
     exports: { default: async },

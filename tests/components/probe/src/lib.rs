@@ -4,7 +4,9 @@
 //! each VU), `FAIL_ON_ITER` (return an error on that iteration number), `LOG_EVERY_ITER`.
 //! Entry point `alt` (k6's `exec`) sends one GET to `/alt`. `CUSTOM_METRICS` records
 //! `probe_requests` (counter), `probe_ok` (rate), `probe_vu` (gauge), `probe_duration` (time trend).
-//! `GROUPS` sends the requests inside groups `outer` > `inner`.
+//! `GROUPS` sends the requests inside groups `outer` > `inner`. `BATCH=N` sends N GETs with
+//! `http::batch` instead of `REQUESTS`. Per-request params: `REDIRECTS=N`, `EXPECT=STATUS`,
+//! `COOKIE=name=value`.
 
 use std::time::Duration;
 
@@ -37,8 +39,31 @@ impl Scenario for Probe {
         let base = env("BASE_URL").ok_or("BASE_URL is not set")?;
         let path = env("REQ_PATH").unwrap_or_else(|| "/".into());
         let requests = || -> Result<(), Error> {
+            if let Some(n) = number("BATCH") {
+                let list = (0..n).map(|_| http::get(format!("{base}{path}"))).collect();
+                for res in http::batch(list) {
+                    check(
+                        &res,
+                        "status is 200",
+                        |r| matches!(r, Ok(r) if r.status() == 200),
+                    );
+                }
+                return Ok(());
+            }
             for _ in 0..number("REQUESTS").unwrap_or(1) {
-                let res = http::get(format!("{base}{path}")).send();
+                let mut req = http::get(format!("{base}{path}"));
+                if let Some(n) = number("REDIRECTS") {
+                    req = req.redirects(n as u32);
+                }
+                if let Some(status) = number("EXPECT") {
+                    req = req.expect_statuses(status as u16, status as u16);
+                }
+                if let Some((name, value)) =
+                    env("COOKIE").as_deref().and_then(|c| c.split_once('='))
+                {
+                    req = req.cookie(name, value);
+                }
+                let res = req.send();
                 let ok = check(
                     &res,
                     "status is 200",
