@@ -293,6 +293,12 @@ export default function (data) {
     });
     check(p, { created: (r) => r.status === 201 });
   });
+  const [first, missing, slow] = http.batch([
+    `${__ENV.BASE_URL}/`,
+    ['GET', `${__ENV.BASE_URL}/status/404`, null, { responseCallback: http.expectedStatuses(404) }],
+    { method: 'GET', url: `${__ENV.BASE_URL}/slow/10` },
+  ]);
+  check(first, { 'batch: in order': (r) => r.status === 200 && missing.status === 404 && slow.status === 200 });
   const denied = http.get('http://127.0.0.1:1/');
   check(denied, { 'denied: status 0, code 1400': (r) => r.status === 0 && r.error_code === 1400 });
   check(null, { 'a failing check': () => false });
@@ -335,6 +341,7 @@ export default function (data) {
         "vu id",
         "created",
         "denied: status 0, code 1400",
+        "batch: in order",
     ] {
         let c = check(&s, name);
         assert_eq!(
@@ -345,13 +352,16 @@ export default function (data) {
     }
     let failing = check(&s, "a failing check");
     assert_eq!(failing["fails"], 4);
-    assert_eq!(s["metrics"]["http_reqs"]["values"]["count"], 12.0);
-    assert_eq!(s["metrics"]["http_req_failed"]["values"]["passes"], 4);
+    assert_eq!(s["metrics"]["http_reqs"]["values"]["count"], 24.0);
+    assert_eq!(
+        s["metrics"]["http_req_failed"]["values"]["passes"], 4,
+        "only the denied requests failed: the batch's 404 was expected"
+    );
     assert_eq!(s["metrics"]["orders"]["values"]["count"], 4.0);
     assert_eq!(s["thresholds_passed"], true);
     let paths = server.paths();
     assert_eq!(paths.iter().filter(|p| *p == "/status/201").count(), 4);
-    assert_eq!(server.hits(), 8, "the denied requests never left the host");
+    assert_eq!(server.hits(), 20, "the denied requests never left the host");
 }
 
 /// The script's top level runs at build time: reading `__ENV` there fails the build, saying so.

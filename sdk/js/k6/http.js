@@ -1,6 +1,6 @@
-// k6's `k6/http` module on Volley: requests go through the WIT `http.send` import, which times
-// them and records k6's http_req_* metrics on the host.
-import { send } from 'volley:scenario/http@0.1.1';
+// k6's `k6/http` module on Volley: requests go through the WIT `http.send-with-params` and
+// `http.batch` imports, which time them and record k6's http_req_* metrics on the host.
+import { sendWithParams, batch as sendBatch } from 'volley:scenario/http@0.1.1';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -47,21 +47,62 @@ function canonical(name) {
   return name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase()).join('-');
 }
 
-/** k6's error code for a WIT `http-error`. */
+/** k6's error code and text for a WIT `failure` (or anything else thrown). */
 function errorOf(err) {
-  const tag = err && err.tag;
-  const detail = err && err.val !== undefined ? String(err.val) : '';
-  switch (tag) {
-    case 'timeout': return [1050, 'request timeout'];
-    case 'connect': {
-      const code = /refused/i.test(detail) ? 1212 : /reset/i.test(detail) ? 1220 : 1210;
-      return [code, detail];
-    }
-    case 'dns': return [1101, detail];
-    case 'invalid-url': return [1020, detail];
-    case 'denied': return [1400, `host not allowed by the sandbox: ${detail}`];
-    default: return [1000, detail || String(err)];
-  }
+  if (err && typeof err.code === 'number') return [err.code, String(err.message)];
+  return [1000, String(err)];
+}
+
+/** The default response callback (`http.setResponseCallback`); `undefined`: the test's. */
+let defaultCallback;
+
+/**
+ * k6's `http.expectedStatuses(200, { min: 300, max: 399 }, ...)`: a response callback that
+ * counts those statuses as expected (`http_req_failed`, the `expected_response` tag).
+ */
+export function expectedStatuses(...statuses) {
+  const ranges = statuses.map((s) => {
+    if (typeof s === 'number') return { min: s, max: s };
+    if (s && typeof s.min === 'number' && typeof s.max === 'number') return { min: s.min, max: s.max };
+    throw new Error(`expectedStatuses: ${JSON.stringify(s)} is neither a status nor { min, max }`);
+  });
+  return { expectedStatuses: ranges };
+}
+
+/** k6's `http.setResponseCallback(callback)`: the default for requests that set none. */
+export function setResponseCallback(callback) {
+  defaultCallback = callback;
+}
+
+/** The WIT request and params for k6's `(method, url, body, params)`. */
+function prepare(method, url, body, params) {
+  const p = params || {};
+  const headers = Object.entries(p.headers || {}).map(([name, value]) => ({ name, value: String(value) }));
+  const bytes = bodyBytes(body, headers);
+  const tags = Object.entries(p.tags || {}).map(([key, value]) => ({ key, value: String(value) }));
+  const responseType = p.responseType || 'text';
+  const ms = timeoutMs(p.timeout);
+  const callback = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
+  const cookies = Object.entries(p.cookies || {}).map(([name, v]) => ({
+    name,
+    value: String(v !== null && typeof v === 'object' ? v.value : v),
+  }));
+  const req = {
+    method: String(method).toUpperCase(),
+    url: String(url),
+    headers,
+    body: bytes,
+    timeoutMs: ms === undefined ? undefined : BigInt(ms),
+    tags,
+    bodyMode: responseType === 'none' ? 'discard' : 'keep',
+  };
+  const wire = {
+    redirects: typeof p.redirects === 'number' ? p.redirects : undefined,
+    expectedStatuses: (callback && callback.expectedStatuses) || [],
+    cookies,
+    compression: p.compression ? String(p.compression) : undefined,
+  };
+  return { req, wire, responseType };
 }
 
 /** Follows a k6/gjson-style dotted selector (`a.b.0.c`) into a parsed JSON value. */
@@ -137,28 +178,12 @@ export class Response {
 
 /** Sends one request (k6's `http.request(method, url, [body], [params])`). */
 export function request(method, url, body, params) {
-  const p = params || {};
-  const headers = Object.entries(p.headers || {}).map(([name, value]) => ({ name, value: String(value) }));
-  const bytes = bodyBytes(body, headers);
-  const tags = Object.entries(p.tags || {}).map(([key, value]) => ({ key, value: String(value) }));
-  const responseType = p.responseType || 'text';
-  const ms = timeoutMs(p.timeout);
-  const m = String(method).toUpperCase();
-  const u = String(url);
+  const { req, wire, responseType } = prepare(method, url, body, params);
   let response;
   try {
-    const res = send({
-      method: m,
-      url: u,
-      headers,
-      body: bytes,
-      timeoutMs: ms === undefined ? undefined : BigInt(ms),
-      tags,
-      bodyMode: responseType === 'none' ? 'discard' : 'keep',
-    });
-    response = new Response(m, u, res, undefined);
+    response = new Response(req.method, req.url, sendWithParams(req, wire), undefined);
   } catch (e) {
-    response = new Response(m, u, undefined, e && e.payload !== undefined ? e.payload : e);
+    response = new Response(req.method, req.url, undefined, e && e.payload !== undefined ? e.payload : e);
   }
   response._type = responseType;
   return response;
@@ -180,19 +205,33 @@ export function put(url, body, params) { return request('PUT', url, body, params
 export function patch(url, body, params) { return request('PATCH', url, body, params); }
 
 /**
- * Sends each request of `requests` in turn and returns the responses in the same shape (array or
- * object). Volley's WIT has no parallel batch yet, so unlike k6 they go one after another.
+ * k6's `http.batch`: sends the requests in parallel on the host (at most 20 at once, 6 per
+ * host) and returns the responses in the same shape (array or object). Each request is a URL,
+ * an array `[method, url, body, params]`, or an object `{ method, url, body, params }`.
  */
 export function batch(requests) {
   const one = (r) => {
-    if (typeof r === 'string') return get(r);
-    if (Array.isArray(r)) return request(r[0], r[1], r[2], r[3]);
-    return request(r.method || 'GET', r.url, r.body, r.params);
+    if (typeof r === 'string') return prepare('GET', r, undefined, undefined);
+    if (Array.isArray(r)) return prepare(r[0], r[1], r[2], r[3]);
+    return prepare(r.method || 'GET', r.url, r.body, r.params);
   };
-  if (Array.isArray(requests)) return requests.map(one);
+  const keys = Array.isArray(requests) ? null : Object.keys(requests);
+  const list = (keys ? keys.map((k) => requests[k]) : requests).map(one);
+  const results = sendBatch(list.map((p) => [p.req, p.wire]));
+  const responses = results.map((r, i) => {
+    const { req, responseType } = list[i];
+    const response = r.tag === 'ok'
+      ? new Response(req.method, req.url, r.val, undefined)
+      : new Response(req.method, req.url, undefined, r.val);
+    response._type = responseType;
+    return response;
+  });
+  if (!keys) return responses;
   const out = {};
-  for (const [k, r] of Object.entries(requests)) out[k] = one(r);
+  keys.forEach((k, i) => { out[k] = responses[i]; });
   return out;
 }
 
-export default { request, get, head, del, options, post, put, patch, batch, Response };
+export default {
+  request, get, head, del, options, post, put, patch, batch, Response, expectedStatuses, setResponseCallback,
+};
