@@ -351,7 +351,7 @@ impl Client {
     }
 
     /// Sends `req`, bounded by its timeout.
-    pub async fn send(&mut self, req: Outgoing) -> Outcome {
+    pub async fn send(&mut self, req: &Outgoing) -> Outcome {
         let mut sent = 0;
         let mut received = 0;
         let timeout = req.timeout;
@@ -370,7 +370,7 @@ impl Client {
 
     async fn exchange(
         &mut self,
-        mut req: Outgoing,
+        req: &Outgoing,
         sent: &mut u64,
         received: &mut u64,
     ) -> Result<Exchange, TransportError> {
@@ -397,16 +397,16 @@ impl Client {
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let key = (secure, host.clone(), port);
         let path = uri.path().to_string();
-        if !req
+        let has_cookie = req
             .headers
             .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
-        {
-            let own = std::mem::take(&mut req.cookies);
-            if let Some(cookie) = self.jar().header(secure, &host, &path, &own) {
-                req.headers.push(("cookie".into(), cookie));
-            }
-        }
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"));
+        let cookie = if has_cookie {
+            None
+        } else {
+            self.jar().header(secure, &host, &path, &req.cookies)
+        };
+        let cookie = cookie.as_deref();
 
         let start = Instant::now();
         let mut setup = Setup::default();
@@ -426,7 +426,7 @@ impl Client {
         };
         let (result, read_nothing) = self
             .attempt(
-                &mut conn, &uri, &host, port, &req, start, setup, sent, received,
+                &mut conn, &uri, &host, port, req, cookie, start, setup, sent, received,
             )
             .await;
         // As Go's transport (and so k6) does: a kept-alive connection the server closed while
@@ -437,7 +437,7 @@ impl Client {
                 let (mut fresh, setup) = self.connect(secure, &host, port).await?;
                 let (retried, _) = self
                     .attempt(
-                        &mut fresh, &uri, &host, port, &req, start, setup, sent, received,
+                        &mut fresh, &uri, &host, port, req, cookie, start, setup, sent, received,
                     )
                     .await;
                 (retried, fresh)
@@ -468,6 +468,7 @@ impl Client {
         host: &str,
         port: u16,
         req: &Outgoing,
+        cookie: Option<&str>,
         start: Instant,
         setup: Setup,
         sent: &mut u64,
@@ -476,7 +477,7 @@ impl Client {
         let stats = conn.stats.clone();
         let (w0, r0) = stats.totals();
         let result = self
-            .round_trip(conn, uri, host, port, req, start, setup)
+            .round_trip(conn, uri, host, port, req, cookie, start, setup)
             .await;
         let (w1, r1) = stats.totals();
         *sent += w1 - w0;
@@ -492,6 +493,7 @@ impl Client {
         host: &str,
         port: u16,
         req: &Outgoing,
+        cookie: Option<&str>,
         start: Instant,
         setup: Setup,
     ) -> Result<Exchange, TransportError> {
@@ -512,6 +514,9 @@ impl Client {
             has_ua |= name.eq_ignore_ascii_case("user-agent");
             has_encoding |= name.eq_ignore_ascii_case("accept-encoding");
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(cookie) = cookie {
+            builder = builder.header("cookie", cookie);
         }
         if !has_encoding && req.method != "HEAD" {
             // As Go's transport (and so k6) does; the body is decoded transparently.
@@ -1049,9 +1054,9 @@ mod tests {
     async fn idempotent_requests_retry_once_on_a_stale_keep_alive_connection() {
         let (addr, requests) = one_shot_server().await;
         let mut client = Client::new(test_config());
-        let first = client.send(request("GET", addr)).await.result.unwrap();
+        let first = client.send(&request("GET", addr)).await.result.unwrap();
         assert_eq!(&first.body[..], b"ok");
-        let second = client.send(request("GET", addr)).await;
+        let second = client.send(&request("GET", addr)).await;
         let ex = second.result.expect("retried on a fresh connection");
         assert_eq!(ex.status, 200);
         assert!(ex.timings.connecting > 0.0, "the retry opened a connection");
@@ -1079,7 +1084,7 @@ mod tests {
             ..HttpSettings::default()
         };
         let mut client = Client::new(Arc::new(HttpConfig::new(&settings).unwrap()));
-        let err = client.send(request("GET", addr)).await.result.unwrap_err();
+        let err = client.send(&request("GET", addr)).await.result.unwrap_err();
         assert_eq!(err.code(), 1637, "{err}");
         assert!(err.to_string().contains("stream error"), "{err}");
     }
@@ -1088,8 +1093,8 @@ mod tests {
     async fn non_idempotent_requests_are_not_retried() {
         let (addr, requests) = one_shot_server().await;
         let mut client = Client::new(test_config());
-        client.send(request("POST", addr)).await.result.unwrap();
-        let second = client.send(request("POST", addr)).await;
+        client.send(&request("POST", addr)).await.result.unwrap();
+        let second = client.send(&request("POST", addr)).await;
         let err = second.result.unwrap_err();
         assert_eq!(err.code(), 1220, "{err}");
         assert_eq!(requests.load(Ordering::SeqCst), 2);
@@ -1104,20 +1109,20 @@ mod tests {
             .port();
         let mut client = Client::new(test_config());
         let refused = client
-            .send(request("GET", ([127, 0, 0, 1], port).into()))
+            .send(&request("GET", ([127, 0, 0, 1], port).into()))
             .await;
         assert_eq!(refused.result.unwrap_err().code(), 1212);
         let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut slow = request("GET", silent.local_addr().unwrap());
         slow.timeout = Duration::from_millis(200);
         assert_eq!(
-            client.send(slow).await.result.unwrap_err(),
+            client.send(&slow).await.result.unwrap_err(),
             TransportError::Timeout
         );
         let bad = Outgoing {
             url: "ftp://x/".into(),
             ..request("GET", ([127, 0, 0, 1], port).into())
         };
-        assert_eq!(client.send(bad).await.result.unwrap_err().code(), 1020);
+        assert_eq!(client.send(&bad).await.result.unwrap_err().code(), 1020);
     }
 }

@@ -328,7 +328,7 @@ async fn perform(
                 bytes_sent: 0,
                 bytes_received: 0,
             },
-            None => client.send(outgoing.clone()).await,
+            None => client.send(&outgoing).await,
         };
         let config = client.config();
         transport::debug::print(config.debug, &outgoing, &outcome);
