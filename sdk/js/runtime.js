@@ -3,6 +3,7 @@
 // from the script's `options`, `setup`, `default` (or the scenario's `exec`) and `teardown`.
 import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@0.1.1';
 import { toToml } from './toml.js';
+import { configure } from './k6/http.js';
 
 // The script's top level runs once, when the component is built (a snapshot), where there is no
 // test and no VU yet. `running` turns true on the first call of an export.
@@ -50,6 +51,7 @@ function parse(data) {
 
 /** The world's exports for the script module namespace `script`. */
 export function exportsFor(script) {
+  configure(script.options);
   return {
     options() {
       running = true;

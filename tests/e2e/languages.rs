@@ -267,6 +267,7 @@ const orders = new Counter('orders');
 export const options = {
   vus: 2,
   iterations: 4,
+  discardResponseBodies: true,
   metrics: { orders: 'counter' },
   thresholds: { orders: ['count==4'], 'http_req_duration{name:data}': ['max<10000'] },
 };
@@ -276,7 +277,7 @@ export function setup() {
 }
 
 export default function (data) {
-  const res = http.get(`${__ENV.BASE_URL}/files/data.json`, { tags: { name: 'data' } });
+  const res = http.get(`${__ENV.BASE_URL}/files/data.json`, { tags: { name: 'data' }, responseType: 'text' });
   check(res, {
     'json value': (r) => r.json().items[1] === 'b',
     'json selector': (r) => r.json('nested.value') === 42,
@@ -299,6 +300,7 @@ export default function (data) {
     { method: 'GET', url: `${__ENV.BASE_URL}/slow/10` },
   ]);
   check(first, { 'batch: in order': (r) => r.status === 200 && missing.status === 404 && slow.status === 200 });
+  check(first, { 'discardResponseBodies: no body by default': (r) => r.body === null });
   const denied = http.get('http://127.0.0.1:1/');
   check(denied, { 'denied: status 0, code 1400': (r) => r.status === 0 && r.error_code === 1400 });
   check(null, { 'a failing check': () => false });
@@ -342,6 +344,7 @@ export default function (data) {
         "created",
         "denied: status 0, code 1400",
         "batch: in order",
+        "discardResponseBodies: no body by default",
     ] {
         let c = check(&s, name);
         assert_eq!(

@@ -325,6 +325,10 @@ pub struct Options {
     /// Source IP addresses, one per VU in turn (k6's `localIPs`): addresses or CIDR ranges.
     #[serde(alias = "localIPs")]
     pub local_ips: Option<Vec<String>>,
+    /// k6's `discardResponseBodies`: accepted so k6 scripts' options load. The JS shim then makes
+    /// `responseType: 'none'` its default; the Rust SDK discards bodies unless asked anyway.
+    #[serde(alias = "discardResponseBodies")]
+    pub discard_response_bodies: Option<bool>,
     /// Largest response body kept for the guest, in MiB (default 16).
     pub max_response_body_mib: Option<u64>,
     /// `headers` or `full` (set by `--http-debug`).
@@ -413,6 +417,9 @@ impl Options {
             blacklist_ips: higher.blacklist_ips.or(self.blacklist_ips),
             dns: higher.dns.or(self.dns),
             local_ips: higher.local_ips.or(self.local_ips),
+            discard_response_bodies: higher
+                .discard_response_bodies
+                .or(self.discard_response_bodies),
             max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
             http_debug: higher.http_debug.or(self.http_debug),
         }

@@ -56,6 +56,14 @@ function errorOf(err) {
 /** The default response callback (`http.setResponseCallback`); `undefined`: the test's. */
 let defaultCallback;
 
+/** The default `responseType`: `none` when the script's options set `discardResponseBodies`. */
+let defaultResponseType = 'text';
+
+/** Takes the defaults the script's `options` set (called before every export runs). */
+export function configure(options) {
+  defaultResponseType = options && options.discardResponseBodies ? 'none' : 'text';
+}
+
 /**
  * k6's `http.expectedStatuses(200, { min: 300, max: 399 }, ...)`: a response callback that
  * counts those statuses as expected (`http_req_failed`, the `expected_response` tag).
@@ -80,7 +88,7 @@ function prepare(method, url, body, params) {
   const headers = Object.entries(p.headers || {}).map(([name, value]) => ({ name, value: String(value) }));
   const bytes = bodyBytes(body, headers);
   const tags = Object.entries(p.tags || {}).map(([key, value]) => ({ key, value: String(value) }));
-  const responseType = p.responseType || 'text';
+  const responseType = p.responseType || defaultResponseType;
   const ms = timeoutMs(p.timeout);
   const callback = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
   const cookies = Object.entries(p.cookies || {}).map(([name, v]) => ({
