@@ -1,0 +1,207 @@
+//! Transport tests against raw servers on 127.0.0.1.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+/// A server that answers only the first request of each connection and closes the
+/// connection when a second one arrives (a keep-alive timeout racing the client).
+async fn one_shot_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicU64::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut answered = false;
+                loop {
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if answered {
+                        return; // close without a response
+                    }
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                    answered = true;
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
+
+fn test_config() -> Arc<HttpConfig> {
+    Arc::new(HttpConfig::new(&HttpSettings::default()).unwrap())
+}
+
+fn request(method: &str, addr: std::net::SocketAddr) -> Outgoing {
+    Outgoing {
+        method: method.into(),
+        url: format!("http://{addr}/"),
+        headers: Vec::new(),
+        body: None,
+        timeout: Duration::from_secs(10),
+        keep_body: true,
+        cookies: Vec::new(),
+    }
+}
+
+#[test]
+fn bodies_are_decoded_by_content_encoding() {
+    use std::io::Write;
+    let text = b"hello hello hello".to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    let enc = |v: &str| vec![("Content-Encoding".to_string(), v.to_string())];
+    assert_eq!(
+        decode_body(&enc("gzip"), gz.clone(), 1 << 20).unwrap(),
+        text
+    );
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&gz).unwrap();
+    let z = z.finish().unwrap();
+    assert_eq!(
+        decode_body(&enc("gzip, deflate"), z, 1 << 20).unwrap(),
+        text,
+        "applied in order, undone in reverse"
+    );
+    assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
+    assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
+    assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
+}
+
+#[test]
+fn request_bodies_compress_and_decode_back() {
+    let mut req = request("POST", ([127, 0, 0, 1], 80).into());
+    req.body = Some(Bytes::from_static(b"volley volley volley volley"));
+    compress(&mut req, "deflate, gzip").unwrap();
+    let headers = vec![("content-encoding".to_string(), "deflate, gzip".to_string())];
+    assert!(req.headers.contains(&headers[0]));
+    let back = decode_body(&headers, req.body.clone().unwrap().to_vec(), 1 << 20).unwrap();
+    assert_eq!(back, b"volley volley volley volley");
+    assert!(compress(&mut req, "br")
+        .unwrap_err()
+        .to_string()
+        .contains("'br'"));
+}
+
+#[test]
+fn redirects_resolve_locations_and_methods_as_go_does() {
+    let ex = |status: u16, location: &str| Exchange {
+        status,
+        headers: vec![("Location".into(), location.into())],
+        body: Bytes::new(),
+        timings: Timings::default(),
+        proto: "HTTP/1.1",
+        tls_version: None,
+    };
+    let mut post = request("POST", ([127, 0, 0, 1], 80).into());
+    post.url = "http://a.test/x/y?q=1".into();
+    post.body = Some(Bytes::from_static(b"data"));
+    let next = redirect(&post, &ex(302, "z")).unwrap();
+    assert_eq!(
+        (next.url.as_str(), next.method.as_str()),
+        ("http://a.test/x/z", "GET")
+    );
+    assert!(next.body.is_none());
+    let next = redirect(&post, &ex(307, "/abs")).unwrap();
+    assert_eq!(
+        (next.url.as_str(), next.method.as_str()),
+        ("http://a.test/abs", "POST")
+    );
+    assert!(next.body.is_some());
+    let next = redirect(&post, &ex(301, "https://b.test/")).unwrap();
+    assert_eq!(next.url, "https://b.test/");
+    assert!(redirect(&post, &ex(200, "/x")).is_none());
+}
+
+#[tokio::test]
+async fn idempotent_requests_retry_once_on_a_stale_keep_alive_connection() {
+    let (addr, requests) = one_shot_server().await;
+    let mut client = Client::new(test_config());
+    let first = client.send(&request("GET", addr)).await.result.unwrap();
+    assert_eq!(&first.body[..], b"ok");
+    let second = client.send(&request("GET", addr)).await;
+    let ex = second.result.expect("retried on a fresh connection");
+    assert_eq!(ex.status, 200);
+    assert!(ex.timings.connecting > 0.0, "the retry opened a connection");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "one failed try, one retry"
+    );
+}
+
+#[tokio::test]
+async fn http2_stream_resets_map_to_k6_codes() {
+    // A raw HTTP/2 server that refuses every stream (RST_STREAM REFUSED_STREAM = 7).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::handshake(sock).await.unwrap();
+        while let Some(Ok((_, mut respond))) = conn.accept().await {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+        }
+    });
+    let settings = HttpSettings {
+        h2c: true,
+        ..HttpSettings::default()
+    };
+    let mut client = Client::new(Arc::new(HttpConfig::new(&settings).unwrap()));
+    let err = client.send(&request("GET", addr)).await.result.unwrap_err();
+    assert_eq!(err.code(), 1637, "{err}");
+    assert!(err.to_string().contains("stream error"), "{err}");
+}
+
+#[tokio::test]
+async fn non_idempotent_requests_are_not_retried() {
+    let (addr, requests) = one_shot_server().await;
+    let mut client = Client::new(test_config());
+    client.send(&request("POST", addr)).await.result.unwrap();
+    let second = client.send(&request("POST", addr)).await;
+    let err = second.result.unwrap_err();
+    assert_eq!(err.code(), 1220, "{err}");
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn refused_and_timeout_map_to_k6_codes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut client = Client::new(test_config());
+    let refused = client
+        .send(&request("GET", ([127, 0, 0, 1], port).into()))
+        .await;
+    assert_eq!(refused.result.unwrap_err().code(), 1212);
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut slow = request("GET", silent.local_addr().unwrap());
+    slow.timeout = Duration::from_millis(200);
+    assert_eq!(
+        client.send(&slow).await.result.unwrap_err(),
+        TransportError::Timeout
+    );
+    let bad = Outgoing {
+        url: "ftp://x/".into(),
+        ..request("GET", ([127, 0, 0, 1], port).into())
+    };
+    assert_eq!(client.send(&bad).await.result.unwrap_err().code(), 1020);
+}
