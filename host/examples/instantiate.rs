@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use volley::metrics::{Aggregate, SystemTags, Tags};
+use volley::metrics::{Aggregate, Tags};
 use volley::sandbox::Sandbox;
 use volley::transport::{HttpConfig, HttpSettings};
-use volley::vu::{Plugin, PoolSize, Recorder, Vu, VuSetup};
+use volley::vu::{Plugin, PoolSize, Vu, VuSetup};
 
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -43,22 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agg = Aggregate::new(Tags::new());
     let sandbox = Arc::new(sandbox);
     let http = Arc::new(HttpConfig::new(&HttpSettings::default())?);
-    let setup = |id: u32| VuSetup {
-        id,
-        scenario: "bench".into(),
-        exec: "default".into(),
-        env: Default::default(),
-        recorder: Recorder::new(
-            agg.buffer(),
-            agg.tags().clone(),
-            Vec::new(),
-            agg.origin().0,
-            SystemTags::default(),
-        ),
-        test_start: Instant::now(),
-        sandbox: sandbox.clone(),
-        http: http.clone(),
-    };
+    let setup = |id: u32| VuSetup::standalone(id, "bench", &agg, sandbox.clone(), http.clone());
     // One VU first, so that lazily initialised host state is not charged to the measured ones.
     let first = Vu::new(plugin.clone(), setup(0)).await?;
     let before = rss_kb();

@@ -10,7 +10,7 @@ use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
-use crate::metrics::{Aggregate, SystemTags, Tags};
+use crate::metrics::{Aggregate, Tags};
 use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, report, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
@@ -19,7 +19,7 @@ use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::{origin_of, Sandbox};
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
-use crate::vu::{Plugin, PluginError, PoolSize, Recorder, Vu, VuSetup};
+use crate::vu::{Plugin, PluginError, PoolSize, Vu, VuSetup};
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
 pub const MONTECARLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/montecarlo.wasm"));
@@ -303,22 +303,13 @@ async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<
     let agg = Aggregate::new(Tags::new());
     let mut vu = Vu::new(
         plugin,
-        VuSetup {
-            id: 0,
-            scenario: "options".into(),
-            exec: "default".into(),
-            env: Default::default(),
-            recorder: Recorder::new(
-                agg.buffer(),
-                agg.tags().clone(),
-                Vec::new(),
-                agg.origin().0,
-                SystemTags::default(),
-            ),
-            test_start: std::time::Instant::now(),
-            sandbox: Arc::new(sandbox.clone()),
-            http: Arc::new(HttpConfig::new(&HttpSettings::default())?),
-        },
+        VuSetup::standalone(
+            0,
+            "options",
+            &agg,
+            Arc::new(sandbox.clone()),
+            Arc::new(HttpConfig::new(&HttpSettings::default())?),
+        ),
     )
     .await
     .map_err(|e| AppError::Options {

@@ -68,6 +68,35 @@ pub struct VuSetup {
     pub http: Arc<transport::HttpConfig>,
 }
 
+impl VuSetup {
+    /// A VU outside any test run (reading a plugin's options, benchmarks): no env, no tags,
+    /// recording into `agg`, which nobody reads unless the caller does.
+    pub fn standalone(
+        id: u32,
+        scenario: &str,
+        agg: &crate::metrics::Aggregate,
+        sandbox: Arc<Sandbox>,
+        http: Arc<transport::HttpConfig>,
+    ) -> Self {
+        VuSetup {
+            id,
+            scenario: scenario.into(),
+            exec: "default".into(),
+            env: Default::default(),
+            recorder: Recorder::new(
+                agg.buffer(),
+                agg.tags().clone(),
+                Vec::new(),
+                agg.origin().0,
+                crate::metrics::SystemTags::default(),
+            ),
+            test_start: Instant::now(),
+            sandbox,
+            http,
+        }
+    }
+}
+
 impl VuState {
     /// A fresh state for a VU.
     pub fn new(setup: VuSetup) -> Self {
