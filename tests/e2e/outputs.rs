@@ -195,34 +195,22 @@ fn global_tags_system_tags_and_summary_modes() {
     .expect_code(0);
     assert!(!compact.stdout.contains("http_req_waiting") && !compact.stdout.contains("█ SCENARIO"));
 
-    let bad = run(&[
-        "run",
-        component("probe").to_str().unwrap(),
-        "-e",
-        &base,
-        "--system-tags",
-        "status,colour",
-    ])
-    .expect_code(104);
-    assert!(
-        bad.stderr.contains("unknown system tag 'colour'"),
-        "{}",
-        bad.stderr
-    );
-    let bad = run(&[
-        "run",
-        component("probe").to_str().unwrap(),
-        "-e",
-        &base,
-        "--summary-mode",
-        "legacy",
-    ])
-    .expect_code(104);
-    assert!(
-        bad.stderr.contains("summary.mode: unknown mode 'legacy'"),
-        "{}",
-        bad.stderr
-    );
+    for (flag, value, error) in [
+        (
+            "--system-tags",
+            "status,colour",
+            "unknown system tag 'colour'",
+        ),
+        (
+            "--summary-mode",
+            "legacy",
+            "summary.mode: unknown mode 'legacy'",
+        ),
+    ] {
+        let probe = component("probe");
+        let bad = run(&["run", probe.to_str().unwrap(), "-e", &base, flag, value]).expect_code(104);
+        assert!(bad.stderr.contains(error), "{}", bad.stderr);
+    }
 }
 
 #[test]
