@@ -56,8 +56,8 @@ impl HostPattern {
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| err("missing scheme://"))?;
-        if scheme != "http" && scheme != "https" {
-            return Err(err("scheme must be http or https"));
+        if !matches!(scheme, "http" | "https" | "tcp") {
+            return Err(err("scheme must be http, https or tcp"));
         }
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
@@ -66,6 +66,7 @@ impl HostPattern {
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, None),
             Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| err("bad port"))?)),
+            None if scheme == "tcp" => return Err(err("a tcp:// pattern needs a port (or :*)")),
             None => (rest, Some(default_port(scheme))),
         };
         if host.is_empty() {
@@ -159,6 +160,21 @@ impl Sandbox {
         }
     }
 
+    /// `host:port` if a raw TCP connection there is outside `allowed-hosts` (which must list it
+    /// as `tcp://host:port`); `None` when allowed.
+    pub fn denied_tcp(&self, host: &str, port: u16) -> Option<String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if self
+            .allowed_hosts
+            .iter()
+            .any(|p| p.matches("tcp", host, port))
+        {
+            None
+        } else {
+            Some(format!("{host}:{port}"))
+        }
+    }
+
     /// Whether a component may import `name` (e.g. `wasi:filesystem/preopens@0.2.0`).
     pub fn allows_import(&self, name: &str) -> bool {
         ALWAYS_ALLOWED.iter().any(|p| name.starts_with(p))
@@ -242,10 +258,34 @@ mod tests {
     }
 
     #[test]
+    fn tcp_patterns_allow_raw_connections_only() {
+        let s = sandbox(&["tcp://127.0.0.1:6379", "http://127.0.0.1:8080"]);
+        assert_eq!(s.denied_tcp("127.0.0.1", 6379), None);
+        assert!(s.denied_tcp("127.0.0.1", 6380).is_some());
+        assert!(
+            s.denied_tcp("127.0.0.1", 8080).is_some(),
+            "http:// grants no raw TCP"
+        );
+        assert!(
+            s.denied("http://127.0.0.1:6379/").is_some(),
+            "tcp:// grants no HTTP"
+        );
+        assert_eq!(
+            sandbox(&["tcp://localhost:*"]).denied_tcp("LOCALHOST", 5432),
+            None
+        );
+        assert!(
+            HostPattern::parse("tcp://127.0.0.1").is_err(),
+            "tcp needs a port"
+        );
+    }
+
+    #[test]
     fn bad_patterns_are_refused() {
         for p in [
             "127.0.0.1",
             "ftp://x",
+            "ws://x:1",
             "http://",
             "http://a*b.com",
             "http://x:port",

@@ -93,6 +93,16 @@ builtins! {
     ITERATION_LATENESS = 17, "iteration_lateness", Trend, Time;
     ITERATION_DURATION_INTENDED = 18, "iteration_duration_intended", Trend, Time;
     GROUP_DURATION = 19, "group_duration", Trend, Time;
+    WS_SESSIONS = 20, "ws_sessions", Counter, Default;
+    WS_CONNECTING = 21, "ws_connecting", Trend, Time;
+    WS_SESSION_DURATION = 22, "ws_session_duration", Trend, Time;
+    WS_MSGS_SENT = 23, "ws_msgs_sent", Counter, Default;
+    WS_MSGS_RECEIVED = 24, "ws_msgs_received", Counter, Default;
+    WS_PING = 25, "ws_ping", Trend, Time;
+    GRPC_REQ_DURATION = 26, "grpc_req_duration", Trend, Time;
+    GRPC_STREAMS = 27, "grpc_streams", Counter, Default;
+    GRPC_STREAMS_MSGS_SENT = 28, "grpc_streams_msgs_sent", Counter, Default;
+    GRPC_STREAMS_MSGS_RECEIVED = 29, "grpc_streams_msgs_received", Counter, Default;
 }
 
 /// Custom metrics, registered at run time after the built-ins (ids continue from them).

@@ -1,5 +1,5 @@
 //! The end-of-test text summary in k6 v1's compact layout: THRESHOLDS, then TOTAL RESULTS with
-//! checks and the HTTP, EXECUTION and NETWORK sections.
+//! checks and the HTTP, EXECUTION, NETWORK, GRPC, WEBSOCKET and CUSTOM sections.
 
 use std::fmt::Write;
 
@@ -24,6 +24,20 @@ const EXECUTION: &[&str] = &[
     "vus_max",
 ];
 const NETWORK: &[&str] = &["data_received", "data_sent"];
+const GRPC: &[&str] = &[
+    "grpc_req_duration",
+    "grpc_streams",
+    "grpc_streams_msgs_received",
+    "grpc_streams_msgs_sent",
+];
+const WEBSOCKET: &[&str] = &[
+    "ws_connecting",
+    "ws_msgs_received",
+    "ws_msgs_sent",
+    "ws_ping",
+    "ws_session_duration",
+    "ws_sessions",
+];
 
 /// Renders the summary.
 pub fn render(r: &Results) -> String {
@@ -46,7 +60,14 @@ pub fn render(r: &Results) -> String {
 }
 
 fn render_sections(metrics: &[MetricResult], r: &Results, out: &mut String) {
-    for title in ["HTTP", "EXECUTION", "NETWORK", "CUSTOM"] {
+    for title in [
+        "HTTP",
+        "EXECUTION",
+        "NETWORK",
+        "GRPC",
+        "WEBSOCKET",
+        "CUSTOM",
+    ] {
         let rows: Vec<&MetricResult> = metrics
             .iter()
             .filter(|m| section_of(&m.selector.metric, r.full) == Some(title))
@@ -162,6 +183,10 @@ fn section_of(metric: &str, full: bool) -> Option<&'static str> {
         Some("EXECUTION")
     } else if NETWORK.contains(&metric) {
         Some("NETWORK")
+    } else if GRPC.contains(&metric) {
+        Some("GRPC")
+    } else if WEBSOCKET.contains(&metric) {
+        Some("WEBSOCKET")
     } else if crate::metrics::MetricId::by_name(metric).is_some_and(|id| !id.is_builtin()) {
         Some("CUSTOM")
     } else {

@@ -174,7 +174,7 @@ fn validate_entry(e: &Entry) -> Result<(), String> {
         .is_some_and(|p| p <= 2);
     if !supported {
         return Err(format!(
-            "world '{}' is not one this host runs (volley:scenario/scenario@0.1.0 to 0.1.2)",
+            "world '{}' is not one this host runs (volley:scenario/scenario@0.1.0 to 0.1.3)",
             e.world
         ));
     }

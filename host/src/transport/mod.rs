@@ -7,6 +7,7 @@ pub mod debug;
 mod encoding;
 mod redirect;
 pub mod resolve;
+mod stream;
 mod timed_io;
 pub mod tls;
 
@@ -26,7 +27,9 @@ pub use encoding::compress;
 use encoding::{body_too_large, decode_body};
 pub use redirect::redirect;
 use resolve::{ResolveSettings, Resolver};
-use timed_io::{IoStats, TimedIo};
+pub use stream::{Opened, Stream};
+pub use timed_io::IoStats;
+use timed_io::TimedIo;
 use tls::{TlsConfigError, TlsSettings};
 
 /// What `--http-debug` prints of each request and response.

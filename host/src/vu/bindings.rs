@@ -8,8 +8,27 @@ wasmtime::component::bindgen!({
         "volley:scenario/http.send-with-params": async,
         "volley:scenario/http.batch": async,
         "volley:scenario/timing.sleep": async,
+        "volley:scenario/websocket.connect": async,
+        "volley:scenario/websocket.[method]connection.send-text": async,
+        "volley:scenario/websocket.[method]connection.send-binary": async,
+        "volley:scenario/websocket.[method]connection.receive": async,
+        "volley:scenario/websocket.[method]connection.ping": async,
+        "volley:scenario/websocket.[method]connection.close": async,
+        "volley:scenario/grpc.[method]client.connect": async,
+        "volley:scenario/grpc.[method]client.invoke": async,
+        "volley:scenario/grpc.[method]client.server-stream": async,
+        "volley:scenario/tcp.connect": async,
+        "volley:scenario/tcp.[method]connection.write": async,
+        "volley:scenario/tcp.[method]connection.read": async,
     },
     exports: { default: async },
+    with: {
+        "volley:scenario/websocket.connection": super::websocket::Session,
+        "volley:scenario/grpc.client": super::grpc::GrpcClient,
+        "volley:scenario/tcp.connection": super::tcp::TcpConnection,
+    },
 });
 
-pub use self::volley::scenario::{checks, group, http, log, metrics, timing, vu};
+pub use self::volley::scenario::{
+    checks, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
+};

@@ -3,9 +3,12 @@
 //! connections and recorder) and the test goes on.
 
 mod bindings;
+mod grpc;
 mod plugin;
 mod recorder;
 mod state;
+mod tcp;
+mod websocket;
 
 use std::sync::Arc;
 

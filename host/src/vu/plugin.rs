@@ -14,9 +14,9 @@ use crate::sandbox::Sandbox;
 
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
-pub const WORLD_VERSION: &str = "0.1.2";
+pub const WORLD_VERSION: &str = "0.1.3";
 /// Patch versions of `volley:scenario@0.1` this host can run.
-const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=2;
+const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=3;
 /// Exports a scenario component must have.
 const EXPORTS: [&str; 4] = ["options", "setup", "iteration", "teardown"];
 

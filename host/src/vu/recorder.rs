@@ -216,6 +216,32 @@ impl Recorder {
         });
     }
 
+    /// Records samples of a protocol beyond HTTP (WebSockets, gRPC, TCP) at one instant:
+    /// `system` tags (kept when the test's `systemTags` allow them) plus the guest's `tags`.
+    pub fn protocol(
+        &mut self,
+        system: &[(&str, &str)],
+        tags: &[(String, String)],
+        values: &[(MetricId, f64)],
+    ) {
+        let mut extra: Vec<(&str, &str)> = system
+            .iter()
+            .copied()
+            .filter(|(k, _)| self.system.allows(k))
+            .collect();
+        extra.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let tags = self.tag_set(&extra);
+        let at = ms_since(self.origin);
+        self.batch
+            .extend(values.iter().map(|&(metric, value)| Sample {
+                metric,
+                tags,
+                value,
+                at,
+            }));
+        self.flush();
+    }
+
     /// Records a custom metric sample with the guest's extra tags.
     pub fn custom(&mut self, metric: MetricId, value: f64, tags: &[(String, String)]) {
         let extra: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

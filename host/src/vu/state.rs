@@ -24,7 +24,7 @@ use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
 /// Everything one VU's Store owns.
 pub struct VuState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     pub(crate) limits: StoreLimits,
     /// VU id (1-based).
     pub id: u32,
