@@ -290,6 +290,11 @@ impl Response {
 pub struct HttpError(wit::Failure);
 
 impl HttpError {
+    /// Wraps the host's failure record (shared by every protocol interface).
+    pub(crate) fn new(failure: wit::Failure) -> Self {
+        HttpError(failure)
+    }
+
     /// k6's numeric error code (1050 timeout, 1101 DNS, 1212 refused, 1310 unknown TLS
     /// authority, 1400 denied by the sandbox, ...).
     pub fn code(&self) -> u32 {

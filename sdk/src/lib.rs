@@ -35,6 +35,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod vu;
+pub mod websocket;
 
 use std::time::Duration;
 

@@ -19,13 +19,13 @@ use crate::support::{component, read_json, run, scratch};
 
 /// A leaf certificate for `names`, signed by a CA written to `DIR/ca.pem`; also a client
 /// certificate from the same CA in `DIR/client.pem` and `DIR/client-key.pem`.
-struct Pki {
+pub(crate) struct Pki {
     ca: rustls::pki_types::CertificateDer<'static>,
-    leaf: rustls::pki_types::CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
+    pub(crate) leaf: rustls::pki_types::CertificateDer<'static>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
-fn pki(dir: &Path, names: &[&str]) -> Pki {
+pub(crate) fn pki(dir: &Path, names: &[&str]) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();

@@ -11,6 +11,7 @@ mod prometheus;
 mod registry;
 mod sandbox;
 mod support;
+mod websocket;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -45,6 +45,8 @@ pub fn component(name: &str) -> PathBuf {
                     "hostile",
                     "-p",
                     "hostile-io",
+                    "-p",
+                    "chat",
                     "--target",
                     "wasm32-wasip2",
                 ])

@@ -1,4 +1,4 @@
-//! A WebSocket server: `/echo` sends every message back; `/chat/ROOM` relays every message to
+//! A WebSocket server (`ws://`, or `wss://` with a rustls configuration): `/echo` sends every message back; `/chat/ROOM` relays every message to
 //! every member of ROOM (the sender too), prefixed with the sender's number. Answers with the
 //! first offered subprotocol it knows (`echo.v1`, `chat.v1`), closes with 4000 when told `bye`.
 
@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -49,8 +51,24 @@ impl WsServer {
         Self::start_on("127.0.0.1:0", threads)
     }
 
+    /// Starts on 127.0.0.1 with an ephemeral port, speaking TLS (`wss://`) with `config`.
+    pub fn start_tls(
+        threads: usize,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> std::io::Result<WsServer> {
+        Self::start_with("127.0.0.1:0", threads, Some(TlsAcceptor::from(config)))
+    }
+
     /// Starts on `addr`.
     pub fn start_on(addr: &str, threads: usize) -> std::io::Result<WsServer> {
+        Self::start_with(addr, threads, None)
+    }
+
+    fn start_with(
+        addr: &str,
+        threads: usize,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<WsServer> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
@@ -58,7 +76,7 @@ impl WsServer {
         let listener = runtime.block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(WsStats::default());
-        runtime.spawn(serve(listener, stats.clone()));
+        runtime.spawn(serve(listener, stats.clone(), tls));
         Ok(WsServer {
             addr,
             stats,
@@ -79,20 +97,36 @@ impl WsServer {
 
 type Rooms = Arc<Mutex<HashMap<String, broadcast::Sender<(u64, Message)>>>>;
 
-async fn serve(listener: TcpListener, stats: Arc<WsStats>) {
+async fn serve(listener: TcpListener, stats: Arc<WsStats>, tls: Option<TlsAcceptor>) {
     let rooms: Rooms = Arc::default();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(session(stream, stats.clone(), rooms.clone()));
+        let (stats, rooms) = (stats.clone(), rooms.clone());
+        match &tls {
+            None => {
+                tokio::spawn(session(stream, stats, rooms));
+            }
+            Some(acceptor) => {
+                let accept = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    if let Ok(stream) = accept.await {
+                        session(stream, stats, rooms).await;
+                    }
+                });
+            }
+        }
     }
 }
 
 // tungstenite's handshake callback returns its (large) error response by value.
 #[allow(clippy::result_large_err)]
-async fn session(stream: tokio::net::TcpStream, stats: Arc<WsStats>, rooms: Rooms) {
+async fn session<S>(stream: S, stats: Arc<WsStats>, rooms: Rooms)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut path = String::new();
     let callback = |req: &Request, mut resp: Response| {
         path = req.uri().path().to_string();
@@ -147,7 +181,8 @@ async fn session(stream: tokio::net::TcpStream, stats: Arc<WsStats>, rooms: Room
                     Message::Close(frame) => {
                         let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
                         stats.closes.lock().unwrap().push(code);
-                        let _ = tx.send(Message::Close(frame)).await;
+                        // tungstenite queued the close reply while reading: write it out.
+                        let _ = tx.flush().await;
                         return;
                     }
                     Message::Text(t) if t.as_str() == "bye" => {
