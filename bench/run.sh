@@ -10,10 +10,13 @@
 #               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
 #   tls         requests/s and CPU-seconds per 100k requests over HTTPS, HTTP/1.1 and HTTP/2 (ALPN), 50
 #               VUs against nginx with a self-signed certificate — with k6 and h2load side by side
+#   websocket   WebSocket messages/s and CPU-seconds per 100k messages: $WS_VUS (default 50) VUs, each
+#               iteration one session sending $WS_MESSAGES (default 100) lines to an echo server on CPU 1
+#               and reading them back — with k6 (k6/ws) side by side
 #   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
 #               --out prometheus-rw and --report: memory must stay flat
 #
-# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
@@ -320,6 +323,54 @@ soak() {
   curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode 'query=sum(k6_http_reqs_total)' | python3 -c "import json,sys;print('prometheus sum(k6_http_reqs_total):', json.load(sys.stdin)['data']['result'][0]['value'][1])"
 }
 
+# ws_run TOOL URL -> "msgs_per_s cpu_s_per_100k_msgs peak_rss_MB sessions"
+ws_run() {
+  local tool="$1" url="$2"
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
+  case "$tool" in
+    volley)
+      printf 'plugin = "%s"\n[sandbox]\nallowed-hosts = ["http://%s"]\n' "$CHAT" "${url#ws://}" > "$WORK/ws.toml"
+      "${tm[@]}" "$VOLLEY" run "$WORK/ws.toml" -q --vus "$WS_VUS" --duration "${DUR}s" -e "WS_URL=$url" -e MODE=echo \
+        -e PLAIN=1 -e "MESSAGES=$WS_MESSAGES" --summary-export "$WORK/volley.json" --no-summary \
+        >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      read -r msgs sessions < <(python3 -c "import json,sys;m=json.load(open(sys.argv[1]))['metrics'];print(int(m['ws_msgs_received']['values']['count']), int(m['ws_sessions']['values']['count']))" "$WORK/volley.json");;
+    k6)
+      "${tm[@]}" k6 run --quiet --vus "$WS_VUS" --duration "${DUR}s" --summary-export "$WORK/k6.json" \
+        -e "WS_URL=$url" -e "MESSAGES=$WS_MESSAGES" bench/k6-ws.js >/dev/null 2>&1
+      read -r msgs sessions < <(python3 -c "import json,sys;m=json.load(open(sys.argv[1]))['metrics'];print(int(m['ws_msgs_received']['count']), int(m['ws_sessions']['count']))" "$WORK/k6.json");;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$msgs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v n="$sessions" 'BEGIN {
+    printf "%.0f %.2f %.1f %d\n", q / w, (u + s) / q * 100000, r / 1024, n }'
+}
+
+websocket() {
+  WS_VUS="${WS_VUS:-50}" WS_MESSAGES="${WS_MESSAGES:-100}"
+  cargo build --release --quiet -p test-servers
+  cargo build --quiet -p chat --target wasm32-wasip2 --profile guest --target-dir target/guest
+  CHAT="$PWD/target/guest/wasm32-wasip2/guest/chat.wasm"
+  local port=$((PORT + 3))
+  THREADS=1 taskset -c 1 target/release/volley-test-servers ws "127.0.0.1:$port" > "$WORK/ws.out" &
+  local server=$!
+  trap 'kill $server 2>/dev/null' RETURN
+  for _ in $(seq 50); do [ -s "$WORK/ws.out" ] && break; sleep 0.1; done
+  local tools="volley"
+  command -v k6 >/dev/null && tools="$tools k6"
+  echo "== websocket: $WS_VUS VUs, sessions of $WS_MESSAGES echoed lines, ${DUR}s, echo server on CPU 1, generator on CPU 0; median of $RUNS"
+  for t in $tools; do : > "$WORK/ws-$t.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for t in $tools; do ws_run "$t" "ws://127.0.0.1:$port" >> "$WORK/ws-$t.tsv"; done
+  done
+  printf '%-8s %-12s %-23s %-12s %-10s\n' tool msgs_per_s cpu_s_per_100k_msgs peak_rss_MB sessions
+  for t in $tools; do
+    printf '%-8s %-12s %-23s %-12s %-10s\n' "$t" \
+      "$(cut -d' ' -f1 "$WORK/ws-$t.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/ws-$t.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/ws-$t.tsv" | median)" \
+      "$(cut -d' ' -f4 "$WORK/ws-$t.tsv" | median)"
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
@@ -327,6 +378,7 @@ case "$WHAT" in
   outputs) outputs ;;
   tls) tls ;;
   soak) soak ;;
+  websocket) websocket ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,12p "$0"; exit 2 ;;
+  *) sed -n 2,20p "$0"; exit 2 ;;
 esac

@@ -5,7 +5,8 @@
 //! Variables (`-e NAME=VALUE`): `WS_URL` (required, e.g. `ws://127.0.0.1:8080`), `MODE`
 //! (`chat` or `echo`, default `chat`), `ROOM` (default `lobby`), `MESSAGES` (default 5),
 //! `HEADER` (sent as `x-volley-test`), `BYE=1` (ask the server to close the session),
-//! `PAUSE_MS` (sleep between iterations, default 0).
+//! `PLAIN=1` (text lines only: no binary message, no ping; for benchmarks), `PAUSE_MS` (sleep
+//! after each iteration, default 0).
 
 use std::time::Duration;
 
@@ -55,17 +56,20 @@ impl Scenario for Chat {
         let mine = read_own_lines(&session, me, messages, echo)?;
         check(&mine, "every line came back", |n| *n == messages);
 
-        if echo {
+        let plain = env("PLAIN").as_deref() == Some("1");
+        if echo && !plain {
             session.send_binary(&[0, 1, 2, 254, 255])?;
             let back = session.receive(WAIT)?;
             check(&back, "binary echoed", |m| {
                 *m == Some(Message::Binary(vec![0, 1, 2, 254, 255]))
             });
         }
-        let rtt = session.ping(WAIT)?;
-        check(&rtt, "pong within a second", |d| {
-            *d < Duration::from_secs(1)
-        });
+        if !plain {
+            let rtt = session.ping(WAIT)?;
+            check(&rtt, "pong within a second", |d| {
+                *d < Duration::from_secs(1)
+            });
+        }
 
         if env("BYE").as_deref() == Some("1") {
             session.send("bye")?;
