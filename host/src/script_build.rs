@@ -37,6 +37,9 @@ const WIT: &[(&str, &str)] = &[
     ("log.wit", include_str!("../../wit/log.wit")),
     ("metrics.wit", include_str!("../../wit/metrics.wit")),
     ("group.wit", include_str!("../../wit/group.wit")),
+    ("websocket.wit", include_str!("../../wit/websocket.wit")),
+    ("grpc.wit", include_str!("../../wit/grpc.wit")),
+    ("tcp.wit", include_str!("../../wit/tcp.wit")),
 ];
 
 /// Imports a componentize-js component has that Volley's sandbox refuses by default: the JS
