@@ -1,7 +1,7 @@
 //! `volley build`: turns a k6-style JavaScript scenario into a component.
 //!
 //! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, and the glue that exports `options`/`setup`/`iteration`/`teardown`), then
+//! `k6/metrics`, `k6/ws`, and the glue that exports `options`/`setup`/`iteration`/`teardown`), then
 //! componentized with componentize-js against the WIT in `wit/`. Both tools come from npm and run
 //! on node; they are looked up in a `node_modules` folder (see [`find_toolchain`]), never
 //! installed behind the user's back. `volley run script.js` builds through [`build_cached`].
@@ -25,6 +25,7 @@ const SHIM: &[(&str, &str)] = &[
     ("k6/index.js", include_str!("../../sdk/js/k6/index.js")),
     ("k6/http.js", include_str!("../../sdk/js/k6/http.js")),
     ("k6/metrics.js", include_str!("../../sdk/js/k6/metrics.js")),
+    ("k6/ws.js", include_str!("../../sdk/js/k6/ws.js")),
 ];
 
 /// The scenario world (`wit/`), which componentize-js reads from disk.

@@ -219,3 +219,103 @@ fn hosts_outside_allowed_hosts_are_refused_before_connecting() {
     assert_eq!(WsServer::count(&server.stats.sessions), 0);
     assert!(s["metrics"].get("ws_sessions").is_none());
 }
+
+#[test]
+fn k6_ws_scripts_run_through_the_javascript_shim() {
+    let server = WsServer::start(1).unwrap();
+    let dir = scratch("ws-js");
+    std::fs::write(
+        dir.join("chat.js"),
+        r#"import ws from 'k6/ws';
+import { check } from 'k6';
+
+export const options = { vus: 2, iterations: 4 };
+
+export default function () {
+  let echoed = 0;
+  let binary = 0;
+  let pongs = 0;
+  let ticks = 0;
+  let closedWith = 0;
+  const res = ws.connect(`${__ENV.WS_URL}/echo`, { headers: { 'Sec-WebSocket-Protocol': 'echo.v1' }, tags: { room: 'js' } }, (socket) => {
+    socket.on('open', () => {
+      socket.send('one');
+      socket.send('two');
+      socket.sendBinary(new Uint8Array([7, 8, 9]).buffer);
+      socket.ping();
+      socket.setInterval(() => { ticks++; }, 10);
+      socket.setTimeout(() => socket.send('bye'), 50);
+    });
+    socket.on('message', (m) => { if (m === 'one' || m === 'two') echoed++; });
+    socket.on('binaryMessage', (b) => { binary = new Uint8Array(b).reduce((a, x) => a + x, 0); });
+    socket.on('pong', () => { pongs++; });
+    socket.on('close', (code) => { closedWith = code; });
+  });
+  check(res, { 'status 101 and subprotocol': (r) => r.status === 101 && r.subprotocol === 'echo.v1' });
+  check(null, {
+    'text echoed': () => echoed === 2,
+    'binary echoed': () => binary === 24,
+    'pong handler ran': () => pongs === 1,
+    'interval ticked': () => ticks >= 2,
+    'server close seen': () => closedWith === 4000,
+  });
+  let threw = '';
+  try {
+    ws.connect('ws://127.0.0.1:1/echo', () => {});
+  } catch (e) {
+    threw = String(e.message);
+  }
+  check(threw, { 'denied host throws': (t) => t.includes('allowed-hosts') });
+}
+"#,
+    )
+    .unwrap();
+    let test = dir.join("chat.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"chat.js\"\n[sandbox]\nallowed-hosts = [\"http://{}\"]\n[env]\nWS_URL = \"{}\"\n",
+            server.addr,
+            server.url()
+        ),
+    )
+    .unwrap();
+    let export = dir.join("chat.json");
+    let out = crate::support::volley()
+        .env(
+            "VOLLEY_JS_TOOLCHAIN",
+            crate::support::root().join("plugins/montecarlo-js"),
+        )
+        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = crate::support::read_json(&export);
+    for name in [
+        "status 101 and subprotocol",
+        "text echoed",
+        "binary echoed",
+        "pong handler ran",
+        "interval ticked",
+        "server close seen",
+        "denied host throws",
+    ] {
+        let c = check(&s, name);
+        assert_eq!(
+            (c["passes"].as_u64(), c["fails"].as_u64()),
+            (Some(4), Some(0)),
+            "{name}"
+        );
+    }
+    assert_eq!(count(&s, "ws_sessions"), 4.0);
+    // two lines, one binary message and "bye" per session.
+    assert_eq!(count(&s, "ws_msgs_sent"), 16.0);
+    assert_eq!(count(&s, "ws_ping"), 4.0);
+    assert_eq!(WsServer::count(&server.stats.sessions), 4);
+}
