@@ -443,7 +443,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         logging::host(Level::Warn, &w);
     }
     let mut target = None;
-    if !p.test.env.contains_key("BASE_URL") {
+    // The built-in target stands in for a missing BASE_URL, unless the test names the hosts it
+    // reaches (a WebSocket, gRPC or TCP scenario has no use for it).
+    if !p.test.env.contains_key("BASE_URL") && p.test.sandbox.allowed_hosts.is_empty() {
         let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
         logging::host(
             Level::Info,
