@@ -408,3 +408,35 @@ impl websocket::HostConnection for VuState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::target;
+
+    #[test]
+    fn urls_map_to_the_http_origin_the_sandbox_checks() {
+        assert_eq!(
+            target("ws://127.0.0.1:8080/chat?room=a").unwrap(),
+            (
+                false,
+                "127.0.0.1".into(),
+                8080,
+                "http://127.0.0.1:8080/".into()
+            )
+        );
+        assert_eq!(
+            target("wss://example.test/x").unwrap(),
+            (
+                true,
+                "example.test".into(),
+                443,
+                "https://example.test:443/".into()
+            )
+        );
+        assert_eq!(target("ws://[::1]/").unwrap().1, "::1");
+        for bad in ["http://127.0.0.1/", "ws//nope", "ws:///path"] {
+            let e = target(bad).unwrap_err();
+            assert_eq!(e.code, 1020, "{bad}: {}", e.message);
+        }
+    }
+}
