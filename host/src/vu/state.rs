@@ -46,6 +46,8 @@ pub struct VuState {
     pub sandbox: Arc<Sandbox>,
     /// Epoch ticks (≈ ms of guest CPU) used by the current call.
     pub cpu_ticks: u64,
+    /// One clone per open `tcp.connection`: its strong count bounds them per VU.
+    pub(super) tcp_slots: Arc<()>,
 }
 
 /// What a new VU needs to know.
@@ -117,6 +119,7 @@ impl VuState {
             test_start: setup.test_start,
             sandbox: setup.sandbox,
             cpu_ticks: 0,
+            tcp_slots: Arc::new(()),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The host side of WIT `tcp`: raw TCP (or TLS) connections to `tcp://` hosts the sandbox
 //! allows, for protocol clients compiled into a scenario. Bytes count in `data_sent` and
-//! `data_received` as they cross the socket.
+//! `data_received` as they cross the socket (TLS records included). A VU holds at most
+//! [`MAX_OPEN`] connections at once, so a plugin that leaks them cannot exhaust the host's
+//! file descriptors.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,14 @@ use crate::transport::{IoStats, Stream, TransportError, DEFAULT_TIMEOUT};
 /// Largest single read handed to the guest.
 const MAX_READ: u32 = 1 << 20;
 
+/// Most connections one VU may hold open (closed or dropped ones do not count).
+pub const MAX_OPEN: usize = 64;
+
+/// k6's generic error code.
+const GENERIC: u32 = 1000;
+/// k6's timeout code.
+const TIMEOUT: u32 = 1050;
+
 /// An open connection (the `tcp.connection` resource).
 pub struct TcpConnection {
     stream: Option<Stream>,
@@ -24,7 +34,8 @@ pub struct TcpConnection {
     /// Bytes (written, read) already recorded.
     recorded: (u64, u64),
     tags: Vec<(String, String)>,
-    buf: Vec<u8>,
+    /// Holds one of the VU's [`MAX_OPEN`] slots while open.
+    slot: Option<Arc<()>>,
 }
 
 impl TcpConnection {
@@ -33,31 +44,38 @@ impl TcpConnection {
         let (w, r) = self.stats.totals();
         let (sent, received) = (w - self.recorded.0, r - self.recorded.1);
         self.recorded = (w, r);
-        if sent + received > 0 {
-            recorder.protocol(
-                &[],
-                &self.tags,
-                &[
-                    (builtin::DATA_SENT, sent as f64),
-                    (builtin::DATA_RECEIVED, received as f64),
-                ],
-            );
+        let mut values = Vec::with_capacity(2);
+        if sent > 0 {
+            values.push((builtin::DATA_SENT, sent as f64));
         }
+        if received > 0 {
+            values.push((builtin::DATA_RECEIVED, received as f64));
+        }
+        if !values.is_empty() {
+            recorder.protocol(&[], &self.tags, &values);
+        }
+    }
+
+    /// Closes the socket (a TCP FIN; no TLS close_notify) and frees the slot.
+    fn shut(&mut self) {
+        self.stream = None;
+        self.slot = None;
     }
 }
 
 fn closed() -> Failure {
-    failure(1000, "use of closed connection".into())
+    failure(GENERIC, "use of closed connection".into())
 }
 
 fn failure(code: u32, message: String) -> Failure {
     Failure { code, message }
 }
 
+/// k6's codes for socket errors: 1220 reset (or broken pipe), 1000 anything else.
 fn io_failure(e: std::io::Error) -> Failure {
     let code = match e.kind() {
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => 1220,
-        _ => 1000,
+        _ => GENERIC,
     };
     failure(code, e.to_string())
 }
@@ -73,11 +91,21 @@ impl tcp::Host for VuState {
         port: u16,
         params: tcp::ConnectParams,
     ) -> Result<Resource<TcpConnection>, Failure> {
-        if let Some(denied) = self.sandbox.denied_tcp(&host, port) {
+        // `[::1]` and `::1` are the same host, for the sandbox and for the resolver.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Some(denied) = self.sandbox.denied_tcp(host, port) {
             let e = TransportError::Denied(format!("tcp://{denied}"));
             return Err(failure(e.code(), e.to_string()));
         }
-        let open = self.client.open_stream(&host, port, params.tls, &[]);
+        if Arc::strong_count(&self.tcp_slots) > MAX_OPEN {
+            return Err(failure(
+                GENERIC,
+                format!(
+                    "too many open TCP connections: a VU may hold {MAX_OPEN} at once (close or drop some)"
+                ),
+            ));
+        }
+        let open = self.client.open_stream(host, port, params.tls, &[]);
         let opened = match tokio::time::timeout(timeout_of(params.timeout_ms), open).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(failure(e.code(), e.to_string())),
@@ -93,12 +121,13 @@ impl tcp::Host for VuState {
             stats: opened.stats,
             recorded: (0, 0),
             tags: params.tags.into_iter().map(|t| (t.key, t.value)).collect(),
-            buf: Vec::new(),
+            slot: Some(self.tcp_slots.clone()),
         };
+        // The TLS handshake's bytes.
         conn.record(&mut self.recorder);
         self.table
             .push(conn)
-            .map_err(|e| failure(1000, e.to_string()))
+            .map_err(|e| failure(GENERIC, e.to_string()))
     }
 }
 
@@ -109,9 +138,19 @@ impl tcp::HostConnection for VuState {
         } = self;
         let c = table
             .get_mut(&conn)
-            .map_err(|e| failure(1000, e.to_string()))?;
+            .map_err(|e| failure(GENERIC, e.to_string()))?;
         let r = match c.stream.as_mut() {
-            Some(s) => s.write_all(&data).await.map_err(io_failure),
+            // TLS may keep part of the data buffered after `write_all`: flush it onto the socket.
+            Some(s) => {
+                let write = async {
+                    s.write_all(&data).await?;
+                    s.flush().await
+                };
+                match tokio::time::timeout(DEFAULT_TIMEOUT, write).await {
+                    Ok(r) => r.map_err(io_failure),
+                    Err(_) => Err(failure(TIMEOUT, "write timeout".into())),
+                }
+            }
             None => Err(closed()),
         };
         c.record(recorder);
@@ -129,14 +168,18 @@ impl tcp::HostConnection for VuState {
         } = self;
         let c = table
             .get_mut(&conn)
-            .map_err(|e| failure(1000, e.to_string()))?;
-        c.buf.resize(max.clamp(1, MAX_READ) as usize, 0);
+            .map_err(|e| failure(GENERIC, e.to_string()))?;
+        // A fresh buffer of the asked size each time: nothing large stays allocated per
+        // connection, and what was read is handed over without a copy.
+        let mut buf = vec![0; max.clamp(1, MAX_READ) as usize];
         let r = match c.stream.as_mut() {
-            Some(s) => match tokio::time::timeout(timeout_of(timeout_ms), s.read(&mut c.buf)).await
-            {
-                Ok(Ok(n)) => Ok(c.buf[..n].to_vec()),
+            Some(s) => match tokio::time::timeout(timeout_of(timeout_ms), s.read(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
                 Ok(Err(e)) => Err(io_failure(e)),
-                Err(_) => Err(failure(1050, "read timeout".into())),
+                Err(_) => Err(failure(TIMEOUT, "read timeout".into())),
             },
             None => Err(closed()),
         };
@@ -146,12 +189,30 @@ impl tcp::HostConnection for VuState {
 
     fn close(&mut self, conn: Resource<TcpConnection>) {
         if let Ok(c) = self.table.get_mut(&conn) {
-            c.stream = None;
+            c.shut();
         }
     }
 
     fn drop(&mut self, conn: Resource<TcpConnection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_errors_map_to_k6_codes() {
+        use std::io::{Error, ErrorKind};
+        assert_eq!(
+            io_failure(Error::from(ErrorKind::ConnectionReset)).code,
+            1220
+        );
+        assert_eq!(io_failure(Error::from(ErrorKind::BrokenPipe)).code, 1220);
+        assert_eq!(io_failure(Error::other("x")).code, GENERIC);
+        assert_eq!(timeout_of(None), DEFAULT_TIMEOUT);
+        assert_eq!(timeout_of(Some(250)), Duration::from_millis(250));
     }
 }
