@@ -34,6 +34,7 @@
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod tcp;
 pub mod vu;
 pub mod websocket;
 
