@@ -11,6 +11,7 @@ mod prometheus;
 mod registry;
 mod sandbox;
 mod support;
+mod tcp;
 mod websocket;
 
 use std::process::Stdio;

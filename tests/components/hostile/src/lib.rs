@@ -2,11 +2,12 @@
 //! scenario (`default`) can run beside it in the same test:
 //! `busy` loops forever, `membomb` allocates until memory runs out, `spam` floods the log,
 //! `trap` panics, `denied` calls `OTHER_URL` (a host outside allowed-hosts), `env` looks for the
-//! host's environment.
+//! host's environment, `tcp-hoard` opens TCP connections to `TCP_ADDR` and never closes them.
 
 use std::time::Duration;
 
-use volley_sdk::{check, env, http, sleep, Error, Scenario};
+use volley_sdk::metrics::Counter;
+use volley_sdk::{check, env, http, sleep, tcp, Error, Scenario};
 
 struct Hostile;
 
@@ -61,6 +62,29 @@ impl Scenario for Hostile {
             "env" => {
                 let invisible = std::env::vars().next().is_none() && std::env::var("HOME").is_err();
                 check(&invisible, "host env invisible", |v| *v);
+                Ok(())
+            }
+            "tcp-hoard" => {
+                let addr = env("TCP_ADDR").ok_or("TCP_ADDR is not set")?;
+                let (host, port) = addr.rsplit_once(':').ok_or("TCP_ADDR is not host:port")?;
+                let port: u16 = port.parse()?;
+                let mut opened = 0u32;
+                let refusal = loop {
+                    match tcp::connect(host, port).open() {
+                        // Leaked: the handle stays in the host's table for the instance's life.
+                        Ok(conn) => std::mem::forget(conn),
+                        Err(e) => break Some(e),
+                    }
+                    opened += 1;
+                    if opened == 10_000 {
+                        break None;
+                    }
+                };
+                Counter::new("tcp_hoard_opened").add(f64::from(opened))?;
+                check(&refusal, "refused past the per-VU cap", |e| {
+                    matches!(e, Some(e) if e.code() == 1000
+                        && e.to_string().contains("too many open TCP connections"))
+                });
                 Ok(())
             }
             other => Err(format!("no entry point '{other}'").into()),
