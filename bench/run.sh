@@ -15,10 +15,14 @@
 #               and reading them back — with k6 (k6/ws) side by side
 #   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
 #               --out prometheus-rw and --report: memory must stay flat
+#   redis       Redis commands/s and generator CPU-seconds per 100k commands, 50 VUs/connections, no
+#               pipelining, against redis-server on CPU 1: Volley running plugins/redis (SET, GET, INCR,
+#               LPUSH, LTRIM, LRANGE per iteration) beside redis-benchmark (-t set,get,incr,lpush)
 #
-# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|soak|redis|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
-# Needs: nginx, GNU time (/usr/bin/time); optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
+# Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
+# for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
@@ -32,7 +36,7 @@ export VOLLEY_CACHE_DIR="$WORK/cache"
 
 cargo build --release --quiet
 cargo build --quiet -p probe --target wasm32-wasip2 --profile guest --target-dir target/guest
-VOLLEY="$PWD/target/release/volley"
+VOLLEY="${CARGO_TARGET_DIR:-$PWD/target}/release/volley"
 PROBE="$PWD/target/guest/wasm32-wasip2/guest/probe.wasm"
 [ -x /usr/bin/time ] || { echo "GNU time is required: apt-get install time" >&2; exit 1; }
 
@@ -371,6 +375,60 @@ websocket() {
   done
 }
 
+start_redis() {
+  command -v redis-server >/dev/null || { echo "redis-server is required: apt-get install redis-server" >&2; exit 1; }
+  REDIS_PORT=$((PORT + 4))
+  mkdir -p "$WORK/redis"
+  taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" \
+    --logfile "$WORK/redis/log" --daemonize yes --pidfile "$WORK/redis/pid"
+  trap 'kill "$(cat "$WORK/redis/pid")" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.1
+  done
+  echo "redis-server did not start" >&2; exit 1
+}
+
+# redis_run TOOL -> "cmds_per_s cpu_s_per_100k_cmds rss_mb"
+redis_run() {
+  local tool="$1" cmds
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR * 4 + 60)) taskset -c 0)
+  case "$tool" in
+    volley)
+      printf 'plugin = "%s"\nvus = 50\nduration = "%ss"\n[sandbox]\nallowed-hosts = ["tcp://127.0.0.1:%s"]\n[env]\nREDIS_ADDR = "127.0.0.1:%s"\n' \
+        "$REDIS_WASM" "$DUR" "$REDIS_PORT" "$REDIS_PORT" > "$WORK/redis.toml"
+      "${tm[@]}" "$VOLLEY" run "$WORK/redis.toml" -q --no-summary --no-thresholds --summary-export "$WORK/volley.json" \
+        >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      cmds=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['redis_cmds']['values']['count']))" "$WORK/volley.json");;
+    redis-benchmark)
+      # Four tests one after the other, each DUR * 25000 commands (about DUR/4 s each at ~100k/s).
+      "${tm[@]}" redis-benchmark -p "$REDIS_PORT" -c 50 -n $((DUR * 25000)) -t set,get,incr,lpush -q > "$WORK/rb.txt"
+      cmds=$((DUR * 25000 * 4));;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$cmds" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%.0f %.2f %.1f\n", q / w, (u + s) / q * 100000, r / 1024 }'
+}
+
+redis() {
+  cargo build --quiet -p redis --target wasm32-wasip2 --profile guest --target-dir target/guest
+  REDIS_WASM="$PWD/target/guest/wasm32-wasip2/guest/redis.wasm"
+  start_redis
+  local tools="volley"
+  command -v redis-benchmark >/dev/null && tools="$tools redis-benchmark"
+  echo "== redis: 50 VUs/connections, no pipelining, ${DUR}s, redis-server on CPU 1, generator on CPU 0; median of $RUNS"
+  for t in $tools; do : > "$WORK/$t.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for t in $tools; do redis_run "$t" >> "$WORK/$t.tsv"; done
+  done
+  printf '%-16s %-10s %-23s %-12s\n' tool cmds_per_s cpu_s_per_100k_cmds peak_rss_MB
+  for t in $tools; do
+    printf '%-16s %-10s %-23s %-12s\n' "$t" \
+      "$(cut -d' ' -f1 "$WORK/$t.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/$t.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/$t.tsv" | median)"
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
@@ -379,6 +437,7 @@ case "$WHAT" in
   tls) tls ;;
   soak) soak ;;
   websocket) websocket ;;
+  redis) redis ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,20p "$0"; exit 2 ;;
+  *) sed -n 2,25p "$0"; exit 2 ;;
 esac
