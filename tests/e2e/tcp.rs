@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{check, component, run_with_summary, scratch};
+use crate::support::{check, component, read_json, run_with_summary, scratch, volley, Run};
 
 /// Where Debian's `redis-server` is: on PATH or in /usr/bin. Panics naming the package when
 /// absent: these tests must not pass by skipping.
@@ -105,6 +105,7 @@ impl Redis {
 
     /// `INFO stats`, with the size of the command that asked and of its reply.
     fn stats(&mut self) -> Stats {
+        let admin_commands = self.admin.sent;
         let (info, sent, received) = self.admin.command(&["INFO", "stats"]);
         let field = |name: &str| -> u64 {
             info.lines()
@@ -121,6 +122,7 @@ impl Redis {
             output_bytes: field("total_net_output_bytes"),
             query_bytes: sent,
             reply_bytes: received,
+            admin_commands,
         }
     }
 
@@ -147,11 +149,22 @@ struct Stats {
     query_bytes: u64,
     /// Bytes of its reply (counted in the next `output_bytes`).
     reply_bytes: u64,
+    /// The test's own commands before this INFO.
+    admin_commands: u64,
+}
+
+impl Stats {
+    /// Commands Redis processed for others than the test between `self` and `later`.
+    fn commands_until(&self, later: &Stats) -> u64 {
+        (later.commands - self.commands) - (later.admin_commands - self.admin_commands)
+    }
 }
 
 /// A plain connection speaking just enough RESP for the test's queries.
 struct Admin {
     reader: BufReader<TcpStream>,
+    /// Commands sent so far (the first PING not included).
+    sent: u64,
 }
 
 impl Admin {
@@ -163,6 +176,7 @@ impl Admin {
             .unwrap();
         let mut admin = Admin {
             reader: BufReader::new(stream),
+            sent: 0,
         };
         admin.reader.get_mut().write_all(b"PING\r\n").ok()?;
         let mut line = String::new();
@@ -178,10 +192,12 @@ impl Admin {
             query += &format!("${}\r\n{a}\r\n", a.len());
         }
         self.reader.get_mut().write_all(query.as_bytes()).unwrap();
+        self.sent += 1;
         let mut line = String::new();
         self.reader.read_line(&mut line).unwrap();
         let mut received = line.len() as u64;
         let text = match line.as_bytes()[0] {
+            b'$' if line.starts_with("$-1\r\n") => String::new(),
             b'$' => {
                 let len: usize = line[1..].trim().parse().unwrap();
                 let mut body = vec![0; len + 2];
@@ -241,11 +257,7 @@ fn the_redis_plugin_speaks_resp_through_the_sandbox_and_counts_its_bytes() {
     // Redis saw every iteration's INCR, and exactly the commands the plugin counted.
     assert_eq!(redis.get("volley:counter"), iterations.to_string());
     let commands = iterations * PER_ITERATION;
-    assert_eq!(
-        after.commands - before.commands,
-        commands + 1,
-        "the plugin's commands and the first INFO"
-    );
+    assert_eq!(before.commands_until(&after), commands);
     assert_eq!(value(&s, "redis_cmds", "count"), commands as f64);
     assert_eq!(value(&s, "redis_cmd_duration", "count"), commands as f64);
     assert_eq!(
@@ -303,7 +315,7 @@ fn without_a_tcp_pattern_the_connection_is_refused_with_1400_and_never_opened() 
         after.connections, before.connections,
         "no connection reached Redis"
     );
-    assert_eq!(after.commands - before.commands, 1, "only the first INFO");
+    assert_eq!(before.commands_until(&after), 0);
     let message = format!(
         "connect {addr}: host tcp://{addr} is not in the sandbox's allowed-hosts (error code 1400)"
     );
@@ -418,4 +430,66 @@ fn a_vu_cannot_hoard_connections_past_the_cap() {
     assert_eq!(value(&s, "tcp_hoard_opened", "count"), 64.0);
     assert_eq!(after.connections - before.connections, 64);
     assert_eq!(check(&s, "refused past the per-VU cap")["passes"], 2);
+}
+
+#[test]
+fn connections_the_server_closes_fail_one_command_and_are_reopened() {
+    let mut redis = Redis::start();
+    let dir = scratch("tcp-killed");
+    let addr = format!("127.0.0.1:{}", redis.port);
+    let allowed = format!("\"tcp://{addr}\"");
+    let test = test_file(&dir, &addr, &allowed, "vus = 2\nduration = \"4s\"\n", "");
+    let export = dir.join("summary.json");
+    let before = redis.stats();
+    let child = volley()
+        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+        .arg(&export)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once both VUs are at work, Redis drops every client connection but the test's own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis.get("volley:counter").parse::<u64>().unwrap_or(0) < 100 || {
+        let s = redis.stats();
+        s.connections - before.connections < 2
+    } {
+        assert!(Instant::now() < deadline, "the VUs did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (killed, _, _) = redis
+        .admin
+        .command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    assert_eq!(killed, "2", "both VUs' connections");
+    // Both VUs notice and reconnect while the run goes on.
+    while redis.stats().connections - before.connections < 4 {
+        assert!(Instant::now() < deadline, "the VUs did not reconnect");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = Run::from_output(child.wait_with_output().unwrap()).expect_code(0);
+    let after = redis.stats();
+    assert_eq!(after.connections - before.connections, 4, "{}", out.stderr);
+
+    let s = read_json(&export);
+    let errors = s["iteration_errors"].as_object().unwrap();
+    assert_eq!(
+        errors.values().map(|n| n.as_u64().unwrap()).sum::<u64>(),
+        2,
+        "one failed command per dropped connection: {errors:?}"
+    );
+    assert!(
+        errors
+            .keys()
+            .all(|m| m.ends_with(": the server closed the connection")
+                || m.contains("(error code 1220)")),
+        "{errors:?}"
+    );
+    assert_eq!(value(&s, "redis_errors", "passes"), 2.0);
+    // The two failed commands were sent (and maybe run, their replies lost) before the drop.
+    let processed = before.commands_until(&after) as f64;
+    let counted = value(&s, "redis_cmds", "count");
+    assert!(
+        (processed..=processed + 2.0).contains(&counted),
+        "{counted} commands counted, {processed} processed"
+    );
 }
