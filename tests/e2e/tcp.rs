@@ -438,7 +438,7 @@ fn connections_the_server_closes_fail_one_command_and_are_reopened() {
     let dir = scratch("tcp-killed");
     let addr = format!("127.0.0.1:{}", redis.port);
     let allowed = format!("\"tcp://{addr}\"");
-    let test = test_file(&dir, &addr, &allowed, "vus = 2\nduration = \"4s\"\n", "");
+    let test = test_file(&dir, &addr, &allowed, "vus = 2\niterations = 6000\n", "");
     let export = dir.join("summary.json");
     let before = redis.stats();
     let child = volley()
@@ -448,7 +448,8 @@ fn connections_the_server_closes_fail_one_command_and_are_reopened() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once both VUs are at work, Redis drops every client connection but the test's own.
+    // Once both VUs are at work (a few thousand iterations before the end), Redis drops every
+    // client connection but the test's own.
     let deadline = Instant::now() + Duration::from_secs(30);
     while redis.get("volley:counter").parse::<u64>().unwrap_or(0) < 100 || {
         let s = redis.stats();
@@ -471,6 +472,7 @@ fn connections_the_server_closes_fail_one_command_and_are_reopened() {
     assert_eq!(after.connections - before.connections, 4, "{}", out.stderr);
 
     let s = read_json(&export);
+    assert_eq!(s["iterations"]["complete"], 6000);
     let errors = s["iteration_errors"].as_object().unwrap();
     assert_eq!(
         errors.values().map(|n| n.as_u64().unwrap()).sum::<u64>(),
