@@ -140,7 +140,13 @@ impl io::Read for Connection {
             return Ok(0);
         }
         let data = Connection::read(self, buf.len(), self.read_timeout)?;
-        buf[..data.len()].copy_from_slice(&data);
+        let Some(dest) = buf.get_mut(..data.len()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the host returned more bytes than asked for",
+            ));
+        };
+        dest.copy_from_slice(&data);
         Ok(data.len())
     }
 }

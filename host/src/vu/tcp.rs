@@ -169,18 +169,20 @@ impl tcp::HostConnection for VuState {
         let c = table
             .get_mut(&conn)
             .map_err(|e| failure(GENERIC, e.to_string()))?;
-        // A fresh buffer of the asked size each time: nothing large stays allocated per
-        // connection, and what was read is handed over without a copy.
-        let mut buf = vec![0; max.clamp(1, MAX_READ) as usize];
+        // A fresh, unzeroed buffer of the asked size each time: nothing large stays allocated
+        // per connection, and what was read is handed over without a copy.
+        let want = max.clamp(1, MAX_READ) as usize;
+        let mut buf = Vec::with_capacity(want);
         let r = match c.stream.as_mut() {
-            Some(s) => match tokio::time::timeout(timeout_of(timeout_ms), s.read(&mut buf)).await {
-                Ok(Ok(n)) => {
-                    buf.truncate(n);
-                    Ok(buf)
+            Some(s) => {
+                let mut limited = s.take(want as u64);
+                let read = limited.read_buf(&mut buf);
+                match tokio::time::timeout(timeout_of(timeout_ms), read).await {
+                    Ok(Ok(_)) => Ok(buf),
+                    Ok(Err(e)) => Err(io_failure(e)),
+                    Err(_) => Err(failure(TIMEOUT, "read timeout".into())),
                 }
-                Ok(Err(e)) => Err(io_failure(e)),
-                Err(_) => Err(failure(TIMEOUT, "read timeout".into())),
-            },
+            }
             None => Err(closed()),
         };
         c.record(recorder);
