@@ -47,6 +47,8 @@ pub fn component(name: &str) -> PathBuf {
                     "hostile-io",
                     "-p",
                     "chat",
+                    "-p",
+                    "grpc-probe",
                     "--target",
                     "wasm32-wasip2",
                 ])
