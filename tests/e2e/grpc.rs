@@ -163,12 +163,17 @@ fn server_streams_collect_every_message() {
         &format!("http://{target}"),
         &target,
         "vus = 1\niterations = 3\n",
-        "MODE = \"stream\"\nCOUNT = \"7\"",
+        "MODE = \"stream\"\nCOUNT = \"7\"\nCLOSE = \"1\"",
     );
     let (out, s) = run_with_summary(&test, &[], 0);
     no_errors(&s, &out);
     assert_eq!(GrpcServer::count(&server.stats.streams), 3);
     assert_eq!(GrpcServer::count(&server.stats.stream_messages), 21);
+    assert_eq!(
+        GrpcServer::count(&server.stats.connections),
+        3,
+        "close() at the end of each iteration, connect() again in the next"
+    );
     assert_eq!(count(&s, "grpc_streams"), 3.0);
     assert_eq!(count(&s, "grpc_streams_msgs_sent"), 3.0);
     assert_eq!(count(&s, "grpc_streams_msgs_received"), 21.0);
