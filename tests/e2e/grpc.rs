@@ -197,6 +197,26 @@ fn server_streams_collect_every_message() {
 }
 
 #[test]
+fn a_stream_larger_than_max_response_body_ends_resource_exhausted() {
+    let server = GrpcServer::start(1).unwrap();
+    let target = server.target();
+    // About 60 bytes of JSON per message: 40k messages are well over 1 MiB.
+    let test = test_file(
+        "grpc-too-big",
+        &format!("http://{target}"),
+        &target,
+        "max-response-body-mib = 1\nvus = 1\niterations = 1\n[thresholds]\n\"grpc_req_duration{status:8}\" = [\"max<60000\"]\n",
+        "MODE = \"stream\"\nCOUNT = \"40000\"",
+    );
+    let (_, s) = run_with_summary(&test, &[], 0);
+    assert_eq!(count(&s, "grpc_req_duration{status:8}"), 1.0);
+    let c = check(&s, "every message arrived");
+    assert_eq!(c["fails"], 1, "the stream was cut short");
+    let received = count(&s, "grpc_streams_msgs_received");
+    assert!((10_000.0..40_000.0).contains(&received), "{received}");
+}
+
+#[test]
 fn a_deadline_ends_a_stream_with_the_messages_so_far() {
     let server = GrpcServer::start(1).unwrap();
     let target = server.target();

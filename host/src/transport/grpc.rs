@@ -423,7 +423,15 @@ impl Connection {
             output: method.output.clone(),
         };
         let mut reply = Reply::default();
-        let exchange = exchange(&mut self.grpc, req, method, codec, &mut reply, on_message);
+        let exchange = exchange(
+            &mut self.grpc,
+            req,
+            method,
+            codec,
+            params.max_bytes,
+            &mut reply,
+            on_message,
+        );
         match tokio::time::timeout(params.timeout, exchange).await {
             Ok(Ok(())) => {}
             Ok(Err(status)) => {
@@ -455,6 +463,7 @@ async fn exchange(
     req: tonic::Request<DynamicMessage>,
     method: &Method,
     codec: DynamicCodec,
+    max_bytes: u64,
     reply: &mut Reply,
     on_message: &mut (dyn FnMut() + Send),
 ) -> Result<(), Status> {
@@ -467,10 +476,17 @@ async fn exchange(
     reply.headers = metadata_pairs(response.metadata());
     let mut stream = response.into_inner();
     let options = SerializeOptions::new().skip_default_fields(false);
+    let mut kept = 0u64;
     while let Some(msg) = stream.message().await? {
         let mut json = Vec::with_capacity(64);
         msg.serialize_with_options(&mut serde_json::Serializer::new(&mut json), &options)
             .map_err(|e| Status::internal(format!("response to JSON: {e}")))?;
+        kept += json.len() as u64;
+        if kept > max_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "response messages exceed {max_bytes} bytes of JSON (max-response-body-mib)"
+            )));
+        }
         reply
             .messages
             .push(String::from_utf8(json).unwrap_or_default());
@@ -525,6 +541,9 @@ pub struct CallParams {
     pub metadata: Vec<(String, String)>,
     /// The deadline, sent as `grpc-timeout` and enforced here.
     pub timeout: Duration,
+    /// Most JSON bytes of response messages kept (the test's `max-response-body-mib`): a
+    /// stream that sends more ends with status 8 RESOURCE_EXHAUSTED and the messages so far.
+    pub max_bytes: u64,
 }
 
 /// A finished call.

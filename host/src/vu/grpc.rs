@@ -149,6 +149,7 @@ impl VuState {
             timeout: params
                 .timeout_ms
                 .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
+            max_bytes: http.config().max_body_bytes,
         };
         let tags: Vec<(String, String)> =
             params.tags.into_iter().map(|t| (t.key, t.value)).collect();
