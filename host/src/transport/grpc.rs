@@ -129,6 +129,29 @@ pub struct Method {
     output: MessageDescriptor,
 }
 
+impl Method {
+    /// The request message from its canonical proto3 JSON (field names in camelCase or as in
+    /// the `.proto`; unknown fields refused).
+    pub fn request(&self, json: &str) -> Result<DynamicMessage, GrpcError> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        DynamicMessage::deserialize(self.input.clone(), &mut de)
+            .and_then(|m| de.end().map(|()| m))
+            .map_err(|e| GrpcError::InvalidRequest {
+                message: self.input.full_name().to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// A message as canonical proto3 JSON with default values included (as k6 gives them).
+fn to_json(msg: &DynamicMessage) -> Result<String, Status> {
+    let options = SerializeOptions::new().skip_default_fields(false);
+    let mut json = Vec::with_capacity(64);
+    msg.serialize_with_options(&mut serde_json::Serializer::new(&mut json), &options)
+        .map_err(|e| Status::internal(format!("response to JSON: {e}")))?;
+    String::from_utf8(json).map_err(|e| Status::internal(format!("response to JSON: {e}")))
+}
+
 /// Compiled descriptors: every method of every service, by `package.Service/Method`.
 #[derive(Debug)]
 pub struct Descriptors {
@@ -409,14 +432,7 @@ impl Connection {
         params: &CallParams,
         on_message: &mut (dyn FnMut() + Send),
     ) -> Result<Reply, GrpcError> {
-        let mut de = serde_json::Deserializer::from_str(request);
-        let message = DynamicMessage::deserialize(method.input.clone(), &mut de)
-            .and_then(|m| de.end().map(|()| m))
-            .map_err(|e| GrpcError::InvalidRequest {
-                message: method.input.full_name().to_string(),
-                reason: e.to_string(),
-            })?;
-        let mut req = tonic::Request::new(message);
+        let mut req = tonic::Request::new(method.request(request)?);
         append_metadata(req.metadata_mut(), &params.metadata)?;
         req.set_timeout(params.timeout);
         let codec = DynamicCodec {
@@ -475,21 +491,16 @@ async fn exchange(
         .await?;
     reply.headers = metadata_pairs(response.metadata());
     let mut stream = response.into_inner();
-    let options = SerializeOptions::new().skip_default_fields(false);
     let mut kept = 0u64;
     while let Some(msg) = stream.message().await? {
-        let mut json = Vec::with_capacity(64);
-        msg.serialize_with_options(&mut serde_json::Serializer::new(&mut json), &options)
-            .map_err(|e| Status::internal(format!("response to JSON: {e}")))?;
+        let json = to_json(&msg)?;
         kept += json.len() as u64;
         if kept > max_bytes {
             return Err(Status::resource_exhausted(format!(
                 "response messages exceed {max_bytes} bytes of JSON (max-response-body-mib)"
             )));
         }
-        reply
-            .messages
-            .push(String::from_utf8(json).unwrap_or_default());
+        reply.messages.push(json);
         on_message();
     }
     if let Some(trailers) = stream.trailers().await? {
@@ -572,7 +583,7 @@ service Greeter {
   rpc SayHello (HelloRequest) returns (HelloReply);
   rpc LotsOfReplies (HelloRequest) returns (stream HelloReply);
 }
-message HelloRequest { string name = 1; int32 count = 2; }
+message HelloRequest { string name = 1; int64 count = 2; }
 message HelloReply { string message = 1; google.protobuf.Timestamp at = 2; }
 "#;
 
@@ -638,6 +649,30 @@ message HelloReply { string message = 1; google.protobuf.Timestamp at = 2; }
         let err = load(&sources(&[("m.proto", missing)])).unwrap_err();
         assert!(err.to_string().contains("nowhere.proto"), "{err}");
         assert_eq!(load(&[]).unwrap_err(), GrpcError::NoSources);
+    }
+
+    #[test]
+    fn json_round_trips_canonically() {
+        let d = load(&sources(&[("hello.proto", HELLO)])).unwrap();
+        let m = d.method("hello.Greeter/SayHello").unwrap();
+        // camelCase and proto names, 64-bit-safe numbers as strings or numbers.
+        let a = m.request(r#"{"name":"x","count":"3"}"#).unwrap();
+        let b = m.request(r#"{"name":"x","count":3}"#).unwrap();
+        assert_eq!(a, b);
+        // int64 goes back as a string, as protojson (and so k6) writes it.
+        assert_eq!(to_json(&a).unwrap(), r#"{"name":"x","count":"3"}"#);
+        // Defaults are included, as k6 gives them.
+        let empty = m.request("{}").unwrap();
+        assert_eq!(to_json(&empty).unwrap(), r#"{"name":"","count":"0"}"#);
+        let err = m.request(r#"{"nmae":"x"}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "unable to serialise request object to protocol buffer (hello.HelloRequest): "
+            ),
+            "{err}"
+        );
+        assert!(m.request(r#"{"name":"x"} trailing"#).is_err());
+        assert!(m.request(r#"{"count":"many"}"#).is_err());
     }
 
     #[test]
