@@ -123,6 +123,58 @@ fn unary_calls_are_counted_tagged_and_round_trip_json() {
 }
 
 #[test]
+fn a_connection_the_server_closes_is_reopened_for_the_next_call() {
+    // The server answers each "goaway" call, then closes that connection with a GOAWAY.
+    let server = GrpcServer::start(1).unwrap();
+    let target = server.target();
+    let test = test_file(
+        "grpc-goaway",
+        &format!("http://{target}"),
+        &target,
+        "vus = 1\niterations = 2\n[thresholds]\n\"grpc_req_duration{status:0}\" = [\"max<60000\"]\n",
+        "CALLS = \"3\"\nNAME = \"goaway\"",
+    );
+    let (out, s) = run_with_summary(&test, &[], 0);
+    no_errors(&s, &out);
+    all_pass(&s, "status is OK", 6);
+    assert_eq!(count(&s, "grpc_req_duration{status:0}"), 6.0);
+    assert_eq!(
+        GrpcServer::count(&server.stats.unary),
+        6,
+        "each call reached the server once"
+    );
+    // A call sent before the client saw the GOAWAY may still be served on the old connection
+    // (HTTP/2's graceful shutdown lets it in), so 2 to 6 connections, never a lost call.
+    let connections = GrpcServer::count(&server.stats.connections);
+    assert!((2..=6).contains(&connections), "{connections} connections");
+}
+
+#[test]
+fn a_server_that_went_away_is_status_unavailable() {
+    // The first call shuts the server down: the second cannot reconnect, and is (as in grpc-go
+    // and k6) a response with status 14 UNAVAILABLE, not an error.
+    let server = GrpcServer::start(1).unwrap();
+    let target = server.target();
+    let test = test_file(
+        "grpc-gone",
+        &format!("http://{target}"),
+        &target,
+        "vus = 1\niterations = 1\n[thresholds]\n\"grpc_req_duration{status:14}\" = [\"max<60000\"]\n",
+        "CALLS = \"2\"\nNAME = \"shutdown\"",
+    );
+    let (out, s) = run_with_summary(&test, &[], 0);
+    no_errors(&s, &out);
+    assert_eq!(count(&s, "grpc_req_duration"), 2.0);
+    assert_eq!(count(&s, "grpc_req_duration{status:14}"), 1.0);
+    let ok = check(&s, "status is OK");
+    assert_eq!(
+        (ok["passes"].as_u64(), ok["fails"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(GrpcServer::count(&server.stats.unary), 1);
+}
+
+#[test]
 fn not_found_is_a_status_tag_not_a_failure() {
     let server = GrpcServer::start(1).unwrap();
     let target = server.target();

@@ -22,7 +22,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::Status;
 
-use super::{hyper_error, Client, IoStats, TransportError};
+use super::{hyper_error, source_of, Client, IoStats, TransportError};
 
 /// Why a gRPC operation failed before producing a status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +75,9 @@ pub enum GrpcError {
     /// Opening the connection failed.
     #[error("{0}")]
     Connect(TransportError),
+    /// The connection closed before the request was sent; it may be sent again on a new one.
+    #[error("{0}")]
+    Unsent(String),
 }
 
 impl GrpcError {
@@ -327,21 +330,65 @@ impl Decoder for DynamicDecoder {
 #[derive(Clone)]
 struct H2(http2::SendRequest<tonic::body::Body>);
 
-type ResponseFuture = Pin<
-    Box<dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>> + Send>,
->;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<hyper::body::Incoming>, BoxError>> + Send>>;
+
+/// A request hyper never sent because the connection was closing (a GOAWAY, or closed by the
+/// server between calls): safe to send again on a new connection, as grpc-go retries
+/// transparently. No `source`, so tonic keeps it as the status' source for [`was_unsent`].
+#[derive(Debug)]
+struct Unsent(String);
+
+impl std::fmt::Display for Unsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "connection closed before the request was sent: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Unsent {}
+
+/// Whether the server cannot have processed the request: hyper never sent it, the server's
+/// GOAWAY named a last stream before it, or the server refused the stream (HTTP/2 §8.1.4).
+fn never_processed(e: &hyper::Error) -> bool {
+    e.is_canceled()
+        || source_of::<h2::Error>(e).is_some_and(|h| {
+            (h.is_go_away() && h.is_remote()) || h.reason() == Some(h2::Reason::REFUSED_STREAM)
+        })
+}
+
+fn was_unsent(status: &Status) -> bool {
+    std::error::Error::source(status).is_some_and(|e| e.is::<Unsent>())
+}
 
 impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
     type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
+    type Error = BoxError;
     type Future = ResponseFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
-        self.0.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Not ready means the connection is gone: nothing was sent.
+        self.0
+            .poll_ready(cx)
+            .map_err(|e| Box::new(Unsent(e.to_string())) as BoxError)
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> ResponseFuture {
-        Box::pin(self.0.send_request(req))
+        let sending = self.0.send_request(req);
+        Box::pin(async move {
+            sending.await.map_err(|e| -> BoxError {
+                if never_processed(&e) {
+                    Box::new(Unsent(e.to_string()))
+                } else {
+                    Box::new(e)
+                }
+            })
+        })
     }
 }
 
@@ -423,8 +470,9 @@ impl Connection {
     /// Calls `method` with the JSON `request`: a unary call, or a server-streaming one reading
     /// every message until the stream ends or the deadline passes. `on_message` runs as each
     /// response message arrives. A non-OK status (the server's, or 4 DEADLINE_EXCEEDED, or 14
-    /// UNAVAILABLE when the connection fails) is a [`Reply`], as in grpc-go; only a request that
-    /// cannot be sent is an error.
+    /// UNAVAILABLE when the connection fails) is a [`Reply`], as in grpc-go; a request that
+    /// cannot be made is an error, [`GrpcError::Unsent`] when it can be retried on a new
+    /// connection.
     pub async fn call(
         &mut self,
         method: &Method,
@@ -450,6 +498,9 @@ impl Connection {
         );
         match tokio::time::timeout(params.timeout, exchange).await {
             Ok(Ok(())) => {}
+            Ok(Err(status)) if was_unsent(&status) => {
+                return Err(GrpcError::Unsent(status.message().to_string()))
+            }
             Ok(Err(status)) => {
                 reply.status = status.code() as u32;
                 reply.status_message = status.message().to_string();
@@ -483,9 +534,7 @@ async fn exchange(
     reply: &mut Reply,
     on_message: &mut (dyn FnMut() + Send),
 ) -> Result<(), Status> {
-    grpc.ready()
-        .await
-        .map_err(|e| transport_status(hyper_error(e)))?;
+    grpc.ready().await.map_err(Status::from_error)?;
     let response = grpc
         .server_streaming(req, method.path.clone(), codec)
         .await?;
@@ -507,11 +556,6 @@ async fn exchange(
         reply.trailers = metadata_pairs(&trailers);
     }
     Ok(())
-}
-
-/// A connection failure during a call, as the status grpc-go reports (14 UNAVAILABLE).
-fn transport_status(e: TransportError) -> Status {
-    Status::unavailable(format!("connection error: {e}"))
 }
 
 fn append_metadata(map: &mut MetadataMap, pairs: &[(String, String)]) -> Result<(), GrpcError> {

@@ -14,7 +14,7 @@ use super::recorder::Recorder;
 use super::state::VuState;
 use crate::metrics::{builtin, MetricId};
 use crate::transport::grpc::{
-    self as engine, CallParams, Connection, Descriptors, GrpcError, Method, MethodKind,
+    self as engine, CallParams, Connection, Descriptors, GrpcError, Method, MethodKind, Reply,
 };
 use crate::transport::{Client, TransportError, DEFAULT_TIMEOUT};
 
@@ -25,6 +25,8 @@ struct Target {
     host: String,
     port: u16,
     secure: bool,
+    /// Connect timeout.
+    timeout: Duration,
 }
 
 /// A gRPC client (the `grpc.client` resource): compiled descriptors and at most one connection.
@@ -70,15 +72,19 @@ impl GrpcClient {
     }
 
     /// The open connection, reopened if the server closed it since the last call.
-    async fn connection(&mut self, client: &Client) -> Result<&mut Connection, Failure> {
-        let target = self
-            .target
-            .as_ref()
-            .ok_or_else(|| fail(GrpcError::NotConnected))?;
+    async fn connection(
+        &mut self,
+        client: &Client,
+        recorder: &mut Recorder,
+    ) -> Result<&mut Connection, Failure> {
         if self.conn.as_ref().is_none_or(Connection::is_closed) {
-            let conn = open(client, target, DEFAULT_TIMEOUT).await?;
+            self.disconnect(recorder);
+            let target = self
+                .target
+                .as_ref()
+                .ok_or_else(|| fail(GrpcError::NotConnected))?;
+            let conn = open(client, target).await?;
             self.conn = Some(conn);
-            self.recorded = (0, 0);
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }
@@ -92,13 +98,22 @@ fn fail(e: GrpcError) -> Failure {
     failure(e.code(), e.to_string())
 }
 
+/// A call that could not reach the server, as grpc-go reports it.
+fn unavailable(why: &str) -> Reply {
+    Reply {
+        status: tonic::Code::Unavailable as u32,
+        status_message: format!("connection error: {why}"),
+        ..Reply::default()
+    }
+}
+
 fn table_failure(e: wasmtime::component::ResourceTableError) -> Failure {
     failure(1000, e.to_string())
 }
 
-async fn open(client: &Client, t: &Target, timeout: Duration) -> Result<Connection, Failure> {
+async fn open(client: &Client, t: &Target) -> Result<Connection, Failure> {
     let opening = Connection::open(client, &t.host, t.port, t.secure);
-    match tokio::time::timeout(timeout, opening).await {
+    match tokio::time::timeout(t.timeout, opening).await {
         Ok(r) => r.map_err(fail),
         Err(_) => Err(failure(1211, format!("dial tcp {}: i/o timeout", t.addr))),
     }
@@ -161,8 +176,10 @@ impl VuState {
             ("method", m.name.as_str()),
             ("name", m.full_name.as_str()),
         ];
+        if c.target.is_none() {
+            return Err(fail(GrpcError::NotConnected));
+        }
         let start = Instant::now();
-        let conn = c.connection(http).await?;
         if streaming {
             recorder.protocol(
                 &system,
@@ -173,17 +190,35 @@ impl VuState {
                 ],
             );
         }
-        let mut on_message = || {
-            if streaming {
-                recorder.protocol(
-                    &system,
-                    &tags,
-                    &[(builtin::GRPC_STREAMS_MSGS_RECEIVED, 1.0)],
-                );
+        let mut retried = false;
+        let reply = loop {
+            // As grpc-go: a server that cannot be reached is status 14 UNAVAILABLE for the call.
+            let conn = match c.connection(http, recorder).await {
+                Ok(conn) => conn,
+                Err(f) => break unavailable(&f.message),
+            };
+            let mut on_message = || {
+                if streaming {
+                    recorder.protocol(
+                        &system,
+                        &tags,
+                        &[(builtin::GRPC_STREAMS_MSGS_RECEIVED, 1.0)],
+                    );
+                }
+            };
+            match conn.call(&m, &request, &call, &mut on_message).await {
+                Ok(reply) => break reply,
+                // Never sent (the server was closing the connection): once more on a new one.
+                Err(GrpcError::Unsent(why)) => {
+                    c.disconnect(recorder);
+                    if retried {
+                        break unavailable(&why);
+                    }
+                    retried = true;
+                }
+                Err(e) => return Err(fail(e)),
             }
         };
-        let reply = conn.call(&m, &request, &call, &mut on_message).await;
-        let reply = reply.map_err(fail)?;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let status = reply.status.to_string();
         let mut with_status = system.to_vec();
@@ -253,12 +288,12 @@ impl grpc::HostClient for VuState {
             host,
             port,
             secure,
+            timeout: params
+                .timeout_ms
+                .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
         };
-        let timeout = params
-            .timeout_ms
-            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
         c.target = None;
-        let conn = open(http, &t, timeout).await?;
+        let conn = open(http, &t).await?;
         c.conn = Some(conn);
         c.target = Some(t);
         Ok(())

@@ -1,20 +1,25 @@
 //! A gRPC server (tonic, generated from `proto/hello.proto`): `hello.Greeter/SayHello` answers
 //! "Hello NAME" (NOT_FOUND with trailer `x-volley-reason` for "nobody") and echoes the
 //! `x-volley-test` metadata back as a response header; `hello.Greeter/LotsOfReplies` streams `count`
-//! replies. Speaks h2c, or TLS (ALPN `h2`) with a certificate handed over.
+//! replies. A `SayHello` for "goaway" is answered, then the connection is closed gracefully
+//! (GOAWAY), as a server with a maximum connection age does; for "shutdown" the server also
+//! stops listening. Speaks h2c, or TLS (ALPN `h2`)
+//! with a certificate handed over.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_rustls::rustls;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tower_service::Service;
 
 /// The generated messages and service.
 pub mod hello {
@@ -110,29 +115,31 @@ async fn serve(
     stats: Arc<GrpcStats>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
+    let stop = Arc::new(Notify::new());
     let service = GreeterServer::new(Hello {
         stats: stats.clone(),
+        stop: stop.clone(),
     });
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            // "shutdown": stop listening (the listener is dropped), as a server that went away.
+            _ = stop.notified() => return,
+        };
+        let Ok((stream, _)) = accepted else {
             continue;
         };
         stats.connections.fetch_add(1, Ordering::SeqCst);
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(service.clone());
         let acceptor = acceptor.clone();
+        let service = service.clone();
         tokio::spawn(async move {
-            let builder = http2::Builder::new(TokioExecutor::new());
             match acceptor {
-                None => {
-                    let _ = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                }
+                None => connection(TokioIo::new(stream), service).await,
                 Some(acceptor) => {
                     if let Ok(tls) = acceptor.accept(stream).await {
-                        let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                        connection(TokioIo::new(tls), service).await;
                     }
                 }
             }
@@ -140,8 +147,36 @@ async fn serve(
     }
 }
 
+/// Lets a handler close its own connection after answering.
+#[derive(Clone)]
+struct Closer(Arc<Notify>);
+
+/// Serves one HTTP/2 connection until the client leaves or a handler asks to close it.
+async fn connection<T>(io: TokioIo<T>, service: GreeterServer<Hello>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let closer = Closer(Arc::new(Notify::new()));
+    let tagged = closer.clone();
+    let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(tagged.clone());
+        let mut service = service.clone();
+        async move { service.call(req).await }
+    });
+    let conn = http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = closer.0.notified() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
 struct Hello {
     stats: Arc<GrpcStats>,
+    stop: Arc<Notify>,
 }
 
 fn metadata(req: &Request<HelloRequest>, key: &str) -> Option<String> {
@@ -169,7 +204,16 @@ impl Greeter for Hello {
         if let Some(v) = &echo {
             self.stats.test_metadata.lock().unwrap().push(v.clone());
         }
+        let closer = req.extensions().get::<Closer>().cloned();
         let name = req.into_inner().name;
+        if name == "goaway" || name == "shutdown" {
+            if let Some(c) = closer {
+                c.0.notify_one();
+            }
+        }
+        if name == "shutdown" {
+            self.stop.notify_one();
+        }
         if name == "nobody" {
             self.stats.not_found.fetch_add(1, Ordering::SeqCst);
             let mut trailers = tonic::metadata::MetadataMap::new();
