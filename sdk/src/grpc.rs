@@ -215,7 +215,8 @@ impl<'a> Call<'a> {
     }
 
     /// Makes the call. `Err` only when no call could be made (not connected, unknown method,
-    /// a request that does not fit the input message, connection failure on reconnect).
+    /// a request that does not fit the input message, invalid metadata); a server that cannot
+    /// be reached is a response with status 14 UNAVAILABLE, as in k6.
     pub fn send(self) -> Result<Response, GrpcError> {
         let c = &self.client.inner;
         let r = if self.streaming {
