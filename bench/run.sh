@@ -13,13 +13,15 @@
 #   websocket   WebSocket messages/s and CPU-seconds per 100k messages: $WS_VUS (default 50) VUs, each
 #               iteration one session sending $WS_MESSAGES (default 100) lines to an echo server on CPU 1
 #               and reading them back — with k6 (k6/ws) side by side
+#   grpc        unary gRPC calls/s and generator CPU-seconds per 100k calls, 50 VUs, no sleep, h2c against
+#               the tonic greeter of tests/servers — with k6 (k6/net/grpc, same .proto) side by side
 #   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
 #               --out prometheus-rw and --report: memory must stay flat
 #   redis       Redis commands/s and generator CPU-seconds per 100k commands, 50 VUs/connections, no
 #               pipelining, against redis-server on CPU 1: Volley running plugins/redis (SET, GET, INCR,
 #               LPUSH, LTRIM, LRANGE per iteration) beside redis-benchmark (-t set,get,incr,lpush)
 #
-# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|soak|redis|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -36,7 +38,9 @@ export VOLLEY_CACHE_DIR="$WORK/cache"
 
 cargo build --release --quiet
 cargo build --quiet -p probe --target wasm32-wasip2 --profile guest --target-dir target/guest
-VOLLEY="${CARGO_TARGET_DIR:-$PWD/target}/release/volley"
+# A copy, so that another build sharing the target dir cannot swap the binary mid-benchmark.
+cp "${CARGO_TARGET_DIR:-$PWD/target}/release/volley" "$WORK/volley"
+VOLLEY="$WORK/volley"
 PROBE="$PWD/target/guest/wasm32-wasip2/guest/probe.wasm"
 [ -x /usr/bin/time ] || { echo "GNU time is required: apt-get install time" >&2; exit 1; }
 
@@ -429,15 +433,68 @@ redis() {
   done
 }
 
+# grpc_run TOOL -> "calls_per_s cpu_s_per_100k rss_mb"
+grpc_run() {
+  local tool="$1" calls
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((DUR + 60)) taskset -c 0)
+  case "$tool" in
+    volley)
+      "${tm[@]}" "$VOLLEY" run "$WORK/grpc.toml" -q --vus 50 --duration "${DUR}s" \
+        --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      calls=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['grpc_req_duration']['values']['count']))" "$WORK/volley.json");;
+    k6)
+      "${tm[@]}" k6 run --quiet --vus 50 --duration "${DUR}s" --summary-export "$WORK/k6.json" \
+        -e GRPC_TARGET="127.0.0.1:$GRPC_PORT" bench/k6-grpc.js >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      # One call per iteration (k6's export has no count for trends).
+      calls=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['iterations']['count']))" "$WORK/k6.json");;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$calls" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%.0f %.2f %.1f\n", q / w, (u + s) / q * 100000, r / 1024 }'
+}
+
+grpc() {
+  cargo build --release --quiet -p test-servers
+  cargo build --quiet -p grpc-probe --target wasm32-wasip2 --profile guest --target-dir target/guest
+  cp "${CARGO_TARGET_DIR:-$PWD/target}/release/volley-test-servers" "$WORK/"
+  GRPC_PORT=$((PORT + 2))
+  THREADS=1 taskset -c 1 "$WORK/volley-test-servers" grpc "127.0.0.1:$GRPC_PORT" >"$WORK/grpc-server.log" 2>&1 &
+  local server=$!
+  trap 'kill $server 2>/dev/null' RETURN
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null && break; sleep 0.1; done
+  cat > "$WORK/grpc.toml" <<TOML
+plugin = "$PWD/target/guest/wasm32-wasip2/guest/grpc_probe.wasm"
+[sandbox]
+allowed-hosts = ["http://127.0.0.1:$GRPC_PORT"]
+[env]
+GRPC_TARGET = "127.0.0.1:$GRPC_PORT"
+TOML
+  local tools="volley"
+  command -v k6 >/dev/null && tools="$tools k6"
+  echo "== grpc: unary SayHello, 50 VUs, one h2c connection each, no sleep, ${DUR}s, tonic server (1 thread) on CPU 1, generator on CPU 0; median of $RUNS"
+  for t in $tools; do : > "$WORK/grpc-$t.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for t in $tools; do grpc_run "$t" >> "$WORK/grpc-$t.tsv"; done
+  done
+  printf '%-8s %-12s %-24s %-12s\n' tool calls_per_s cpu_s_per_100k_calls peak_rss_MB
+  for t in $tools; do
+    printf '%-8s %-12s %-24s %-12s\n' "$t" \
+      "$(cut -d' ' -f1 "$WORK/grpc-$t.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/grpc-$t.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/grpc-$t.tsv" | median)"
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
   arrival) arrival ;;
   outputs) outputs ;;
   tls) tls ;;
+  grpc) grpc ;;
   soak) soak ;;
   websocket) websocket ;;
   redis) redis ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,25p "$0"; exit 2 ;;
+  *) sed -n 2,29p "$0"; exit 2 ;;
 esac

@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod grpc;
 pub mod http;
 pub mod log;
 pub mod metrics;

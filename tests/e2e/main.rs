@@ -2,6 +2,7 @@
 //! HTTP servers on 127.0.0.1.
 
 mod executors;
+mod grpc;
 mod http;
 mod languages;
 mod merge;

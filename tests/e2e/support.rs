@@ -49,6 +49,8 @@ pub fn component(name: &str) -> PathBuf {
                     "chat",
                     "-p",
                     "redis",
+                    "-p",
+                    "grpc-probe",
                     "--target",
                     "wasm32-wasip2",
                 ])

@@ -5,6 +5,7 @@
 mod cookies;
 pub mod debug;
 mod encoding;
+pub mod grpc;
 mod redirect;
 pub mod resolve;
 mod stream;

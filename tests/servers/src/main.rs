@@ -1,4 +1,5 @@
-//! `volley-test-servers ws [ADDR]`: runs a test server in the foreground (benchmarks use it).
+//! `volley-test-servers ws|grpc [ADDR]`: runs a test server in the foreground (benchmarks use
+//! it); `THREADS` sets its worker threads (default 1). `grpc` speaks h2c.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,7 +15,17 @@ fn main() {
             println!("{}", server.url());
             std::thread::park();
         }
-        _ => fail("usage: volley-test-servers ws [ADDR]"),
+        Some("grpc") => {
+            let threads = std::env::var("THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1);
+            let server = test_servers::grpc::GrpcServer::start_on(addr, threads, None)
+                .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
+            println!("{}", server.target());
+            std::thread::park();
+        }
+        _ => fail("usage: volley-test-servers ws|grpc [ADDR]"),
     }
 }
 

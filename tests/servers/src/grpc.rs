@@ -1,0 +1,271 @@
+//! A gRPC server (tonic, generated from `proto/hello.proto`): `hello.Greeter/SayHello` answers
+//! "Hello NAME" (NOT_FOUND with trailer `x-volley-reason` for "nobody") and echoes the
+//! `x-volley-test` metadata back as a response header; `hello.Greeter/LotsOfReplies` streams `count`
+//! replies. A `SayHello` for "goaway" is answered, then the connection is closed gracefully
+//! (GOAWAY), as a server with a maximum connection age does; for "shutdown" the server also
+//! stops listening. Speaks h2c, or TLS (ALPN `h2`)
+//! with a certificate handed over.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_rustls::rustls;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tower_service::Service;
+
+/// The generated messages and service.
+pub mod hello {
+    tonic::include_proto!("hello");
+}
+
+use hello::greeter_server::{Greeter, GreeterServer};
+use hello::{HelloReply, HelloRequest};
+
+/// The `.proto` source of the service, for scenarios that load it.
+pub const HELLO_PROTO: &str = include_str!("../proto/hello.proto");
+
+/// What the server saw, for assertions.
+#[derive(Debug, Default)]
+pub struct GrpcStats {
+    /// TCP connections accepted.
+    pub connections: AtomicU64,
+    /// `SayHello` calls (NOT_FOUND ones included).
+    pub unary: AtomicU64,
+    /// `SayHello` calls answered NOT_FOUND.
+    pub not_found: AtomicU64,
+    /// `LotsOfReplies` streams.
+    pub streams: AtomicU64,
+    /// Messages sent on streams.
+    pub stream_messages: AtomicU64,
+    /// Every `x-volley-test` metadata value received.
+    pub test_metadata: Mutex<Vec<String>>,
+}
+
+/// A running server; stops when dropped.
+pub struct GrpcServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its counters.
+    pub stats: Arc<GrpcStats>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl GrpcServer {
+    /// Starts an h2c server on 127.0.0.1 with an ephemeral port and `threads` worker threads.
+    pub fn start(threads: usize) -> std::io::Result<GrpcServer> {
+        Self::start_on("127.0.0.1:0", threads, None)
+    }
+
+    /// Starts a TLS server on 127.0.0.1 with this certificate chain and key (DER).
+    pub fn start_tls(cert_chain: Vec<Vec<u8>>, key: Vec<u8>) -> std::io::Result<GrpcServer> {
+        let certs = cert_chain.into_iter().map(Into::into).collect();
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from(key).into();
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(std::io::Error::other)?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Self::start_on("127.0.0.1:0", 1, Some(Arc::new(config)))
+    }
+
+    /// Starts on `addr`, with TLS when `tls` is given.
+    pub fn start_on(
+        addr: &str,
+        threads: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<GrpcServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(TcpListener::bind(addr))?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(GrpcStats::default());
+        runtime.spawn(serve(listener, stats.clone(), tls));
+        Ok(GrpcServer {
+            addr,
+            stats,
+            _runtime: runtime,
+        })
+    }
+
+    /// `127.0.0.1:PORT`, the target a client connects to.
+    pub fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// A counter's value.
+    pub fn count(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    stats: Arc<GrpcStats>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let stop = Arc::new(Notify::new());
+    let service = GreeterServer::new(Hello {
+        stats: stats.clone(),
+        stop: stop.clone(),
+    });
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            // "shutdown": stop listening (the listener is dropped), as a server that went away.
+            _ = stop.notified() => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        stats.connections.fetch_add(1, Ordering::SeqCst);
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => connection(TokioIo::new(stream), service).await,
+                Some(acceptor) => {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        connection(TokioIo::new(tls), service).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Lets a handler close its own connection after answering.
+#[derive(Clone)]
+struct Closer(Arc<Notify>);
+
+/// Serves one HTTP/2 connection until the client leaves or a handler asks to close it.
+async fn connection<T>(io: TokioIo<T>, service: GreeterServer<Hello>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let closer = Closer(Arc::new(Notify::new()));
+    let tagged = closer.clone();
+    let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(tagged.clone());
+        let mut service = service.clone();
+        async move { service.call(req).await }
+    });
+    let conn = http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = closer.0.notified() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+struct Hello {
+    stats: Arc<GrpcStats>,
+    stop: Arc<Notify>,
+}
+
+fn metadata(req: &Request<HelloRequest>, key: &str) -> Option<String> {
+    req.metadata()
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn now() -> prost_types::Timestamp {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: t.as_secs() as i64,
+        nanos: t.subsec_nanos() as i32,
+    }
+}
+
+#[tonic::async_trait]
+impl Greeter for Hello {
+    async fn say_hello(&self, req: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        self.stats.unary.fetch_add(1, Ordering::SeqCst);
+        let echo = metadata(&req, "x-volley-test");
+        if let Some(v) = &echo {
+            self.stats.test_metadata.lock().unwrap().push(v.clone());
+        }
+        let closer = req.extensions().get::<Closer>().cloned();
+        let name = req.into_inner().name;
+        if name == "goaway" || name == "shutdown" {
+            if let Some(c) = closer {
+                c.0.notify_one();
+            }
+        }
+        if name == "shutdown" {
+            self.stop.notify_one();
+        }
+        if name == "nobody" {
+            self.stats.not_found.fetch_add(1, Ordering::SeqCst);
+            let mut trailers = tonic::metadata::MetadataMap::new();
+            trailers.insert("x-volley-reason", "unknown-name".parse().unwrap());
+            return Err(Status::with_metadata(
+                tonic::Code::NotFound,
+                "no such person: nobody",
+                trailers,
+            ));
+        }
+        let mut res = Response::new(HelloReply {
+            message: format!("Hello {name}"),
+            index: 0,
+            at: Some(now()),
+            tags: vec!["greeting".into()],
+        });
+        if let Some(v) = echo.and_then(|v| v.parse().ok()) {
+            res.metadata_mut().insert("x-volley-test", v);
+        }
+        Ok(res)
+    }
+
+    type LotsOfRepliesStream = ReceiverStream<Result<HelloReply, Status>>;
+
+    async fn lots_of_replies(
+        &self,
+        req: Request<HelloRequest>,
+    ) -> Result<Response<Self::LotsOfRepliesStream>, Status> {
+        self.stats.streams.fetch_add(1, Ordering::SeqCst);
+        let req = req.into_inner();
+        if req.count < 0 {
+            return Err(Status::invalid_argument("count must not be negative"));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            for i in 1..=req.count {
+                if req.delay_ms > 0 && i > 1 {
+                    tokio::time::sleep(Duration::from_millis(req.delay_ms as u64)).await;
+                }
+                let reply = HelloReply {
+                    message: format!("Hello {} #{i}", req.name),
+                    index: i,
+                    at: Some(now()),
+                    tags: Vec::new(),
+                };
+                if tx.send(Ok(reply)).await.is_err() {
+                    return;
+                }
+                stats.stream_messages.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
