@@ -28,7 +28,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::wit::volley::scenario::grpc as wit;
-use crate::wit::volley::scenario::http::{Failure, Header, Tag};
+use crate::wit::volley::scenario::http::{Header, Tag};
+use crate::NetError;
 
 /// gRPC status codes (k6's `grpc.StatusOK`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,29 +124,24 @@ impl Client {
     /// Compiles `.proto` sources given as `(file name, source)`. Imports resolve among them
     /// (by the given names) and Google's well-known types. An invalid source is an error naming
     /// the file, line and column.
-    pub fn load(protos: &[(&str, &str)]) -> Result<Client, GrpcError> {
+    pub fn load(protos: &[(&str, &str)]) -> Result<Client, NetError> {
         let list: Vec<(String, String)> = protos
             .iter()
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect();
         wit::Client::load(&list)
             .map(|inner| Client { inner })
-            .map_err(|message| {
-                GrpcError(Failure {
-                    code: 1000,
-                    message,
-                })
-            })
+            .map_err(|message| NetError::new(1000, message))
     }
 
     /// Connects to `target` (`host:port`). The target must be in `allowed-hosts`
     /// (`http://host:port` for plaintext, `https://host:port` for TLS).
-    pub fn connect(&self, target: &str, params: ConnectParams) -> Result<(), GrpcError> {
+    pub fn connect(&self, target: &str, params: ConnectParams) -> Result<(), NetError> {
         let params = wit::ConnectParams {
             plaintext: params.plaintext,
             timeout_ms: params.timeout.map(millis),
         };
-        self.inner.connect(target, params).map_err(GrpcError)
+        self.inner.connect(target, params).map_err(NetError::from)
     }
 
     /// Starts a unary call to `method` (`package.Service/Method`) with a JSON request.
@@ -217,14 +213,14 @@ impl<'a> Call<'a> {
     /// Makes the call. `Err` only when no call could be made (not connected, unknown method,
     /// a request that does not fit the input message, invalid metadata); a server that cannot
     /// be reached is a response with status 14 UNAVAILABLE, as in k6.
-    pub fn send(self) -> Result<Response, GrpcError> {
+    pub fn send(self) -> Result<Response, NetError> {
         let c = &self.client.inner;
         let r = if self.streaming {
             c.server_stream(&self.method, &self.request, &self.params)
         } else {
             c.invoke(&self.method, &self.request, &self.params)
         };
-        r.map(|inner| Response { inner }).map_err(GrpcError)
+        r.map(|inner| Response { inner }).map_err(NetError::from)
     }
 }
 
@@ -286,26 +282,4 @@ fn find<'a>(list: &'a [Header], name: &str) -> Option<&'a str> {
     list.iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
-}
-
-/// Why no call was made: k6's error code and message.
-#[derive(Debug, Clone)]
-pub struct GrpcError(Failure);
-
-impl GrpcError {
-    /// k6's numeric error code (1212 refused, 1400 denied by the sandbox, 1000 other).
-    pub fn code(&self) -> u32 {
-        self.0.code
-    }
-
-    /// The message.
-    pub fn message(&self) -> &str {
-        &self.0.message
-    }
-}
-
-impl fmt::Display for GrpcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message)
-    }
 }

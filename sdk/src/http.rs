@@ -25,7 +25,6 @@
 //! ]);
 //! ```
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::wit::volley::scenario::http as wit;
@@ -192,7 +191,7 @@ impl Request {
     pub fn send(self) -> Result<Response, HttpError> {
         wit::send_with_params(&self.inner, &self.params)
             .map(|inner| Response { inner })
-            .map_err(HttpError)
+            .map_err(HttpError::from)
     }
 }
 
@@ -203,7 +202,7 @@ pub fn batch(requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
         requests.into_iter().map(|r| (r.inner, r.params)).collect();
     wit::batch(&list)
         .into_iter()
-        .map(|r| r.map(|inner| Response { inner }).map_err(HttpError))
+        .map(|r| r.map(|inner| Response { inner }).map_err(HttpError::from))
         .collect()
 }
 
@@ -285,33 +284,10 @@ impl Response {
     }
 }
 
-/// Why a request produced no response: k6's `error_code` and `error`.
-#[derive(Debug, Clone)]
-pub struct HttpError(wit::Failure);
-
-impl HttpError {
-    /// Wraps the host's failure record (shared by every protocol interface).
-    pub(crate) fn new(failure: wit::Failure) -> Self {
-        HttpError(failure)
-    }
-
-    /// k6's numeric error code (1050 timeout, 1101 DNS, 1212 refused, 1310 unknown TLS
-    /// authority, 1400 denied by the sandbox, ...).
-    pub fn code(&self) -> u32 {
-        self.0.code
-    }
-
-    /// Whether the request timed out.
-    pub fn is_timeout(&self) -> bool {
-        self.0.code == 1050
-    }
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message)
-    }
-}
+/// Why a request produced no response: k6's `error_code` and `error` (the SDK's [`NetError`]).
+///
+/// [`NetError`]: crate::NetError
+pub type HttpError = crate::NetError;
 
 #[cfg(test)]
 mod tests {

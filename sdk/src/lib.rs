@@ -133,6 +133,59 @@ impl<E: std::fmt::Display> From<E> for Error {
     }
 }
 
+/// Why the host could not do what a network call asked (HTTP, WebSockets, gRPC, raw TCP): k6's
+/// `error_code` and `error`. One type for every protocol, so `?` and matching on codes work alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetError {
+    code: u32,
+    message: String,
+}
+
+impl NetError {
+    /// An error with k6's `code` and `message`.
+    pub(crate) fn new(code: u32, message: impl Into<String>) -> Self {
+        NetError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// k6's numeric error code (1050 timeout, 1101 DNS, 1211 connect timeout, 1212 refused,
+    /// 1220 reset, 1310 unknown TLS authority, 1400 denied by the sandbox, 1000 anything else).
+    pub fn code(&self) -> u32 {
+        self.code
+    }
+
+    /// k6's error text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the call timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.code == 1050
+    }
+
+    /// Whether the sandbox refused the host (no connection was opened).
+    pub fn is_denied(&self) -> bool {
+        self.code == 1400
+    }
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NetError {}
+
+impl From<wit::volley::scenario::http::Failure> for NetError {
+    fn from(f: wit::volley::scenario::http::Failure) -> Self {
+        NetError::new(f.code, f.message)
+    }
+}
+
 /// Records a named check on `value`, as k6's `check(res, { name: fn })`, and returns the result.
 ///
 /// Each call adds one sample to the `checks` rate metric.

@@ -30,12 +30,12 @@
 //! # }
 //! ```
 
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::wit::volley::scenario::http::{Failure, Tag};
+use crate::wit::volley::scenario::http::Tag;
 use crate::wit::volley::scenario::tcp as wit;
+use crate::NetError;
 
 /// Largest read the host hands over at once.
 const MAX_READ: usize = 1 << 20;
@@ -86,8 +86,8 @@ impl Connect {
 
     /// Opens the connection. Fails with code 1400 when the sandbox does not allow
     /// `tcp://host:port`, 1212 when refused, 1211 on timeout, 13xx on TLS errors.
-    pub fn open(self) -> Result<Connection, TcpError> {
-        let inner = wit::connect(&self.host, self.port, &self.params).map_err(TcpError)?;
+    pub fn open(self) -> Result<Connection, NetError> {
+        let inner = wit::connect(&self.host, self.port, &self.params).map_err(NetError::from)?;
         Ok(Connection {
             inner: Some(inner),
             read_timeout: None,
@@ -103,22 +103,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn conn(&self) -> Result<&wit::Connection, TcpError> {
-        self.inner.as_ref().ok_or_else(TcpError::closed)
+    fn conn(&self) -> Result<&wit::Connection, NetError> {
+        self.inner.as_ref().ok_or_else(closed)
     }
 
     /// Writes all of `data`.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<(), TcpError> {
-        self.conn()?.write(data).map_err(TcpError)
+    pub fn write_all(&mut self, data: &[u8]) -> Result<(), NetError> {
+        self.conn()?.write(data).map_err(NetError::from)
     }
 
     /// Reads what has arrived, at most `max` bytes (capped at 1 MiB), waiting at most `timeout`
     /// for the first byte (`None`: 60 s). An empty result means the peer closed the connection.
-    pub fn read(&mut self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, TcpError> {
+    pub fn read(&mut self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, NetError> {
         let max = max.clamp(1, MAX_READ) as u32;
         self.conn()?
             .read(max, timeout.map(millis))
-            .map_err(TcpError)
+            .map_err(NetError::from)
     }
 
     /// How long [`std::io::Read::read`] waits for the first byte (`None`: the host's 60 s).
@@ -162,54 +162,26 @@ impl io::Write for Connection {
     }
 }
 
-/// Why a connection could not be opened, read or written: k6's `error_code` and message.
-#[derive(Debug, Clone)]
-pub struct TcpError(Failure);
-
-impl TcpError {
-    fn closed() -> Self {
-        TcpError(Failure {
-            code: 1000,
-            message: "use of closed connection".to_string(),
-        })
-    }
-
-    /// k6's numeric error code (1050 read/write timeout, 1101 DNS, 1211 connect timeout,
-    /// 1212 refused, 1220 reset, 13xx TLS, 1400 denied by the sandbox, 1000 anything else).
-    pub fn code(&self) -> u32 {
-        self.0.code
-    }
-
-    /// Whether a read or write timed out.
-    pub fn is_timeout(&self) -> bool {
-        self.0.code == 1050
-    }
-
-    /// Whether the sandbox refused the host.
-    pub fn is_denied(&self) -> bool {
-        self.0.code == 1400
-    }
+/// "use of closed connection", for calls on a closed [`Connection`].
+fn closed() -> NetError {
+    NetError::new(1000, CLOSED)
 }
 
-impl fmt::Display for TcpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (error code {})", self.0.message, self.0.code)
-    }
-}
+const CLOSED: &str = "use of closed connection";
 
-impl std::error::Error for TcpError {}
-
-impl From<TcpError> for io::Error {
-    fn from(e: TcpError) -> Self {
+impl From<NetError> for io::Error {
+    /// Maps k6's codes to I/O error kinds (the message keeps the code), so `?` works inside
+    /// `Read`/`Write` code.
+    fn from(e: NetError) -> Self {
         let kind = match e.code() {
             1050 | 1211 => io::ErrorKind::TimedOut,
             1212 => io::ErrorKind::ConnectionRefused,
             1220 => io::ErrorKind::ConnectionReset,
             1400 => io::ErrorKind::PermissionDenied,
-            _ if e.0.message == "use of closed connection" => io::ErrorKind::NotConnected,
+            _ if e.message() == CLOSED => io::ErrorKind::NotConnected,
             _ => io::ErrorKind::Other,
         };
-        io::Error::new(kind, e)
+        io::Error::new(kind, format!("{e} (error code {})", e.code()))
     }
 }
 
@@ -221,11 +193,8 @@ fn millis(d: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    fn err(code: u32, message: &str) -> TcpError {
-        TcpError(Failure {
-            code,
-            message: message.to_string(),
-        })
+    fn err(code: u32, message: &str) -> NetError {
+        NetError::new(code, message)
     }
 
     #[test]
@@ -237,21 +206,21 @@ mod tests {
         assert!(denied.is_denied());
         assert_eq!(
             denied.to_string(),
-            "host tcp://10.0.0.1:6379 is not in the sandbox's allowed-hosts (error code 1400)"
+            "host tcp://10.0.0.1:6379 is not in the sandbox's allowed-hosts"
         );
         let kinds = [
             (err(1050, "read timeout"), io::ErrorKind::TimedOut),
             (err(1212, "refused"), io::ErrorKind::ConnectionRefused),
             (err(1220, "reset"), io::ErrorKind::ConnectionReset),
             (denied, io::ErrorKind::PermissionDenied),
-            (TcpError::closed(), io::ErrorKind::NotConnected),
+            (closed(), io::ErrorKind::NotConnected),
             (err(1000, "other"), io::ErrorKind::Other),
         ];
         for (e, kind) in kinds {
-            let code = e.code();
+            let (code, msg) = (e.code(), e.message().to_string());
             let io = io::Error::from(e);
             assert_eq!(io.kind(), kind, "code {code}");
-            assert!(io.to_string().contains(&format!("error code {code}")));
+            assert_eq!(io.to_string(), format!("{msg} (error code {code})"));
         }
     }
 

@@ -27,9 +27,9 @@
 
 use std::time::Duration;
 
-use crate::http::HttpError;
 use crate::wit::volley::scenario::http::{Header, Tag};
 use crate::wit::volley::scenario::websocket as wit;
+use crate::NetError;
 
 /// Starts opening a session to a `ws://` or `wss://` URL.
 pub fn connect(url: impl Into<String>) -> Connect {
@@ -83,10 +83,10 @@ impl Connect {
     }
 
     /// Connects and upgrades; records `ws_connecting` and `ws_sessions`.
-    pub fn open(self) -> Result<Session, HttpError> {
+    pub fn open(self) -> Result<Session, NetError> {
         wit::connect(&self.url, &self.params)
             .map(|inner| Session { inner })
-            .map_err(HttpError::new)
+            .map_err(NetError::from)
     }
 }
 
@@ -119,21 +119,21 @@ impl Session {
     }
 
     /// Sends a text message.
-    pub fn send(&self, text: &str) -> Result<(), HttpError> {
-        self.inner.send_text(text).map_err(HttpError::new)
+    pub fn send(&self, text: &str) -> Result<(), NetError> {
+        self.inner.send_text(text).map_err(NetError::from)
     }
 
     /// Sends a binary message.
-    pub fn send_binary(&self, data: &[u8]) -> Result<(), HttpError> {
-        self.inner.send_binary(data).map_err(HttpError::new)
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), NetError> {
+        self.inner.send_binary(data).map_err(NetError::from)
     }
 
     /// The next message, waiting at most `timeout`; `None` when none came in time.
-    pub fn receive(&self, timeout: Duration) -> Result<Option<Message>, HttpError> {
+    pub fn receive(&self, timeout: Duration) -> Result<Option<Message>, NetError> {
         let msg = self
             .inner
             .receive(millis(timeout))
-            .map_err(HttpError::new)?;
+            .map_err(NetError::from)?;
         Ok(msg.map(|m| match m {
             wit::Message::Text(t) => Message::Text(t),
             wit::Message::Binary(b) => Message::Binary(b),
@@ -145,19 +145,19 @@ impl Session {
     }
 
     /// Pings the server and returns the round trip (recorded in `ws_ping`).
-    pub fn ping(&self, timeout: Duration) -> Result<Duration, HttpError> {
-        let ms = self.inner.ping(millis(timeout)).map_err(HttpError::new)?;
+    pub fn ping(&self, timeout: Duration) -> Result<Duration, NetError> {
+        let ms = self.inner.ping(millis(timeout)).map_err(NetError::from)?;
         Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
     }
 
     /// Closes the session normally (code 1000).
-    pub fn close(self) -> Result<(), HttpError> {
+    pub fn close(self) -> Result<(), NetError> {
         self.close_with(1000, "")
     }
 
     /// Closes the session with `code` and `reason`.
-    pub fn close_with(self, code: u16, reason: &str) -> Result<(), HttpError> {
-        self.inner.close(code, reason).map_err(HttpError::new)
+    pub fn close_with(self, code: u16, reason: &str) -> Result<(), NetError> {
+        self.inner.close(code, reason).map_err(NetError::from)
     }
 }
 

@@ -102,7 +102,7 @@ fn open(addr: &str) -> Result<Client<tcp::Connection>, Error> {
         .tls(tls)
         .timeout(Duration::from_secs(5))
         .open()
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+        .map_err(|e| format!("connect {addr}: {e} (error code {})", e.code()))?;
     conn.set_read_timeout(Some(Duration::from_secs(10)));
     Ok(Client::new(conn))
 }
