@@ -38,6 +38,8 @@ pub struct Session {
     pending: VecDeque<Message>,
     /// Set once the session ended (closed by either side, or failed).
     ended: bool,
+    /// Pings sent so far (each ping's payload).
+    pings: u64,
 }
 
 impl Session {
@@ -215,6 +217,7 @@ impl websocket::Host for VuState {
             started: start,
             pending: VecDeque::new(),
             ended: false,
+            pings: 0,
         };
         session.record(
             &mut self.recorder,
@@ -326,8 +329,10 @@ impl websocket::HostConnection for VuState {
             return Err(ended());
         }
         let start = Instant::now();
-        let payload =
-            bytes::Bytes::copy_from_slice(&(start.elapsed().as_nanos() as u64).to_be_bytes());
+        // A payload of its own, so a late pong to an earlier (timed-out) ping is not taken for
+        // this one's.
+        s.pings += 1;
+        let payload = bytes::Bytes::copy_from_slice(&s.pings.to_be_bytes());
         let expected = payload.clone();
         let wait = async {
             s.ws.send(Message::Ping(payload))
