@@ -61,7 +61,9 @@ fn custom_metrics_are_recorded_summarised_and_exported() {
         "-q",
     ])
     .expect_code(0);
-    assert!(out.stdout.contains("    CUSTOM"), "{}", out.stdout);
+    let custom = out.stdout.find("    CUSTOM\n").expect("a CUSTOM section");
+    let http = out.stdout.find("    HTTP\n").expect("an HTTP section");
+    assert!(custom < http, "k6 v1 shows CUSTOM first:\n{}", out.stdout);
     assert!(out.stdout.contains("probe_requests"), "{}", out.stdout);
     let s = read_json(&export);
     assert_eq!(s["metrics"]["probe_requests"]["values"]["count"], 6.0);

@@ -1,5 +1,5 @@
 //! The end-of-test text summary in k6 v1's compact layout: THRESHOLDS, then TOTAL RESULTS with
-//! checks and the HTTP, EXECUTION, NETWORK, GRPC, WEBSOCKET and CUSTOM sections.
+//! checks and the CUSTOM, HTTP, EXECUTION, NETWORK, GRPC and WEBSOCKET sections.
 
 use std::fmt::Write;
 
@@ -60,13 +60,14 @@ pub fn render(r: &Results) -> String {
 }
 
 fn render_sections(metrics: &[MetricResult], r: &Results, out: &mut String) {
+    // k6 v1 puts custom metrics first, then its built-in groups in this order.
     for title in [
+        "CUSTOM",
         "HTTP",
         "EXECUTION",
         "NETWORK",
         "GRPC",
         "WEBSOCKET",
-        "CUSTOM",
     ] {
         let rows: Vec<&MetricResult> = metrics
             .iter()
