@@ -1,16 +1,19 @@
 //! `volley build`: turns a k6-style JavaScript scenario into a component.
 //!
 //! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, and the glue that exports `options`/`setup`/`iteration`/`teardown`), then
-//! componentized with componentize-js against the WIT in `wit/`. Both tools come from npm and run
-//! on node; they are looked up in a `node_modules` folder (see [`find_toolchain`]), never
-//! installed behind the user's back. `volley run script.js` builds through [`build_cached`].
+//! `k6/metrics`, `k6/ws`, `k6/net/grpc` with the `.proto` files the script loads, and the glue
+//! that exports `options`/`setup`/`iteration`/`teardown`), then componentized with
+//! componentize-js against the WIT in `wit/`. Both tools come from npm and run on node; they are
+//! looked up in a `node_modules` folder (see [`find_toolchain`]), never installed behind the
+//! user's back. `volley run script.js` builds through [`build_cached`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+mod protos;
 
 /// The npm package that componentizes the bundle, and the version Volley is tested with.
 pub const COMPONENTIZE_JS: (&str, &str) = ("@bytecodealliance/componentize-js", "0.23.0");
@@ -26,6 +29,10 @@ const SHIM: &[(&str, &str)] = &[
     ("k6/http.js", include_str!("../../sdk/js/k6/http.js")),
     ("k6/metrics.js", include_str!("../../sdk/js/k6/metrics.js")),
     ("k6/ws.js", include_str!("../../sdk/js/k6/ws.js")),
+    (
+        "k6/net/grpc.js",
+        include_str!("../../sdk/js/k6/net/grpc.js"),
+    ),
 ];
 
 /// The scenario world (`wit/`), which componentize-js reads from disk.
@@ -101,6 +108,16 @@ pub enum BuildError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A `.proto` file the script loads was not found.
+    #[error("{script} loads {name}, which is in none of: {searched} (k6/net/grpc's .proto files are embedded when the script is built; name them relative to the script or to a folder given to client.load)")]
+    ProtoMissing {
+        /// The script.
+        script: PathBuf,
+        /// The file as the script or an import names it.
+        name: String,
+        /// The folders searched.
+        searched: String,
     },
     /// A file of the build could not be written.
     #[error("cannot write {path}: {source}")]
@@ -322,6 +339,21 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
             entry = p;
         }
     }
+    let text = std::fs::read_to_string(&abs).map_err(|source| BuildError::Read {
+        path: script.to_path_buf(),
+        source,
+    })?;
+    let protos: serde_json::Map<String, serde_json::Value> = protos::embedded(&abs, &text)?
+        .into_iter()
+        .map(|(name, source)| (name, serde_json::Value::String(source)))
+        .collect();
+    let protos = serde_json::Value::Object(protos);
+    scratch.write(
+        "js/protos.js",
+        &format!(
+            "// .proto files the script loads, read by `volley build`.\nexport default {protos};\n"
+        ),
+    )?;
     let out = scratch.0.join("bundle.js");
     let k6 = format!("--alias:k6={}", scratch.0.join("js").join("k6").display());
     let user = format!("--alias:volley-script={}", abs.display());

@@ -402,3 +402,114 @@ fn tls_with_the_tests_ca_file() {
     no_errors(&s, &out);
     assert_eq!(GrpcServer::count(&server.stats.unary), 4);
 }
+
+#[test]
+fn k6_grpc_scripts_run_through_the_javascript_shim() {
+    let server = GrpcServer::start(1).unwrap();
+    let dir = scratch("grpc-js");
+    std::fs::create_dir_all(dir.join("definitions")).unwrap();
+    std::fs::copy(
+        crate::support::root().join("tests/servers/proto/hello.proto"),
+        dir.join("definitions/hello.proto"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("greet.js"),
+        r#"import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+
+export const options = { vus: 2, iterations: 6, thresholds: { 'grpc_req_duration{status:5}': ['max<10000'] } };
+
+const client = new grpc.Client();
+client.load(['definitions'], 'hello.proto');
+
+export default function () {
+  if (__ITER === 0) client.connect(__ENV.GRPC_TARGET, { plaintext: true, timeout: '5s' });
+  const res = client.invoke('hello.Greeter/SayHello', { name: `VU ${__VU}` }, {
+    metadata: { 'x-volley-test': 'from-js' },
+    tags: { flow: 'js' },
+    timeout: '5s',
+  });
+  check(res, {
+    'status OK': (r) => r.status === grpc.StatusOK,
+    'message parsed': (r) => r.message.message === `Hello VU ${__VU}`,
+    'metadata echoed': (r) => r.headers['x-volley-test'] === 'from-js',
+  });
+  const missing = client.invoke('hello.Greeter/SayHello', { name: 'nobody' });
+  check(missing, {
+    'not found is a status': (r) => r.status === grpc.StatusNotFound && r.message === null && r.error.code === 5,
+  });
+  let threw = '';
+  try {
+    client.invoke('hello.Greeter/Nope', {});
+  } catch (e) {
+    threw = String(e.message);
+  }
+  check(threw, { 'unknown method throws': (t) => t.includes('Nope') });
+}
+"#,
+    )
+    .unwrap();
+    let test = dir.join("greet.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"greet.js\"\n[sandbox]\nallowed-hosts = [\"http://{}\"]\n[env]\nGRPC_TARGET = \"{}\"\n",
+            server.addr,
+            server.target()
+        ),
+    )
+    .unwrap();
+    let export = dir.join("greet.json");
+    let out = crate::support::volley()
+        .env(
+            "VOLLEY_JS_TOOLCHAIN",
+            crate::support::root().join("plugins/montecarlo-js"),
+        )
+        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = crate::support::read_json(&export);
+    for name in [
+        "status OK",
+        "message parsed",
+        "metadata echoed",
+        "not found is a status",
+        "unknown method throws",
+    ] {
+        all_pass(&s, name, 6);
+    }
+    assert_eq!(count(&s, "grpc_req_duration"), 12.0);
+    assert_eq!(count(&s, "grpc_req_duration{status:5}"), 6.0);
+    assert_eq!(GrpcServer::count(&server.stats.unary), 12);
+    assert_eq!(
+        GrpcServer::count(&server.stats.connections),
+        2,
+        "one connection per VU, kept across iterations"
+    );
+
+    // A .proto the script names but nobody wrote fails the build, naming it.
+    std::fs::write(
+        dir.join("broken.js"),
+        "import grpc from 'k6/net/grpc';\nconst c = new grpc.Client();\nc.load([], 'absent.proto');\nexport default function () {}\n",
+    )
+    .unwrap();
+    let out = crate::support::volley()
+        .env(
+            "VOLLEY_JS_TOOLCHAIN",
+            crate::support::root().join("plugins/montecarlo-js"),
+        )
+        .args(["build", dir.join("broken.js").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.contains("loads absent.proto"), "{stderr}");
+}

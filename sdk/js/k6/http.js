@@ -8,7 +8,7 @@ const decoder = new TextDecoder();
 const UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000 };
 
 /** A k6 timeout (`'60s'`, `'1m30s'`, `'500ms'`, or a number of milliseconds) in milliseconds. */
-function timeoutMs(value) {
+export function timeoutMs(value) {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number') return Math.max(0, Math.round(value));
   let total = 0;
