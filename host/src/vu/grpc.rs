@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Resource;
 
 use super::bindings::{grpc, http::Failure};
+use super::failure::failure;
 use super::recorder::Recorder;
 use super::state::VuState;
 use crate::metrics::{builtin, MetricId};
@@ -90,10 +91,6 @@ impl GrpcClient {
     }
 }
 
-fn failure(code: u32, message: String) -> Failure {
-    Failure { code, message }
-}
-
 fn fail(e: GrpcError) -> Failure {
     failure(e.code(), e.to_string())
 }
@@ -105,10 +102,6 @@ fn unavailable(why: &str) -> Reply {
         status_message: format!("connection error: {why}"),
         ..Reply::default()
     }
-}
-
-fn table_failure(e: wasmtime::component::ResourceTableError) -> Failure {
-    failure(1000, e.to_string())
 }
 
 async fn open(client: &Client, t: &Target) -> Result<Connection, Failure> {
@@ -137,7 +130,7 @@ impl VuState {
             client: http,
             ..
         } = self;
-        let c = table.get_mut(&client).map_err(table_failure)?;
+        let c = table.get_mut(&client).map_err(Failure::from)?;
         let m: Arc<Method> = c.descriptors.method(&method).map_err(fail)?;
         let wanted = if streaming {
             MethodKind::ServerStreaming
@@ -272,8 +265,7 @@ impl grpc::HostClient for VuState {
         };
         let scheme = if secure { "https" } else { "http" };
         if let Some(denied) = self.sandbox.denied(&format!("{scheme}://{authority}/")) {
-            let e = TransportError::Denied(denied);
-            return Err(failure(e.code(), e.to_string()));
+            return Err(TransportError::Denied(denied).into());
         }
         let VuState {
             table,
@@ -281,7 +273,7 @@ impl grpc::HostClient for VuState {
             client: http,
             ..
         } = self;
-        let c = table.get_mut(&client).map_err(table_failure)?;
+        let c = table.get_mut(&client).map_err(Failure::from)?;
         c.disconnect(recorder);
         let t = Target {
             addr: target,

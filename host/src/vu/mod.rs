@@ -3,6 +3,7 @@
 //! connections and recorder) and the test goes on.
 
 mod bindings;
+mod failure;
 mod grpc;
 mod plugin;
 mod recorder;

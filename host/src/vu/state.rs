@@ -196,7 +196,7 @@ impl http::Host for VuState {
         params: http::Params,
     ) -> Result<http::Response, http::Failure> {
         let outcome = self.send_one(req, params).await;
-        outcome.result.map(response).map_err(failure)
+        outcome.result.map(response).map_err(http::Failure::from)
     }
 
     async fn batch(
@@ -245,7 +245,7 @@ impl http::Host for VuState {
                     let outcome =
                         perform(&mut lane, sandbox, recorder, outgoing, &tags, &params).await;
                     lock(lanes).push(lane);
-                    outcome.result.map(response).map_err(failure)
+                    outcome.result.map(response).map_err(http::Failure::from)
                 }
             });
         let results = futures_util::future::join_all(runs).await;
@@ -416,13 +416,6 @@ fn response(ex: transport::Exchange) -> http::Response {
             duration: ex.timings.duration(),
         },
         proto: ex.proto.to_string(),
-    }
-}
-
-fn failure(e: TransportError) -> http::Failure {
-    http::Failure {
-        code: e.code(),
-        message: e.to_string(),
     }
 }
 

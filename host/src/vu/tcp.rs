@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmtime::component::Resource;
 
 use super::bindings::{http::Failure, tcp};
+use super::failure::{failure, GENERIC};
 use super::recorder::Recorder;
 use super::state::VuState;
 use crate::metrics::builtin;
@@ -22,8 +23,6 @@ const MAX_READ: u32 = 1 << 20;
 /// Most connections one VU may hold open (closed or dropped ones do not count).
 pub const MAX_OPEN: usize = 64;
 
-/// k6's generic error code.
-const GENERIC: u32 = 1000;
 /// k6's timeout code.
 const TIMEOUT: u32 = 1050;
 
@@ -67,10 +66,6 @@ fn closed() -> Failure {
     failure(GENERIC, "use of closed connection".into())
 }
 
-fn failure(code: u32, message: String) -> Failure {
-    Failure { code, message }
-}
-
 /// k6's codes for socket errors: 1220 reset (or broken pipe), 1000 anything else.
 fn io_failure(e: std::io::Error) -> Failure {
     let code = match e.kind() {
@@ -94,8 +89,7 @@ impl tcp::Host for VuState {
         // `[::1]` and `::1` are the same host, for the sandbox and for the resolver.
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Some(denied) = self.sandbox.denied_tcp(host, port) {
-            let e = TransportError::Denied(format!("tcp://{denied}"));
-            return Err(failure(e.code(), e.to_string()));
+            return Err(TransportError::Denied(format!("tcp://{denied}")).into());
         }
         if Arc::strong_count(&self.tcp_slots) > MAX_OPEN {
             return Err(failure(
@@ -108,7 +102,7 @@ impl tcp::Host for VuState {
         let open = self.client.open_stream(host, port, params.tls, &[]);
         let opened = match tokio::time::timeout(timeout_of(params.timeout_ms), open).await {
             Ok(Ok(o)) => o,
-            Ok(Err(e)) => return Err(failure(e.code(), e.to_string())),
+            Ok(Err(e)) => return Err(e.into()),
             Err(_) => {
                 return Err(failure(
                     1211,
@@ -125,9 +119,7 @@ impl tcp::Host for VuState {
         };
         // The TLS handshake's bytes.
         conn.record(&mut self.recorder);
-        self.table
-            .push(conn)
-            .map_err(|e| failure(GENERIC, e.to_string()))
+        self.table.push(conn).map_err(Failure::from)
     }
 }
 
@@ -136,9 +128,7 @@ impl tcp::HostConnection for VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let c = table
-            .get_mut(&conn)
-            .map_err(|e| failure(GENERIC, e.to_string()))?;
+        let c = table.get_mut(&conn).map_err(Failure::from)?;
         let r = match c.stream.as_mut() {
             // TLS may keep part of the data buffered after `write_all`: flush it onto the socket.
             Some(s) => {
@@ -166,9 +156,7 @@ impl tcp::HostConnection for VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let c = table
-            .get_mut(&conn)
-            .map_err(|e| failure(GENERIC, e.to_string()))?;
+        let c = table.get_mut(&conn).map_err(Failure::from)?;
         // A fresh, unzeroed buffer of the asked size each time: nothing large stays allocated
         // per connection, and what was read is handed over without a copy.
         let want = max.clamp(1, MAX_READ) as usize;

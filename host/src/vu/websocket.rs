@@ -16,6 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use wasmtime::component::Resource;
 
 use super::bindings::{http::Failure, websocket};
+use super::failure::{failure, GENERIC};
 use super::recorder::Recorder;
 use super::state::VuState;
 use crate::metrics::{builtin, MetricId};
@@ -90,12 +91,8 @@ impl Session {
     }
 }
 
-fn failure(code: u32, message: String) -> Failure {
-    Failure { code, message }
-}
-
 fn ended() -> Failure {
-    failure(1000, "websocket: the session has ended".into())
+    failure(GENERIC, "websocket: the session has ended".into())
 }
 
 fn ws_failure(e: tungstenite::Error) -> Failure {
@@ -111,20 +108,25 @@ fn ws_failure(e: tungstenite::Error) -> Failure {
                 resp.status().as_u16()
             ),
         ),
-        e => failure(1000, format!("websocket: {e}")),
+        e => failure(GENERIC, format!("websocket: {e}")),
     }
 }
 
-fn table_failure(e: wasmtime::component::ResourceTableError) -> Failure {
-    failure(1000, e.to_string())
+/// The session behind `conn`, unless it has ended.
+fn live<'a>(
+    table: &'a mut wasmtime::component::ResourceTable,
+    conn: &Resource<Session>,
+) -> Result<&'a mut Session, Failure> {
+    let s = table.get_mut(conn)?;
+    if s.ended {
+        return Err(ended());
+    }
+    Ok(s)
 }
 
 /// Where a `ws://` or `wss://` URL leads: (TLS, host, port, the HTTP URL the sandbox checks).
 fn target(url: &str) -> Result<(bool, String, u16, String), Failure> {
-    let invalid = |why: &str| {
-        let e = TransportError::InvalidUrl(format!("{url}: {why}"));
-        failure(e.code(), e.to_string())
-    };
+    let invalid = |why: &str| Failure::from(TransportError::InvalidUrl(format!("{url}: {why}")));
     let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
     let secure = match uri.scheme_str() {
         Some("ws") => false,
@@ -149,8 +151,7 @@ impl websocket::Host for VuState {
     ) -> Result<Resource<Session>, Failure> {
         let (secure, host, port, http_url) = target(&url)?;
         if let Some(denied) = self.sandbox.denied(&http_url) {
-            let e = TransportError::Denied(denied);
-            return Err(failure(e.code(), e.to_string()));
+            return Err(TransportError::Denied(denied).into());
         }
         let mut request = url
             .as_str()
@@ -163,13 +164,13 @@ impl websocket::Host for VuState {
                 (Ok(n), Ok(v)) => {
                     request.headers_mut().append(n, v);
                 }
-                _ => return Err(failure(1000, format!("invalid header '{}'", h.name))),
+                _ => return Err(failure(GENERIC, format!("invalid header '{}'", h.name))),
             }
         }
         if !params.subprotocols.is_empty() {
             let offer = params.subprotocols.join(", ");
             let v = hyper::header::HeaderValue::from_str(&offer)
-                .map_err(|_| failure(1000, format!("invalid subprotocols '{offer}'")))?;
+                .map_err(|_| failure(GENERIC, format!("invalid subprotocols '{offer}'")))?;
             request.headers_mut().insert("sec-websocket-protocol", v);
         }
         let start = Instant::now();
@@ -181,7 +182,7 @@ impl websocket::Host for VuState {
             let opened = client
                 .open_stream(&host, port, secure, &[b"http/1.1"])
                 .await
-                .map_err(|e| failure(e.code(), e.to_string()))?;
+                .map_err(Failure::from)?;
             let stats = opened.stats.clone();
             tokio_tungstenite::client_async_with_config(request, opened.stream, None)
                 .await
@@ -226,7 +227,7 @@ impl websocket::Host for VuState {
                 (builtin::WS_CONNECTING, connecting),
             ],
         );
-        self.table.push(session).map_err(table_failure)
+        self.table.push(session).map_err(Failure::from)
     }
 }
 
@@ -235,10 +236,7 @@ impl VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let s = table.get_mut(&conn).map_err(table_failure)?;
-        if s.ended {
-            return Err(ended());
-        }
+        let s = live(table, &conn)?;
         match s.ws.send(msg).await {
             Ok(()) => {
                 s.record(recorder, &[(builtin::WS_MSGS_SENT, 1.0)]);
@@ -276,10 +274,7 @@ impl websocket::HostConnection for VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let s = table.get_mut(&conn).map_err(table_failure)?;
-        if s.ended {
-            return Err(ended());
-        }
+        let s = live(table, &conn)?;
         let next = tokio::time::timeout(Duration::from_millis(timeout_ms), s.next_message()).await;
         let msg = match next {
             Err(_) => {
@@ -324,10 +319,7 @@ impl websocket::HostConnection for VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let s = table.get_mut(&conn).map_err(table_failure)?;
-        if s.ended {
-            return Err(ended());
-        }
+        let s = live(table, &conn)?;
         let start = Instant::now();
         // A payload of its own, so a late pong to an earlier (timed-out) ping is not taken for
         // this one's.
@@ -379,7 +371,7 @@ impl websocket::HostConnection for VuState {
         let VuState {
             table, recorder, ..
         } = self;
-        let s = table.get_mut(&conn).map_err(table_failure)?;
+        let s = table.get_mut(&conn).map_err(Failure::from)?;
         if s.ended {
             return Ok(());
         }
