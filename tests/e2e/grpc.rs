@@ -460,23 +460,7 @@ export default function () {
         ),
     )
     .unwrap();
-    let export = dir.join("greet.json");
-    let out = crate::support::volley()
-        .env(
-            "VOLLEY_JS_TOOLCHAIN",
-            crate::support::root().join("plugins/montecarlo-js"),
-        )
-        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = crate::support::read_json(&export);
+    let s = crate::support::run_js_test(&test);
     for name in [
         "status OK",
         "message parsed",
@@ -501,11 +485,7 @@ export default function () {
         "import grpc from 'k6/net/grpc';\nconst c = new grpc.Client();\nc.load([], 'absent.proto');\nexport default function () {}\n",
     )
     .unwrap();
-    let out = crate::support::volley()
-        .env(
-            "VOLLEY_JS_TOOLCHAIN",
-            crate::support::root().join("plugins/montecarlo-js"),
-        )
+    let out = crate::support::volley_js()
         .args(["build", dir.join("broken.js").to_str().unwrap()])
         .output()
         .unwrap();

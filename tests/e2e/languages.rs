@@ -318,21 +318,7 @@ export default function (data) {
         ),
     )
     .unwrap();
-    let toolchain = root().join("plugins/montecarlo-js");
-    let export = dir.join("shim.json");
-    let res = volley()
-        .env("VOLLEY_JS_TOOLCHAIN", &toolchain)
-        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert_eq!(
-        res.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let s = crate::support::read_json(&export);
+    let s = crate::support::run_js_test(&test);
     for name in [
         "json value",
         "json selector",
@@ -377,8 +363,7 @@ fn javascript_env_read_at_the_top_level_fails_the_build_clearly() {
         "import http from 'k6/http';\nconst BASE = __ENV.BASE_URL;\nexport default function () { http.get(`${BASE}/`); }\n",
     )
     .unwrap();
-    let res = volley()
-        .env("VOLLEY_JS_TOOLCHAIN", root().join("plugins/montecarlo-js"))
+    let res = crate::support::volley_js()
         .args(["build", script.to_str().unwrap()])
         .output()
         .unwrap();

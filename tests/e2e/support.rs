@@ -128,6 +128,31 @@ pub fn volley() -> Command {
     cmd
 }
 
+/// `volley` with the JavaScript toolchain the repository pins (`plugins/montecarlo-js`).
+pub fn volley_js() -> Command {
+    let mut cmd = volley();
+    cmd.env("VOLLEY_JS_TOOLCHAIN", root().join("plugins/montecarlo-js"));
+    cmd
+}
+
+/// Runs a test whose plugin is a JavaScript script (`volley run TEST -q --summary-export
+/// TEST.json`), expects exit 0, and returns the summary.
+pub fn run_js_test(test: &Path) -> serde_json::Value {
+    let export = test.with_extension("json");
+    let out = volley_js()
+        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_json(&export)
+}
+
 /// Runs `volley` with `args`.
 pub fn run(args: &[&str]) -> Run {
     Run::from_output(volley().args(args).output().expect("run volley"))

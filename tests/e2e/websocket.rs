@@ -280,23 +280,7 @@ export default function () {
         ),
     )
     .unwrap();
-    let export = dir.join("chat.json");
-    let out = crate::support::volley()
-        .env(
-            "VOLLEY_JS_TOOLCHAIN",
-            crate::support::root().join("plugins/montecarlo-js"),
-        )
-        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = crate::support::read_json(&export);
+    let s = crate::support::run_js_test(&test);
     for name in [
         "status 101 and subprotocol",
         "text echoed",
