@@ -59,6 +59,13 @@ pub trait Scenario {
     /// `thresholds`, ...). The test file, environment and CLI flags override them.
     const OPTIONS: &'static str = "";
 
+    /// The default options the host reads before the run: [`Scenario::OPTIONS`] unless
+    /// overridden. Like k6's `export const options`, it may read the run's variables with
+    /// [`env`] (`-e` and the test file's `[env]`).
+    fn options() -> String {
+        Self::OPTIONS.to_string()
+    }
+
     /// Runs once before the load starts; what it returns is passed to every iteration.
     fn setup() -> Result<String, Error> {
         Ok(String::new())
@@ -87,7 +94,7 @@ macro_rules! scenario {
     ($ty:ident) => {
         impl $crate::wit::Guest for $ty {
             fn options() -> ::std::string::String {
-                <$ty as $crate::Scenario>::OPTIONS.to_string()
+                <$ty as $crate::Scenario>::options()
             }
             fn setup() -> ::std::result::Result<::std::string::String, ::std::string::String> {
                 <$ty as $crate::Scenario>::setup().map_err($crate::Error::into_message)

@@ -3,6 +3,9 @@
 
 mod executors;
 mod grpc;
+mod hostile_limits;
+mod hostile_net;
+mod hostile_options;
 mod http;
 mod languages;
 mod merge;

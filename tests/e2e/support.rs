@@ -51,6 +51,12 @@ pub fn component(name: &str) -> PathBuf {
                     "redis",
                     "-p",
                     "grpc-probe",
+                    "-p",
+                    "hostile-options",
+                    "-p",
+                    "hostile-limits",
+                    "-p",
+                    "hostile-net",
                     "--target",
                     "wasm32-wasip2",
                 ])
@@ -212,6 +218,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 pub struct Server {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
     paths: Arc<Mutex<Vec<String>>>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -233,18 +240,20 @@ impl Server {
             .build()
             .unwrap();
         let hits = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let (h, p) = (hits.clone(), paths.clone());
+        let (h, p, a) = (hits.clone(), paths.clone(), accepted.clone());
         let files = Arc::new(files);
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                a.fetch_add(1, Ordering::SeqCst);
                 let (h, p, f) = (h.clone(), p.clone(), files.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -262,6 +271,7 @@ impl Server {
         Server {
             addr,
             hits,
+            accepted,
             paths,
             _runtime: runtime,
         }
@@ -269,6 +279,12 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// TCP connections accepted, whether or not a request followed (a sandbox test asserts
+    /// that a denied plugin never reached the socket at all).
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     pub fn hits(&self) -> u64 {

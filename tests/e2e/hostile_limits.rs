@@ -1,0 +1,2 @@
+//! Hostile plugins against the sandbox (issue 13): each test runs one attack and asserts the
+//! observable defence.
