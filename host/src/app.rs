@@ -16,10 +16,10 @@ use crate::output::{export, report, summary, Results, RunFacts};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::{Executor, Step};
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
-use crate::sandbox::{origin_of, Sandbox};
+use crate::sandbox::Sandbox;
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
-use crate::vu::{Plugin, PluginError, PoolSize, Vu, VuSetup};
+use crate::vu::{GuestError, Plugin, PluginError, PoolSize, Vu, VuSetup};
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
 pub const MONTECARLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/montecarlo.wasm"));
@@ -32,8 +32,14 @@ pub mod exit {
     pub const INVALID_CONFIG: i32 = 104;
     /// Stopped by a signal.
     pub const EXTERNAL_ABORT: i32 = 105;
+    /// `setup` did not finish within `setup-timeout`.
+    pub const SETUP_TIMEOUT: i32 = 100;
+    /// `teardown` did not finish within `teardown-timeout`.
+    pub const TEARDOWN_TIMEOUT: i32 = 101;
     /// The scenario failed to load or its setup failed.
     pub const SCRIPT_EXCEPTION: i32 = 107;
+    /// The host itself failed during the run (k6's GoPanic).
+    pub const HOST_PANIC: i32 = 109;
 }
 
 /// Why `run` or `inspect` failed before producing results.
@@ -79,6 +85,9 @@ pub enum AppError {
     /// A JavaScript scenario could not be built.
     #[error(transparent)]
     Build(#[from] crate::script_build::BuildError),
+    /// Ctrl-C or SIGTERM arrived while the test was being prepared.
+    #[error("stopped before the test started")]
+    Interrupted,
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -94,6 +103,10 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Config(_) | AppError::Merge(_) | AppError::Tls(_) => exit::INVALID_CONFIG,
+            AppError::Engine(EngineError::Setup(GuestError::Timeout { .. })) => exit::SETUP_TIMEOUT,
+            AppError::Engine(EngineError::Interrupted) | AppError::Interrupted => {
+                exit::EXTERNAL_ABORT
+            }
             AppError::Plugin(_)
             | AppError::Engine(_)
             | AppError::Options { .. }
@@ -170,16 +183,25 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         },
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
-    let mut plugin_layer = plugin_options(&wasm, &origin, &user_sandbox).await?;
-    if plugin_layer.sandbox.take().is_some() {
+    // The plugin's options are evaluated with the user's variables (k6's __ENV at init).
+    let user_env = file_layer
+        .env
+        .clone()
+        .into_iter()
+        .chain(cli_layer.env.clone())
+        .flatten()
+        .collect();
+    let embedded = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
+    let (plugin_layer, ignored) = embedded.plugin_suggestions();
+    for key in ignored {
         logging::host(
             Level::Warn,
-            &format!("{origin}: the plugin's own [sandbox] options are ignored; only the test file and the CLI grant capabilities"),
+            &format!("{origin}: the plugin's option '{key}' is ignored: only the test file and the command line set it"),
         );
     }
     let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
     let mut test = TestConfig::resolve(&options)?;
-    test.sandbox = user_sandbox;
+    test.sandbox = Sandbox::effective(user_sandbox, test.env.get("BASE_URL").map(String::as_str));
     let segment = segment(args)?;
     if !segment.segment().is_full() {
         if let Some(sc) = test
@@ -297,25 +319,30 @@ fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
         })
 }
 
-/// Instantiates the plugin once (no pool) to read its embedded default options.
-async fn plugin_options(wasm: &[u8], origin: &str, sandbox: &Sandbox) -> Result<Options, AppError> {
+/// Instantiates the plugin once (no pool) to read its embedded default options, with the
+/// user's variables in its environment.
+async fn plugin_options(
+    wasm: &[u8],
+    origin: &str,
+    sandbox: &Sandbox,
+    env: std::collections::BTreeMap<String, String>,
+) -> Result<Options, AppError> {
     let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
     let agg = Aggregate::new(Tags::new());
-    let mut vu = Vu::new(
-        plugin,
-        VuSetup::standalone(
-            0,
-            "options",
-            &agg,
-            Arc::new(sandbox.clone()),
-            Arc::new(HttpConfig::new(&HttpSettings::default())?),
-        ),
-    )
-    .await
-    .map_err(|e| AppError::Options {
-        origin: origin.to_string(),
-        message: e.to_string(),
-    })?;
+    let mut setup = VuSetup::standalone(
+        0,
+        "options",
+        &agg,
+        Arc::new(sandbox.clone()),
+        Arc::new(HttpConfig::new(&HttpSettings::default())?),
+    );
+    setup.env = Arc::new(env);
+    let mut vu = Vu::new(plugin, setup)
+        .await
+        .map_err(|e| AppError::Options {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
     let text = vu.options().await.map_err(|e| AppError::Options {
         origin: origin.to_string(),
         message: e.to_string(),
@@ -382,8 +409,8 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         },
         "sandbox": {
             "max_memory_bytes": p.test.sandbox.max_memory,
-            "allowed_hosts": if p.test.sandbox.allowed_hosts.is_empty() {
-                serde_json::json!("origin of BASE_URL")
+            "allowed_hosts": if p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL") {
+                serde_json::json!(["the built-in Monte Carlo target (http://127.0.0.1 on a port chosen at start)"])
             } else {
                 p.test.sandbox.allowed_hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().into()
             },
@@ -428,7 +455,12 @@ fn requirements(p: &Prepared) -> Vec<Step> {
 
 /// `volley run`: runs the test and returns the exit code (0, 99 or 105).
 pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
-    let mut p = prepare(args).await?;
+    // Ctrl-C or SIGTERM ends a download, a build or a spinning options() call at once.
+    let mut early = signal.clone();
+    let mut p = tokio::select! {
+        p = prepare(args) => p?,
+        Ok(_) = early.wait_for(|stop| *stop) => return Err(AppError::Interrupted),
+    };
     if let Some((lock, path)) = &p.lock {
         lock.write(path)?;
     }
@@ -443,9 +475,9 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         logging::host(Level::Warn, &w);
     }
     let mut target = None;
-    // The built-in target stands in for a missing BASE_URL, unless the test names the hosts it
-    // reaches (a WebSocket, gRPC or TCP scenario has no use for it).
-    if !p.test.env.contains_key("BASE_URL") && p.test.sandbox.allowed_hosts.is_empty() {
+    // The built-in target stands in when the user granted no host: no BASE_URL and no
+    // allowed-hosts (a WebSocket, gRPC or TCP scenario names its hosts and has no use for it).
+    if p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL") {
         let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
         logging::host(
             Level::Info,
@@ -455,14 +487,8 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
             ),
         );
         p.test.env.insert("BASE_URL".into(), t.base_url());
+        p.test.sandbox.grant_builtin_target(&t.base_url());
         target = Some(t);
-    }
-    if p.test.sandbox.allowed_hosts.is_empty() {
-        // Default: the plugin may reach only the origin of BASE_URL.
-        p.test
-            .sandbox
-            .allowed_hosts
-            .extend(p.test.env.get("BASE_URL").and_then(|u| origin_of(u)));
     }
     let plugin = Arc::new(Plugin::from_bytes(
         &p.wasm,
@@ -558,8 +584,16 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
             &format!("iteration error seen {n} times: {msg}"),
         );
     }
+    if let Some(panic) = &report.panicked {
+        logging::host(
+            Level::Error,
+            &format!("the run was stopped because a scenario task failed: {panic}"),
+        );
+    }
     Ok(match report.aborted {
         Some(Abort::Signal) => exit::EXTERNAL_ABORT,
+        _ if report.panicked.is_some() => exit::HOST_PANIC,
+        _ if matches!(report.teardown, Some(GuestError::Timeout { .. })) => exit::TEARDOWN_TIMEOUT,
         Some(Abort::Threshold(metrics)) => {
             logging::host(
                 Level::Error,

@@ -5,7 +5,20 @@ use volley::cli::{Cli, Command, IndexCommand, RegistryCommand, TargetCommand};
 use volley::{app, target::montecarlo};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        use clap::error::ErrorKind;
+        // A value that does not parse is an invalid configuration (k6's exit code 104).
+        let invalid = matches!(
+            e.kind(),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue
+        );
+        let _ = e.print();
+        std::process::exit(match e.exit_code() {
+            0 => 0,
+            _ if invalid => app::exit::INVALID_CONFIG,
+            code => code,
+        })
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,7 +22,7 @@ pub struct HostPatternError {
 }
 
 /// One `allowed-hosts` entry: `http://127.0.0.1:8080`, `https://*.example.com`, `http://localhost:*`,
-/// or `*` for any host.
+/// `tcp://127.0.0.1:6379`, or `*` for any HTTP(S) host (raw TCP always needs a `tcp://` pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
     scheme: Option<String>,
@@ -94,8 +94,11 @@ impl HostPattern {
     }
 
     fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
-        if self.scheme.as_deref().is_some_and(|s| s != scheme) {
-            return false;
+        match self.scheme.as_deref() {
+            Some(s) if s != scheme => return false,
+            // `*` grants every HTTP(S) origin (and so WebSockets and gRPC), never raw TCP.
+            None if scheme == "tcp" => return false,
+            _ => {}
         }
         if self.port.is_some_and(|p| p != port) {
             return false;
@@ -197,6 +200,30 @@ fn default_port(scheme: &str) -> u16 {
     }
 }
 
+impl Sandbox {
+    /// The sandbox a run enforces, from the user's grants (test file and CLI, already narrowed
+    /// by a registry entry's capabilities) and the `BASE_URL` the user gave: without
+    /// `allowed-hosts`, only the origin of that `BASE_URL`. A plugin's own options never reach
+    /// here. Empty `allowed_hosts` afterwards means the user granted nothing, and the run serves
+    /// the built-in target (see [`Sandbox::grant_builtin_target`]).
+    pub fn effective(mut user: Sandbox, user_base_url: Option<&str>) -> Sandbox {
+        if user.allowed_hosts.is_empty() {
+            user.allowed_hosts.extend(user_base_url.and_then(origin_of));
+        }
+        user
+    }
+
+    /// Whether the user granted no host at all (the run then serves the built-in target).
+    pub fn grants_nothing(&self) -> bool {
+        self.allowed_hosts.is_empty()
+    }
+
+    /// Allows the built-in target the run started at `base_url`, and nothing else.
+    pub fn grant_builtin_target(&mut self, base_url: &str) {
+        self.allowed_hosts.extend(origin_of(base_url));
+    }
+}
+
 /// The default `allowed-hosts`: only the origin of `base_url`.
 pub fn origin_of(base_url: &str) -> Option<HostPattern> {
     let uri: Uri = base_url.parse().ok()?;
@@ -273,6 +300,10 @@ mod tests {
         assert_eq!(
             sandbox(&["tcp://localhost:*"]).denied_tcp("LOCALHOST", 5432),
             None
+        );
+        assert!(
+            sandbox(&["*"]).denied_tcp("127.0.0.1", 6379).is_some(),
+            "* grants no raw TCP"
         );
         assert!(
             HostPattern::parse("tcp://127.0.0.1").is_err(),

@@ -1,7 +1,11 @@
-//! k6-style duration strings: `1h2m3s`, `1m30s`, `500ms`, `1.5s`, `250us`, or a bare number of
-//! milliseconds as k6 accepts in JSON (`"1000"` → 1 s).
+//! k6-style duration strings: `1d2h`, `1h2m3s`, `1m30s`, `500ms`, `1.5s`, `250us`, or a bare
+//! number of milliseconds as k6 accepts in JSON (`"1000"` → 1 s). Every duration is finite,
+//! non-negative and at most [`MAX_DURATION`], so no later arithmetic on it can overflow.
 
 use std::time::Duration;
+
+/// The longest duration any option may hold: ten years.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// Why a duration string did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +30,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     if s.starts_with('-') {
         return Err(err("negative"));
     }
-    if let Ok(ms) = s.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(ms / 1000.0));
+    if s.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        if let Ok(ms) = s.parse::<f64>() {
+            return from_millis(ms).map_err(err);
+        }
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -44,21 +50,34 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
+            "d" => 86_400.0,
             "h" => 3600.0,
             "m" => 60.0,
             "s" => 1.0,
             "ms" => 1e-3,
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
-            _ => return Err(err("unknown unit (use h, m, s, ms, us, ns)")),
+            _ => return Err(err("unknown unit (use d, h, m, s, ms, us, ns)")),
         };
         total += value * seconds;
         rest = &rest[unit_len..];
     }
-    if !total.is_finite() || total > 1e12 {
-        return Err(err("too large"));
+    from_millis(total * 1000.0).map_err(err)
+}
+
+/// A duration from a number of milliseconds, refused when negative, not finite, or longer
+/// than [`MAX_DURATION`].
+pub fn from_millis(ms: f64) -> Result<Duration, &'static str> {
+    if ms.is_nan() {
+        return Err("not a number");
     }
-    Ok(Duration::from_secs_f64(total))
+    if ms < 0.0 {
+        return Err("negative");
+    }
+    if ms > MAX_DURATION.as_secs_f64() * 1000.0 {
+        return Err("longer than 10 years");
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
 /// Formats a duration the way k6 prints it in banners: `10m0s`, `1m30s`, `30s`, `1.5s`, `500ms`.
@@ -105,11 +124,47 @@ mod tests {
             assert_eq!(parse_duration(input).unwrap().as_millis(), ms, "{input}");
         }
         assert_eq!(parse_duration("250us").unwrap().as_micros(), 250);
+        assert_eq!(
+            parse_duration("1d2h").unwrap(),
+            Duration::from_secs(26 * 3600)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(input in "\\PC{0,24}") {
+            if let Ok(d) = parse_duration(&input) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+            }
+        }
+
+        #[test]
+        fn no_number_panics(ms in proptest::num::f64::ANY) {
+            if let Ok(d) = from_millis(ms) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+            }
+        }
     }
 
     #[test]
     fn rejects_bad_input() {
-        for input in ["", "abc", "10x", "s", "-5s", "1m30", "1..5s"] {
+        for input in [
+            "",
+            "abc",
+            "10x",
+            "s",
+            "-5s",
+            "1m30",
+            "1..5s",
+            "inf",
+            "NaN",
+            "-inf",
+            "1e30",
+            "1e300",
+            "infinity",
+            "99999999999h",
+            "1e400s",
+        ] {
             assert!(parse_duration(input).is_err(), "{input} should fail");
         }
         let e = parse_duration("10x").unwrap_err();

@@ -63,8 +63,22 @@ pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
         let at = e.span().map(|span| {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: ")
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before.len() - line_start + 1;
+            // The line itself names the key (`duration = 1e300`).
+            let source: String = text[line_start..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(80)
+                .collect();
+            if source.is_empty() {
+                format!("line {line}, column {column}: ")
+            } else {
+                format!("line {line}, column {column} (`{source}`): ")
+            }
         });
         ConfigError::Toml {
             origin: origin.to_string(),
@@ -167,7 +181,14 @@ pub struct TestConfig {
     pub sandbox: Sandbox,
     /// HTTP client settings: TLS, h2c, user agent.
     pub http: crate::transport::HttpSettings,
+    /// Longest `setup` may run (k6's `setupTimeout`).
+    pub setup_timeout: Duration,
+    /// Longest `teardown` may run (k6's `teardownTimeout`).
+    pub teardown_timeout: Duration,
 }
+
+/// k6's default `setupTimeout` and `teardownTimeout`.
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl TestConfig {
     /// Validates merged options into a test.
@@ -197,7 +218,14 @@ impl TestConfig {
         }
         let sandbox = resolve_sandbox(opts.sandbox.clone().unwrap_or_default())?;
         let http = http::resolve(opts)?;
+        let lifecycle_timeout = |key: &str, d: Option<Dur>| match d {
+            None => Ok(DEFAULT_LIFECYCLE_TIMEOUT),
+            Some(d) if d.0.is_zero() => Err(invalid(key, "must be greater than 0")),
+            Some(d) => Ok(d.0),
+        };
         Ok(TestConfig {
+            setup_timeout: lifecycle_timeout("setup-timeout", opts.setup_timeout)?,
+            teardown_timeout: lifecycle_timeout("teardown-timeout", opts.teardown_timeout)?,
             http,
             scenarios,
             thresholds,
@@ -246,7 +274,10 @@ impl TestConfig {
 
     /// The most VUs the test needs at once (scenarios may overlap, so the sum).
     pub fn max_vus(&self) -> u32 {
-        self.scenarios.iter().map(Scenario::max_vus).sum()
+        self.scenarios
+            .iter()
+            .map(Scenario::max_vus)
+            .fold(0, u32::saturating_add)
     }
 
     /// The longest the test can run, graceful stops included.
@@ -356,9 +387,15 @@ fn count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u64, Confi
     Ok(v as u64)
 }
 
+/// The most VUs one scenario may plan (before it is split into execution segments).
+pub const MAX_VUS: u32 = 10_000_000;
+
 fn vus_count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u32, ConfigError> {
     let n = count(key, v, default, min)?;
-    u32::try_from(n).map_err(|_| invalid(key, format!("{n} is too many VUs")))
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_VUS)
+        .ok_or_else(|| invalid(key, format!("{n} is more than {MAX_VUS} VUs")))
 }
 
 fn stages(key: &str, stages: &[StageOpt]) -> Result<Vec<Stage>, ConfigError> {
@@ -369,12 +406,15 @@ fn stages(key: &str, stages: &[StageOpt]) -> Result<Vec<Stage>, ConfigError> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let target = u32::try_from(s.target).map_err(|_| {
-                invalid(
-                    format!("{key}[{i}].target"),
-                    format!("must be a non-negative VU count, got {}", s.target),
-                )
-            })?;
+            let target = u32::try_from(s.target)
+                .ok()
+                .filter(|t| *t <= MAX_VUS)
+                .ok_or_else(|| {
+                    invalid(
+                        format!("{key}[{i}].target"),
+                        format!("must be 0..={MAX_VUS}, got {}", s.target),
+                    )
+                })?;
             Ok(Stage {
                 duration: s.duration.0,
                 target,

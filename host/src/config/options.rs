@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration::parse_duration;
+use super::duration::{from_millis, parse_duration};
 
 /// A duration written as a k6 string (`"1m30s"`) or a number of milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +26,11 @@ impl<'de> Deserialize<'de> for Dur {
             Raw::Text(s) => parse_duration(&s)
                 .map(Dur)
                 .map_err(serde::de::Error::custom),
-            Raw::Millis(ms) if ms >= 0.0 && ms.is_finite() => {
-                Ok(Dur(Duration::from_secs_f64(ms / 1000.0)))
-            }
-            Raw::Millis(ms) => Err(serde::de::Error::custom(format!(
-                "invalid duration {ms}: expected a non-negative number of milliseconds"
-            ))),
+            Raw::Millis(ms) => from_millis(ms).map(Dur).map_err(|reason| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {ms}: {reason} (expected a number of milliseconds up to 10 years)"
+                ))
+            }),
         }
     }
 }
@@ -334,6 +333,12 @@ pub struct Options {
     /// `headers` or `full` (set by `--http-debug`).
     #[serde(alias = "httpDebug")]
     pub http_debug: Option<String>,
+    /// Longest `setup` may run (k6's `setupTimeout`, default 60s).
+    #[serde(alias = "setupTimeout")]
+    pub setup_timeout: Option<Dur>,
+    /// Longest `teardown` may run (k6's `teardownTimeout`, default 60s).
+    #[serde(alias = "teardownTimeout")]
+    pub teardown_timeout: Option<Dur>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -422,6 +427,117 @@ impl Options {
                 .or(self.discard_response_bodies),
             max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
             http_debug: higher.http_debug.or(self.http_debug),
+            setup_timeout: higher.setup_timeout.or(self.setup_timeout),
+            teardown_timeout: higher.teardown_timeout.or(self.teardown_timeout),
         }
+    }
+
+    /// What a plugin's embedded options may suggest, and the keys it set that are dropped.
+    ///
+    /// A plugin may shape its own load as a k6 script author does in `export const options`:
+    /// execution (vus, duration, iterations, stages, scenarios), thresholds, metric declarations,
+    /// summary statistics and layout, tags, and HTTP behaviour toward hosts the user granted.
+    /// Whatever changes where traffic goes, what is trusted, what is written, what the host
+    /// spends, or whether thresholds count is the user's alone (test file, CLI). The destructuring
+    /// is exhaustive, so a new option cannot be added without deciding which side it is on.
+    pub fn plugin_suggestions(self) -> (Options, Vec<&'static str>) {
+        let Options {
+            plugin,
+            registries,
+            vus,
+            duration,
+            iterations,
+            stages,
+            scenarios,
+            thresholds,
+            env,
+            metrics,
+            tags,
+            system_tags,
+            no_thresholds,
+            summary,
+            sandbox,
+            insecure_skip_tls_verify,
+            tls_ca_file,
+            tls_version,
+            tls_auth,
+            h2c,
+            user_agent,
+            max_redirects,
+            expected_statuses,
+            no_connection_reuse,
+            no_vu_connection_reuse,
+            hosts,
+            block_hostnames,
+            blacklist_ips,
+            dns,
+            local_ips,
+            discard_response_bodies,
+            max_response_body_mib,
+            http_debug,
+            setup_timeout,
+            teardown_timeout,
+        } = self;
+        let mut dropped = Vec::new();
+        let mut drop = |key: &'static str, set: bool| {
+            if set {
+                dropped.push(key);
+            }
+        };
+        drop("plugin", plugin.is_some());
+        drop("registries", registries.is_some());
+        drop("env", env.is_some());
+        drop("no-thresholds", no_thresholds.is_some());
+        drop("sandbox", sandbox.is_some());
+        drop(
+            "insecure-skip-tls-verify",
+            insecure_skip_tls_verify.is_some(),
+        );
+        drop("tls-ca-file", tls_ca_file.is_some());
+        drop("tls-version", tls_version.is_some());
+        drop("tls-auth", tls_auth.is_some());
+        drop("hosts", hosts.is_some());
+        drop("block-hostnames", block_hostnames.is_some());
+        drop("blacklist-ips", blacklist_ips.is_some());
+        drop("dns", dns.is_some());
+        drop("local-ips", local_ips.is_some());
+        drop("max-response-body-mib", max_response_body_mib.is_some());
+        drop("http-debug", http_debug.is_some());
+        drop("setup-timeout", setup_timeout.is_some());
+        drop("teardown-timeout", teardown_timeout.is_some());
+        let summary = summary
+            .map(|s| {
+                drop("summary.export", s.export.is_some());
+                drop("summary.disabled", s.disabled.is_some());
+                SummaryOpt {
+                    trend_stats: s.trend_stats,
+                    mode: s.mode,
+                    time_unit: s.time_unit,
+                    export: None,
+                    disabled: None,
+                }
+            })
+            .filter(|s| *s != SummaryOpt::default());
+        let kept = Options {
+            vus,
+            duration,
+            iterations,
+            stages,
+            scenarios,
+            thresholds,
+            metrics,
+            tags,
+            system_tags,
+            summary,
+            h2c,
+            user_agent,
+            max_redirects,
+            expected_statuses,
+            no_connection_reuse,
+            no_vu_connection_reuse,
+            discard_response_bodies,
+            ..Options::default()
+        };
+        (kept, dropped)
     }
 }

@@ -139,3 +139,119 @@ fn validates_thresholds_before_the_test() {
     let e = err("[thresholds]\nhttp_req_duration = [\"p95<1\"]");
     assert!(e.contains("p95<1"), "{e}");
 }
+
+/// Every option a layer can set, as TOML, with whether a plugin may suggest it.
+const PLUGIN_KEYS: &[(&str, bool)] = &[
+    ("plugin = \"x.wasm\"", false),
+    ("registries = [\"index.toml\"]", false),
+    ("vus = 2", true),
+    ("duration = \"1s\"", true),
+    ("iterations = 2", true),
+    ("stages = [{ duration = \"1s\", target = 1 }]", true),
+    ("scenarios = { a = { executor = \"constant-vus\" } }", true),
+    ("thresholds = { checks = [\"rate>0.9\"] }", true),
+    ("env = { BASE_URL = \"http://evil:1\" }", false),
+    ("metrics = { m = \"counter\" }", true),
+    ("tags = { team = \"x\" }", true),
+    ("system-tags = [\"status\"]", true),
+    ("no-thresholds = true", false),
+    ("summary = { trend-stats = [\"avg\"] }", true),
+    ("summary = { mode = \"full\" }", true),
+    ("summary = { time-unit = \"ms\" }", true),
+    ("summary = { export = \"/tmp/planted.json\" }", false),
+    ("summary = { disabled = true }", false),
+    ("sandbox = { allowed-hosts = [\"*\"] }", false),
+    ("insecure-skip-tls-verify = true", false),
+    ("tls-ca-file = \"ca.pem\"", false),
+    ("tls-version = \"tls1.2\"", false),
+    (
+        "tls-auth = [{ domains = [\"a\"], cert = \"c.pem\", key = \"k.pem\" }]",
+        false,
+    ),
+    ("h2c = true", true),
+    ("user-agent = \"x\"", true),
+    ("max-redirects = 2", true),
+    ("expected-statuses = [200]", true),
+    ("no-connection-reuse = true", true),
+    ("no-vu-connection-reuse = true", true),
+    ("hosts = { \"a:1\" = \"127.0.0.1:2\" }", false),
+    ("block-hostnames = [\"a\"]", false),
+    ("blacklist-ips = [\"10.0.0.0/8\"]", false),
+    ("dns = { ttl = \"1s\" }", false),
+    ("local-ips = [\"127.0.0.2\"]", false),
+    ("discard-response-bodies = true", true),
+    ("max-response-body-mib = 4096", false),
+    ("http-debug = \"full\"", false),
+    ("setup-timeout = \"1h\"", false),
+    ("teardown-timeout = \"1h\"", false),
+];
+
+#[test]
+fn a_plugin_suggests_only_what_a_script_author_sets() {
+    for (text, allowed) in PLUGIN_KEYS {
+        let layer = parse_options(text, "plugin").unwrap();
+        let (kept, dropped) = layer.clone().plugin_suggestions();
+        if *allowed {
+            assert_eq!(kept, layer, "{text} should be kept");
+            assert!(dropped.is_empty(), "{text}: {dropped:?}");
+        } else {
+            assert_eq!(kept, Options::default(), "{text} should be dropped");
+            assert_eq!(dropped.len(), 1, "{text}: {dropped:?}");
+            let key = text.split([' ', '=']).next().unwrap();
+            assert!(
+                dropped[0].starts_with(key),
+                "{text}: warned about {}",
+                dropped[0]
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    /// No layer, however odd its numbers, panics while it is resolved or planned.
+    #[test]
+    fn no_options_panic(
+        vus in proptest::num::i64::ANY,
+        iters in proptest::num::i64::ANY,
+        ms in proptest::num::f64::ANY,
+        target in proptest::num::i64::ANY,
+        rate in proptest::num::i64::ANY,
+        executor in 0usize..7,
+    ) {
+        let ms = if ms.is_finite() { format!("{ms:e}") } else { "1e300".into() };
+        let executor = [
+            "constant-vus", "ramping-vus", "shared-iterations", "per-vu-iterations",
+            "constant-arrival-rate", "ramping-arrival-rate", "externally-controlled",
+        ][executor];
+        let texts = [
+            format!("vus = {vus}\nduration = {ms}"),
+            format!("vus = {vus}\niterations = {iters}\nduration = {ms}"),
+            format!("vus = {vus}\nstages = [{{ duration = {ms}, target = {target} }}, {{ duration = \"1s\", target = {target} }}]"),
+            format!(
+                "[scenarios.s]\nexecutor = \"{executor}\"\nstart-time = {ms}\ngraceful-stop = {ms}\n{}",
+                match executor {
+                    "constant-vus" => format!("vus = {vus}\nduration = {ms}"),
+                    "ramping-vus" => format!("start-vus = {vus}\nstages = [{{ duration = {ms}, target = {target} }}]"),
+                    "shared-iterations" | "per-vu-iterations" => format!("vus = {vus}\niterations = {iters}\nmax-duration = {ms}"),
+                    "constant-arrival-rate" => format!("rate = {rate}\ntime-unit = {ms}\nduration = {ms}\npre-allocated-vus = {vus}\nmax-vus = {target}"),
+                    "ramping-arrival-rate" => format!("start-rate = {rate}\ntime-unit = {ms}\nstages = [{{ duration = {ms}, target = {target} }}]\npre-allocated-vus = {vus}\nmax-vus = {target}"),
+                    _ => format!("vus = {vus}\nmax-vus = {target}\nduration = {ms}"),
+                }
+            ),
+        ];
+        for text in texts {
+            if let Ok(test) = resolve(&text) {
+                let _ = (test.max_vus(), test.max_duration());
+                for sc in &test.scenarios {
+                    let _ = (sc.description(), sc.max_vus(), sc.max_end());
+                    let full = crate::plan::segment::ExecutionTuple::new(None, None).unwrap();
+                    let _ = sc.local_max_vus(&full);
+                    // Plans are walked only for tests a machine could run.
+                    if sc.max_vus() <= 10_000 {
+                        let _ = sc.steps();
+                    }
+                }
+            }
+        }
+    }
+}

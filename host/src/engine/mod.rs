@@ -34,6 +34,8 @@ use crate::vu::{GuestError, Plugin};
 
 /// How often VU buffers are merged into the aggregate.
 const COLLECT_EVERY: Duration = Duration::from_millis(250);
+/// Longest `teardown` may run once the user stopped the test.
+const TEARDOWN_AFTER_SIGNAL: Duration = Duration::from_secs(5);
 /// How often thresholds with `abortOnFail` are evaluated (k6: 2 s).
 const THRESHOLDS_EVERY: Duration = Duration::from_secs(2);
 
@@ -54,6 +56,9 @@ pub enum EngineError {
     /// The control API could not start.
     #[error(transparent)]
     Control(#[from] ControlError),
+    /// Ctrl-C or SIGTERM arrived before the first iteration started.
+    #[error("stopped before the test started")]
+    Interrupted,
 }
 
 /// Why the test ended early.
@@ -78,6 +83,10 @@ pub struct RunReport {
     pub errors: BTreeMap<String, u64>,
     /// Most VUs initialised.
     pub vus_max: u32,
+    /// `teardown` failed (or timed out, then `Some(GuestError::Timeout)`).
+    pub teardown: Option<GuestError>,
+    /// A scenario's task panicked (a host bug): its message. The run was stopped.
+    pub panicked: Option<String>,
 }
 
 /// How a run is set up beyond its test configuration.
@@ -110,51 +119,76 @@ pub async fn run(
         settings.http.clone(),
     );
 
-    // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
-    // scenarios start with their pre-allocated VUs and may grow to max-vus during the run.
-    let mut per_scenario = Vec::new();
-    let mut next_id = 1u32;
-    let mut initialised = 0u64;
-    let mut control = Control::default();
-    for sc in &test.scenarios {
-        let settings = ScenarioVus::new(sc, &test.env, &test.tags, test.system_tags);
-        let mut vus = Vec::with_capacity(sc.local_initial_vus(tuple) as usize);
-        for _ in 0..sc.local_initial_vus(tuple) {
-            vus.push(factory.create(next_id, &settings).await?);
-            next_id += 1;
-            initialised += 1;
+    // Ctrl-C or SIGTERM while VUs are created or setup runs ends the run at once.
+    let mut early = signal.clone();
+    let interrupted = async move {
+        if early.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await
         }
-        let first_growth_id = next_id;
-        next_id += sc.local_max_vus(tuple) - sc.local_initial_vus(tuple);
-        let external = match &sc.executor {
-            Executor::ExternallyControlled { vus, max_vus, .. } => {
-                Some(control.register(&sc.name, *vus, *max_vus))
-            }
-            _ => None,
-        };
-        per_scenario.push((vus, settings, first_growth_id, external));
-    }
-    let vus_max = Arc::new(AtomicU64::new(initialised));
-    // Engine-level samples (vus, vus_max, dropped_iterations) carry the test's global tags.
-    let run_tags = aggregate.tags().intern(
-        test.tags
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
-    let control_task = if control.is_empty() {
-        None
-    } else {
-        Some(Arc::new(control).serve(settings.control_address).await?)
     };
+    let ready = async {
+        // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
+        // scenarios start with their pre-allocated VUs and may grow to max-vus during the run.
+        let mut per_scenario = Vec::new();
+        let mut next_id = 1u32;
+        let mut initialised = 0u64;
+        let mut control = Control::default();
+        for sc in &test.scenarios {
+            let settings = ScenarioVus::new(sc, &test.env, &test.tags, test.system_tags);
+            let mut vus = Vec::with_capacity(sc.local_initial_vus(tuple) as usize);
+            for _ in 0..sc.local_initial_vus(tuple) {
+                vus.push(factory.create(next_id, &settings).await?);
+                next_id += 1;
+                initialised += 1;
+            }
+            let first_growth_id = next_id;
+            next_id += sc.local_max_vus(tuple) - sc.local_initial_vus(tuple);
+            let external = match &sc.executor {
+                Executor::ExternallyControlled { vus, max_vus, .. } => {
+                    Some(control.register(&sc.name, *vus, *max_vus))
+                }
+                _ => None,
+            };
+            per_scenario.push((vus, settings, first_growth_id, external));
+        }
+        let vus_max = Arc::new(AtomicU64::new(initialised));
+        // Engine-level samples (vus, vus_max, dropped_iterations) carry the test's global tags.
+        let run_tags = aggregate.tags().intern(
+            test.tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        let control_task = if control.is_empty() {
+            None
+        } else {
+            Some(Arc::new(control).serve(settings.control_address).await?)
+        };
 
-    let mut lifecycle = factory
-        .create(
-            0,
-            &ScenarioVus::lifecycle(&test.env, &test.tags, test.system_tags),
-        )
-        .await?;
-    let data: Arc<str> = lifecycle.setup().await.map_err(EngineError::Setup)?.into();
+        let mut lifecycle = factory
+            .create(
+                0,
+                &ScenarioVus::lifecycle(&test.env, &test.tags, test.system_tags),
+            )
+            .await?;
+        let data: Arc<str> = lifecycle
+            .setup(test.setup_timeout)
+            .await
+            .map_err(EngineError::Setup)?
+            .into();
+        Ok::<_, EngineError>((
+            per_scenario,
+            vus_max,
+            run_tags,
+            control_task,
+            lifecycle,
+            data,
+        ))
+    };
+    let (per_scenario, vus_max, run_tags, control_task, mut lifecycle, data) = tokio::select! {
+        ready = ready => ready?,
+        () = interrupted => return Err(EngineError::Interrupted),
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let active_total = Arc::new(AtomicU64::new(0));
@@ -223,6 +257,7 @@ pub async fn run(
     let mut vus_sampled = false;
     let mut aborted = None;
     let mut dropped = 0u64;
+    let mut panicked = None;
     let record_vus = |active: u64| {
         aggregate.record(&[
             vus_sample(builtin::VUS, run_tags, active as f64, aggregate.now_ms()),
@@ -238,7 +273,12 @@ pub async fn run(
         tokio::select! {
             joined = runs.join_next() => match joined {
                 Some(Ok((_, r))) => dropped += r.dropped,
-                Some(Err(_)) => {}
+                Some(Err(e)) => {
+                    // A host bug, not the guest's: stop the test and say so at the end.
+                    crate::logging::host(crate::logging::Level::Error, &format!("a scenario task failed: {e}"));
+                    panicked.get_or_insert_with(|| e.to_string());
+                    stop_tx.send_replace(true);
+                }
                 None => break,
             },
             _ = collect.tick() => aggregate.collect(),
@@ -280,7 +320,13 @@ pub async fn run(
     if let Some(task) = control_task {
         task.abort();
     }
-    if let Err(e) = lifecycle.teardown(&data).await {
+    // After Ctrl-C or SIGTERM, teardown still runs, as in k6, but only briefly.
+    let teardown_limit = match aborted {
+        Some(Abort::Signal) => test.teardown_timeout.min(TEARDOWN_AFTER_SIGNAL),
+        _ => test.teardown_timeout,
+    };
+    let teardown = lifecycle.teardown(&data, teardown_limit).await.err();
+    if let Some(e) = &teardown {
         crate::logging::host(
             crate::logging::Level::Error,
             &format!("teardown failed: {e}"),
@@ -306,6 +352,8 @@ pub async fn run(
         aborted,
         errors: errors.counts(),
         vus_max: vus_max.load(Ordering::Relaxed) as u32,
+        teardown,
+        panicked,
     })
 }
 

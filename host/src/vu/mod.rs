@@ -11,7 +11,9 @@ mod state;
 mod tcp;
 mod websocket;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::Store;
 
@@ -30,7 +32,19 @@ pub enum GuestError {
     /// The guest trapped (panic, out of memory, unreachable, ...).
     #[error("trap: {0}")]
     Trap(String),
+    /// The call did not return within its time bound; the instance was dropped.
+    #[error("{call} did not finish within {}", crate::config::duration::format_duration(*limit))]
+    Timeout {
+        /// The export or step, e.g. `setup()`.
+        call: &'static str,
+        /// The bound.
+        limit: Duration,
+    },
 }
+
+/// Longest instantiation or `options()` call: a guest spinning in its start function or
+/// its options cannot hold `volley run` or `volley inspect`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One virtual user.
 pub struct Vu {
@@ -67,20 +81,20 @@ impl Vu {
             .expect("a VU always has a Store outside Vu::instance")
     }
 
-    /// Calls the guest's `options` export.
+    /// Calls the guest's `options` export, bounded by [`INIT_TIMEOUT`].
     pub async fn options(&mut self) -> Result<String, GuestError> {
         self.instance().await?;
         let (inst, store) = self.parts()?;
-        let r = inst.call_options(store).await;
-        self.settle(r.map(Ok))
+        let r = bounded("options()", INIT_TIMEOUT, inst.call_options(store)).await;
+        self.settle_bounded(r.map(|r| r.map(Ok)))
     }
 
-    /// Calls the guest's `setup` export.
-    pub async fn setup(&mut self) -> Result<String, GuestError> {
+    /// Calls the guest's `setup` export, ended after `limit` (k6's `setupTimeout`).
+    pub async fn setup(&mut self, limit: Duration) -> Result<String, GuestError> {
         self.instance().await?;
         let (inst, store) = self.parts()?;
-        let r = inst.call_setup(store).await;
-        self.settle(r)
+        let r = bounded("setup()", limit, inst.call_setup(store)).await;
+        self.settle_bounded(r)
     }
 
     /// Runs one iteration, ended with an error at the sandbox's `max-iteration-duration`.
@@ -107,12 +121,12 @@ impl Vu {
         self.settle(r)
     }
 
-    /// Calls the guest's `teardown` export.
-    pub async fn teardown(&mut self, data: &str) -> Result<(), GuestError> {
+    /// Calls the guest's `teardown` export, ended after `limit` (k6's `teardownTimeout`).
+    pub async fn teardown(&mut self, data: &str, limit: Duration) -> Result<(), GuestError> {
         self.instance().await?;
         let (inst, store) = self.parts()?;
-        let r = inst.call_teardown(store, data).await;
-        self.settle(r)
+        let r = bounded("teardown()", limit, inst.call_teardown(store, data)).await;
+        self.settle_bounded(r)
     }
 
     /// Drops the instance after a call was cut short (its state is undefined); the next call
@@ -143,13 +157,29 @@ impl Vu {
         }
         self.used = true;
         let plugin = self.plugin.clone();
-        let inst = plugin
-            .pre
-            .instantiate_async(self.store())
-            .await
-            .map_err(|e| GuestError::Trap(format!("instantiation failed: {e:#}")))?;
+        let inst = bounded(
+            "instantiation",
+            INIT_TIMEOUT,
+            plugin.pre.instantiate_async(self.store()),
+        )
+        .await?
+        .map_err(|e| GuestError::Trap(format!("instantiation failed: {e:#}")))?;
         self.instance = Some(inst);
         Ok(())
+    }
+
+    /// [`Vu::settle`] for a call cut short by [`bounded`]: the instance is dropped.
+    fn settle_bounded<T>(
+        &mut self,
+        r: Result<wasmtime::Result<Result<T, String>>, GuestError>,
+    ) -> Result<T, GuestError> {
+        match r {
+            Ok(r) => self.settle(r),
+            Err(e) => {
+                self.discard_instance();
+                Err(e)
+            }
+        }
     }
 
     fn settle<T>(&mut self, r: wasmtime::Result<Result<T, String>>) -> Result<T, GuestError> {
@@ -162,6 +192,18 @@ impl Vu {
             }
         }
     }
+}
+
+/// `call` ended with [`GuestError::Timeout`] after `limit`. A guest yields to the runtime at
+/// every epoch tick, so the timer fires even while it spins.
+async fn bounded<T>(
+    call: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = T>,
+) -> Result<T, GuestError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| GuestError::Timeout { call, limit })
 }
 
 fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {

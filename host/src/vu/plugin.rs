@@ -100,8 +100,8 @@ impl Plugin {
     }
 
     /// Prepares component bytes; `origin` names them in errors. Without `pool`, instances are
-    /// allocated on demand (used to read the plugin's options before the VU count is known)
-    /// and no epoch ticker runs. Imports outside `sandbox`'s policy are refused.
+    /// allocated on demand (used to read the plugin's options before the VU count is known).
+    /// Imports outside `sandbox`'s policy are refused.
     pub fn from_bytes(
         bytes: &[u8],
         origin: &str,
@@ -123,9 +123,8 @@ impl Plugin {
             .map_err(wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(wasm)?;
         let pre = ScenarioPre::new(pre).map_err(wasm)?;
-        if pool.is_some() {
-            start_epoch_ticker(&engine);
-        }
+        // Without the ticker a spinning guest would never yield, and no timeout could end it.
+        start_epoch_ticker(&engine);
         Ok(Plugin {
             engine,
             pre,
