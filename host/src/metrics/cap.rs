@@ -106,7 +106,7 @@ pub fn most_varied<'a>(sets: impl Iterator<Item = &'a TagSet>) -> Option<(String
     }
     values
         .into_iter()
-        .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(&a.0)))
+        .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
         .map(|(k, v)| (k.to_string(), v.len()))
 }
 
