@@ -79,7 +79,7 @@ impl Recorder {
         origin: Instant,
         system: SystemTags,
     ) -> Self {
-        Recorder {
+        let mut recorder = Recorder {
             groups: Vec::new(),
             refused_groups: 0,
             cache_bytes: 0,
@@ -91,7 +91,10 @@ impl Recorder {
             key: String::new(),
             batch: Vec::with_capacity(12),
             origin,
-        }
+        };
+        // The base set exists from the start, so a full interner never drops iterations.
+        recorder.tag_set_exact(&[]);
+        recorder
     }
 
     /// Interns base tags plus `extra`, using the VU-local cache.
