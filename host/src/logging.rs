@@ -1,11 +1,18 @@
 //! The host's log: k6-style `time=… level=… msg=…` lines on stderr, rate-limited so a chatty
-//! guest cannot flood the terminal. Suppressed lines are counted and reported.
+//! guest cannot flood the terminal: in lines for the whole run, in bytes per VU, and in bytes
+//! per line. Control characters a guest writes are escaped. Suppressed lines are counted and
+//! reported.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Log lines allowed per second before lines are dropped.
+/// Guest log lines allowed per second (all VUs) before lines are dropped.
 const LINES_PER_SECOND: u64 = 50;
+/// Guest log bytes one VU may write per second; past it, the VU's lines are dropped (counted in
+/// [`suppressed`]) until the next second.
+pub const BYTES_PER_SECOND_PER_VU: u64 = 16 << 10;
+/// Longest guest log line in bytes; the rest is cut and the line says how much.
+pub const MAX_LINE_BYTES: usize = 2048;
 
 /// The current one-second window and the lines logged in it: `second << 32 | count`.
 static WINDOW: AtomicU64 = AtomicU64::new(0);
@@ -40,51 +47,150 @@ pub fn host(level: Level, msg: &str) {
     eprintln!("{}", line(level, msg, None));
 }
 
-/// Writes a guest message, subject to the rate limit. `source` is e.g. `vu=3`.
-pub fn guest(level: Level, msg: &str, source: &str) {
-    if !admit() {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    eprintln!("{}", line(level, msg, Some(source)));
+/// One VU's guest log: its source (`vu=3`) and its bytes-per-second allowance.
+#[derive(Debug)]
+pub struct GuestLog {
+    source: String,
+    /// The current one-second window and the bytes written in it: `second << 32 | bytes`.
+    window: AtomicU64,
 }
 
-/// Takes one line from the current second's allowance (one compare-and-swap, no lock). A caller
-/// whose clock reading is older than the window counts against the current window.
-fn admit() -> bool {
+impl GuestLog {
+    /// The log of the VU `source` names (e.g. `vu=3`).
+    pub fn new(source: String) -> Self {
+        GuestLog {
+            source,
+            window: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes a guest line, subject to the rate limits; `cut` bytes were already cut from it.
+    pub fn write(&self, level: Level, msg: &str, cut: usize) {
+        let (msg, cut) = truncate(msg, cut);
+        let cost = msg.len().max(1) as u64;
+        if !take(&self.window, cost, BYTES_PER_SECOND_PER_VU) || !take(&WINDOW, 1, LINES_PER_SECOND)
+        {
+            SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let text = match cut {
+            0 => msg.to_string(),
+            n => format!("{} [{n} more bytes cut]", msg.trim_end()),
+        };
+        eprintln!("{}", line(level, &text, Some(&self.source)));
+    }
+}
+
+/// `msg` cut to [`MAX_LINE_BYTES`] at a character boundary, and the bytes cut in all.
+fn truncate(msg: &str, cut: usize) -> (&str, usize) {
+    if msg.len() <= MAX_LINE_BYTES {
+        return (msg, cut);
+    }
+    let end = (0..=MAX_LINE_BYTES)
+        .rev()
+        .find(|&i| msg.is_char_boundary(i))
+        .unwrap_or(0);
+    (&msg[..end], cut + msg.len() - end)
+}
+
+/// Takes `cost` from the current second's allowance of `limit` in `window` (one
+/// compare-and-swap, no lock). A caller whose clock reading is older than the window counts
+/// against the current window; a first use in a new second always passes.
+fn take(window: &AtomicU64, cost: u64, limit: u64) -> bool {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         & 0xffff_ffff;
-    let mut current = WINDOW.load(Ordering::Relaxed);
+    let mut current = window.load(Ordering::Relaxed);
     loop {
-        let (second, count) = (current >> 32, current & 0xffff_ffff);
+        let (second, used) = (current >> 32, current & 0xffff_ffff);
         let next = if now > second {
-            now << 32 | 1
-        } else if count < LINES_PER_SECOND {
-            second << 32 | (count + 1)
+            now << 32 | cost.min(limit)
+        } else if used + cost <= limit {
+            second << 32 | (used + cost)
         } else {
             return false;
         };
-        match WINDOW.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+        match window.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return true,
             Err(seen) => current = seen,
         }
     }
 }
 
-/// How many guest lines the rate limit dropped so far.
+/// `msg` for a quoted `msg="…"` field: quotes and backslashes escaped, and control characters
+/// (but tab) and bidirectional overrides too, so a guest's text (in its own lines or in host
+/// messages quoting it) cannot move the cursor, recolour the terminal or forge log lines.
+/// Host messages (`guest` false) keep their own line breaks.
+fn escape(msg: &str, guest: bool) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.trim_end().chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' if !guest => out.push(c),
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How many guest lines the rate limits (lines per run, bytes per VU) dropped so far.
 pub fn suppressed() -> u64 {
     SUPPRESSED.load(Ordering::Relaxed)
 }
 
 fn line(level: Level, msg: &str, source: Option<&str>) -> String {
-    let escaped = msg.trim_end().replace('\\', "\\\\").replace('"', "\\\"");
+    let escaped = escape(msg, source.is_some());
     match source {
         Some(src) => format!(
             "level={} msg=\"{escaped}\" source=console {src}",
             level.as_str()
         ),
         None => format!("level={} msg=\"{escaped}\"", level.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_but_tabs_kept() {
+        assert_eq!(escape("host\nlines\x1b", false), "host\nlines\\u{1b}");
+        let e = escape("a\tb\x1b[2Jc\rd\ne\u{7}\u{202e}f\u{85}\"\\", true);
+        assert_eq!(e, "a\tb\\u{1b}[2Jc\\rd\\ne\\u{7}\\u{202e}f\\u{85}\\\"\\\\");
+        assert!(!e.chars().any(|c| c.is_control() && c != '\t'));
+    }
+
+    #[test]
+    fn lines_are_cut_at_a_char_boundary() {
+        let long = "é".repeat(MAX_LINE_BYTES);
+        let (kept, cut) = truncate(&long, 5);
+        assert!(kept.len() <= MAX_LINE_BYTES && kept.len() + cut - 5 == long.len());
+        assert_eq!(truncate("short", 0), ("short", 0));
+    }
+
+    #[test]
+    fn the_byte_allowance_is_per_window() {
+        let w = AtomicU64::new(0);
+        assert!(take(
+            &w,
+            BYTES_PER_SECOND_PER_VU - 10,
+            BYTES_PER_SECOND_PER_VU
+        ));
+        assert!(take(&w, 10, BYTES_PER_SECOND_PER_VU));
+        assert!(!take(&w, 1, BYTES_PER_SECOND_PER_VU));
+        // An old window: the next second starts over.
+        let w = AtomicU64::new(5 << 32 | BYTES_PER_SECOND_PER_VU);
+        assert!(take(&w, 1, BYTES_PER_SECOND_PER_VU));
     }
 }

@@ -1,15 +1,18 @@
 //! The test-wide aggregate: one value per (metric, tag set), filled from the VUs' sample
 //! buffers on a timer, queried for thresholds and the summary.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use super::cap::{self, Refusal, SeriesCaps};
 use super::series::{Point, Series};
 use super::tags::matches;
 use super::threshold::Aggregation;
 use super::window::Window;
 use super::{MetricId, MetricKind, Sample, SampleBuffer, TagSetId, Tags, Trend};
+use crate::logging::{self, Level};
 
 /// The aggregated value of one metric (or sub-metric).
 #[derive(Debug, Clone)]
@@ -135,12 +138,60 @@ impl MetricValue {
     }
 }
 
+/// One value per series, and the limits on how many series there are.
+#[derive(Debug, Default)]
+struct Values {
+    map: HashMap<(MetricId, TagSetId), MetricValue>,
+    caps: SeriesCaps,
+}
+
+impl Values {
+    /// Adds `s` to its series; `false` when it was dropped (a limit was reached).
+    fn add(&mut self, s: &Sample) -> bool {
+        if s.tags == TagSetId::OVERFLOW {
+            self.caps.refuse();
+            return false;
+        }
+        match self.map.entry((s.metric, s.tags)) {
+            Entry::Occupied(mut e) => e.get_mut().add(s.value),
+            Entry::Vacant(e) => {
+                if !self.caps.admit(s.metric) {
+                    return false;
+                }
+                e.insert(MetricValue::new(s.metric.def().kind)).add(s.value);
+            }
+        }
+        true
+    }
+
+    /// Warns once per refusal seen since the last call, naming the tag that varies most.
+    fn warn_new(&mut self, tags: &Tags) {
+        let new = self.caps.take_new();
+        if new.is_empty() {
+            return;
+        }
+        let sets = tags.all();
+        for refusal in new {
+            let varied = match refusal {
+                Refusal::Metric(m) => cap::most_varied(
+                    self.map
+                        .keys()
+                        .filter(|(metric, _)| *metric == m)
+                        .filter_map(|(_, t)| sets.get(t.0 as usize)),
+                ),
+                Refusal::Run => cap::most_varied(sets.iter()),
+            };
+            logging::host(Level::Warn, &cap::warning(refusal, varied));
+        }
+    }
+}
+
 /// All of a test's metrics: the VU buffers and the aggregate they are merged into.
 #[derive(Debug)]
 pub struct Aggregate {
     tags: Tags,
     buffers: Mutex<Vec<Arc<SampleBuffer>>>,
-    values: Mutex<HashMap<(MetricId, TagSetId), MetricValue>>,
+    values: Mutex<Values>,
     start: Instant,
     wall_start: SystemTime,
     /// Streaming outputs: every merged batch is also sent to each (never blocking).
@@ -181,9 +232,36 @@ impl Aggregate {
         lock(&self.outputs).push(tx);
     }
 
-    /// Closes the outputs' channels, so their writers finish.
+    /// Closes the outputs' channels, so their writers finish. Called once at the end of the run,
+    /// so it also reports the samples the series limits dropped.
     pub fn close_outputs(&self) {
         lock(&self.outputs).clear();
+        if let Some(report) = self.drop_report() {
+            logging::host(Level::Warn, &report);
+        }
+    }
+
+    /// Samples dropped because a series limit was reached.
+    pub fn dropped_samples(&self) -> u64 {
+        lock(&self.values).caps.dropped()
+    }
+
+    /// The end-of-run line about dropped samples (`None` when nothing was dropped).
+    fn drop_report(&self) -> Option<String> {
+        let values = lock(&self.values);
+        let total = values.caps.dropped();
+        let by: Vec<String> = values
+            .caps
+            .dropped_by_metric()
+            .iter()
+            .map(|(name, n)| format!("{name}: {n}"))
+            .collect();
+        (total > 0).then(|| {
+            format!(
+                "{total} metric samples were dropped by the tag-set limits ({})",
+                by.join(", ")
+            )
+        })
     }
 
     /// Starts keeping the per-second series (off by default: it costs a little per sample).
@@ -267,12 +345,12 @@ impl Aggregate {
 
     /// Records samples directly (engine-level samples such as `vus`).
     pub fn record(&self, samples: &[Sample]) {
+        let mut kept = samples.to_vec();
         let mut values = lock(&self.values);
-        for s in samples {
-            add(&mut values, s);
-        }
+        kept.retain(|s| values.add(s));
+        values.warn_new(&self.tags);
         drop(values);
-        self.forward(samples);
+        self.forward(&kept);
     }
 
     /// Drains every VU buffer into the aggregate. Called on a timer and at the end.
@@ -282,12 +360,11 @@ impl Aggregate {
         let mut values = lock(&self.values);
         for b in buffers {
             b.drain_into(&mut scratch);
-            for s in &scratch {
-                add(&mut values, s);
-            }
+            scratch.retain(|s| values.add(s));
             self.forward(&scratch);
             scratch.clear();
         }
+        values.warn_new(&self.tags);
     }
 
     /// The merged value of `metric` over every tag set that contains all of `filter`.
@@ -296,8 +373,12 @@ impl Aggregate {
         let sets = self.tags.all();
         let values = lock(&self.values);
         let mut out: Option<MetricValue> = None;
-        for ((m, t), v) in values.iter() {
-            if *m == metric && matches(&sets[t.0 as usize], filter) {
+        for ((m, t), v) in values.map.iter() {
+            if *m == metric
+                && sets
+                    .get(t.0 as usize)
+                    .is_some_and(|set| matches(set, filter))
+            {
                 match &mut out {
                     Some(o) => o.merge(v),
                     None => out = Some(v.clone()),
@@ -312,11 +393,12 @@ impl Aggregate {
         let sets = self.tags.all();
         let values = lock(&self.values);
         let mut out: Vec<(String, MetricValue)> = Vec::new();
-        for ((m, t), v) in values.iter() {
+        for ((m, t), v) in values.map.iter() {
             if *m != metric {
                 continue;
             }
-            let Some((_, tag)) = sets[t.0 as usize].iter().find(|(k, _)| k == key) else {
+            let set = sets.get(t.0 as usize).map_or(&[][..], |s| &s[..]);
+            let Some((_, tag)) = set.iter().find(|(k, _)| k == key) else {
                 continue;
             };
             match out.iter_mut().find(|(name, _)| name == tag) {
@@ -327,13 +409,6 @@ impl Aggregate {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
-}
-
-fn add(values: &mut HashMap<(MetricId, TagSetId), MetricValue>, s: &Sample) {
-    values
-        .entry((s.metric, s.tags))
-        .or_insert_with(|| MetricValue::new(s.metric.def().kind))
-        .add(s.value);
 }
 
 /// Milliseconds from `start` to now, saturating.
@@ -395,5 +470,46 @@ mod tests {
         assert_eq!(v.aggregate(Aggregation::Count, 5.0), Some(10.0));
         assert_eq!(v.aggregate(Aggregation::Rate, 5.0), Some(2.0));
         assert_eq!(v.aggregate(Aggregation::Avg, 5.0), None);
+    }
+
+    #[test]
+    fn series_past_the_limit_are_dropped_counted_and_not_forwarded() {
+        let agg = Aggregate::new(Tags::new());
+        let (tx, rx) = mpsc::channel();
+        agg.add_output(tx);
+        let b = agg.buffer();
+        let n = cap::MAX_SERIES_PER_METRIC + 25;
+        for i in 0..n {
+            let tags = agg
+                .tags()
+                .intern(vec![("url".into(), format!("/items/{i}"))]);
+            b.push(Sample {
+                metric: builtin::HTTP_REQ_DURATION,
+                tags,
+                value: 1.0,
+                at: 0,
+            });
+        }
+        b.push(Sample {
+            metric: builtin::HTTP_REQ_DURATION,
+            tags: TagSetId::OVERFLOW,
+            value: 1.0,
+            at: 0,
+        });
+        agg.collect();
+        assert_eq!(agg.dropped_samples(), 26);
+        let forwarded: usize = rx.try_iter().map(|batch| batch.len()).sum();
+        assert_eq!(forwarded, cap::MAX_SERIES_PER_METRIC);
+        let all = agg.value(builtin::HTTP_REQ_DURATION, &[]).unwrap();
+        let MetricValue::Trend(t) = all else {
+            panic!("not a trend")
+        };
+        assert_eq!(t.count(), cap::MAX_SERIES_PER_METRIC as u64);
+        let report = agg.drop_report().unwrap();
+        assert!(
+            report.starts_with("26 metric samples were dropped"),
+            "{report}"
+        );
+        assert!(report.contains("http_req_duration: 25"), "{report}");
     }
 }

@@ -5,6 +5,7 @@
 //! timer touch). Tag sets are interned once per distinct set, so a sample is 16 bytes.
 
 mod aggregate;
+pub mod cap;
 pub mod series;
 mod tags;
 pub mod threshold;
@@ -14,7 +15,7 @@ pub mod window;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use aggregate::{ms_since, Aggregate, MetricValue};
-pub use tags::{SystemTags, TagSet, TagSetId, Tags, SYSTEM_TAGS};
+pub use tags::{SystemTags, TagSet, TagSetId, Tags, MAX_TAG_BYTES, MAX_TAG_SETS, SYSTEM_TAGS};
 pub use trend::{Trend, TrendError, TrendStats};
 
 /// k6's four metric types.

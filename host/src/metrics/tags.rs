@@ -1,5 +1,8 @@
 //! Interned tag sets. A tag set is interned once (a short write lock on first sight) and then
 //! referred to by a 4-byte id; VUs cache ids so the per-request path does not touch the lock.
+//! The interner never evicts, so it is bounded: past [`MAX_TAG_SETS`] sets or [`MAX_TAG_BYTES`]
+//! bytes of keys and values, new sets get [`TagSetId::OVERFLOW`], whose samples the aggregate
+//! drops and counts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,6 +14,18 @@ pub type TagSet = Arc<[(String, String)]>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TagSetId(pub u32);
 
+impl TagSetId {
+    /// Stands for a tag set that was not kept (a limit was reached): its samples are dropped.
+    pub const OVERFLOW: TagSetId = TagSetId(u32::MAX);
+}
+
+/// Most distinct tag sets a run interns (all metrics together). An HTTP tag set is ~10 short
+/// pairs, so this is tens of MB at most; 10× the per-metric series cap.
+pub const MAX_TAG_SETS: usize = 100_000;
+/// Most bytes of tag keys and values a run interns (long guest tags reach this before
+/// [`MAX_TAG_SETS`]).
+pub const MAX_TAG_BYTES: usize = 64 << 20;
+
 /// The test's tag-set interner. Cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct Tags {
@@ -21,6 +36,15 @@ pub struct Tags {
 struct Interner {
     ids: HashMap<TagSet, TagSetId>,
     sets: Vec<TagSet>,
+    /// Bytes of keys and values interned.
+    bytes: usize,
+}
+
+impl Interner {
+    /// Whether a new set of `bytes` fits under the run's limits.
+    fn has_room(&self, bytes: usize) -> bool {
+        self.sets.len() < MAX_TAG_SETS && self.bytes.saturating_add(bytes) <= MAX_TAG_BYTES
+    }
 }
 
 impl Tags {
@@ -29,26 +53,42 @@ impl Tags {
         Self::default()
     }
 
-    /// Interns `tags` (any order; keys should be unique) and returns its id.
+    /// Interns `tags` (any order; keys should be unique) and returns its id, or
+    /// [`TagSetId::OVERFLOW`] when a new set would pass the run's limits.
     pub fn intern(&self, mut tags: Vec<(String, String)>) -> TagSetId {
         tags.sort();
+        let bytes = tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let set: TagSet = tags.into();
-        if let Some(id) = self.read().ids.get(&set) {
-            return *id;
+        {
+            let r = self.read();
+            if let Some(id) = r.ids.get(&set) {
+                return *id;
+            }
+            if !r.has_room(bytes) {
+                return TagSetId::OVERFLOW;
+            }
         }
         let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if let Some(id) = w.ids.get(&set) {
             return *id;
         }
+        if !w.has_room(bytes) {
+            return TagSetId::OVERFLOW;
+        }
         let id = TagSetId(w.sets.len() as u32);
+        w.bytes += bytes;
         w.sets.push(set.clone());
         w.ids.insert(set, id);
         id
     }
 
-    /// The tag set behind `id`.
+    /// The tag set behind `id` (empty for [`TagSetId::OVERFLOW`]).
     pub fn get(&self, id: TagSetId) -> TagSet {
-        self.read().sets[id.0 as usize].clone()
+        self.read()
+            .sets
+            .get(id.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]))
     }
 
     /// A snapshot of all tag sets, indexed by id.
@@ -151,5 +191,28 @@ mod tests {
         assert!(matches(&set, &t(&[("status", "200")])));
         assert!(matches(&set, &[]));
         assert!(!matches(&set, &t(&[("status", "404")])));
+    }
+
+    #[test]
+    fn interning_stops_at_the_run_limit() {
+        let tags = Tags::new();
+        let big = "x".repeat(MAX_TAG_BYTES / 2);
+        assert_ne!(tags.intern(t(&[("a", &big)])), TagSetId::OVERFLOW);
+        assert_eq!(tags.intern(t(&[("b", &big)])), TagSetId::OVERFLOW);
+        assert_ne!(
+            tags.intern(t(&[("a", &big)])),
+            TagSetId::OVERFLOW,
+            "known sets still resolve"
+        );
+        assert!(tags.get(TagSetId::OVERFLOW).is_empty());
+        let many = Tags::new();
+        for i in 0..MAX_TAG_SETS {
+            assert_ne!(
+                many.intern(t(&[("id", &i.to_string())])),
+                TagSetId::OVERFLOW
+            );
+        }
+        assert_eq!(many.intern(t(&[("id", "new")])), TagSetId::OVERFLOW);
+        assert_eq!(many.all().len(), MAX_TAG_SETS);
     }
 }

@@ -3,9 +3,11 @@
 //! before costs no lock and no allocation beyond the cache key lookup.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::logging::{self, Level};
 use crate::metrics::{
     builtin, ms_since, MetricId, Sample, SampleBuffer, SystemTags, TagSetId, Tags,
 };
@@ -13,6 +15,30 @@ use crate::transport::Outcome;
 
 /// Most tag sets a VU caches before it starts over (bounds memory with dynamic URLs).
 const CACHE_LIMIT: usize = 4096;
+/// Bytes of cache keys a VU holds before it starts over (long guest tags would otherwise make
+/// the cache the largest thing a VU owns).
+const CACHE_BYTES: usize = 256 << 10;
+/// Longest key the cache keeps; longer tag lists are interned on every use.
+const CACHE_KEY_MAX: usize = 4096;
+/// Deepest group nesting. k6 has no limit, but every sample inside a group carries its whole
+/// path; a deeper `enter` (and everything inside it) is ignored, with one warning.
+pub const MAX_GROUP_DEPTH: usize = 32;
+/// Longest group name in bytes; a longer name is refused as a too-deep group is.
+pub const MAX_GROUP_NAME_BYTES: usize = 1024;
+/// Longest check name in bytes; a longer check's result is dropped and counted with the
+/// samples the tag-set limits drop, with one warning.
+pub const MAX_CHECK_NAME_BYTES: usize = 1024;
+
+/// Whether a refused group or check was already reported (once per run).
+static GROUP_WARNED: AtomicBool = AtomicBool::new(false);
+static CHECK_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `msg` as a host warning the first time `flag` is raised.
+fn warn_once(flag: &AtomicBool, msg: impl FnOnce() -> String) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        logging::host(Level::Warn, &msg());
+    }
+}
 
 /// A VU's metric recorder.
 pub struct Recorder {
@@ -20,12 +46,15 @@ pub struct Recorder {
     tags: Tags,
     base: Vec<(String, String)>,
     cache: HashMap<String, TagSetId>,
+    cache_bytes: usize,
     key: String,
     batch: Vec<Sample>,
     origin: Instant,
     system: SystemTags,
     /// Open groups: the path so far (`::a::b`) and when each was entered.
     groups: Vec<(String, Instant)>,
+    /// Refused `enter`s still open (innermost), whose `exit`s are ignored too.
+    refused_groups: u32,
 }
 
 /// What identifies a request for tagging.
@@ -50,8 +79,10 @@ impl Recorder {
         origin: Instant,
         system: SystemTags,
     ) -> Self {
-        Recorder {
+        let mut recorder = Recorder {
             groups: Vec::new(),
+            refused_groups: 0,
+            cache_bytes: 0,
             system,
             buffer,
             tags,
@@ -60,7 +91,10 @@ impl Recorder {
             key: String::new(),
             batch: Vec::with_capacity(12),
             origin,
-        }
+        };
+        // The base set exists from the start, so a full interner never drops iterations.
+        recorder.tag_set_exact(&[]);
+        recorder
     }
 
     /// Interns base tags plus `extra`, using the VU-local cache.
@@ -97,11 +131,21 @@ impl Recorder {
             set.push((k.to_string(), v.to_string()));
         }
         let id = self.tags.intern(set);
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-        }
-        self.cache.insert(self.key.clone(), id);
+        self.remember(id);
         id
+    }
+
+    /// Caches `id` under the current key, starting over when the cache is full.
+    fn remember(&mut self, id: TagSetId) {
+        if self.key.len() > CACHE_KEY_MAX {
+            return;
+        }
+        if self.cache.len() >= CACHE_LIMIT || self.cache_bytes + self.key.len() > CACHE_BYTES {
+            self.cache.clear();
+            self.cache_bytes = 0;
+        }
+        self.cache_bytes += self.key.len();
+        self.cache.insert(self.key.clone(), id);
     }
 
     /// Records one HTTP request: `http_reqs`, `http_req_failed`, the timing trends, and bytes.
@@ -174,7 +218,15 @@ impl Recorder {
 
     /// Records one check result.
     pub fn check(&mut self, name: &str, passed: bool) {
-        let tags = if self.system.allows("check") {
+        let tags = if name.len() > MAX_CHECK_NAME_BYTES {
+            warn_once(&CHECK_WARNED, || {
+                format!(
+                    "a check name longer than {MAX_CHECK_NAME_BYTES} bytes was refused; \
+                     its results are dropped"
+                )
+            });
+            TagSetId::OVERFLOW
+        } else if self.system.allows("check") {
             self.tag_set(&[("check", name)])
         } else {
             self.tag_set(&[])
@@ -254,8 +306,22 @@ impl Recorder {
         });
     }
 
-    /// Enters group `name` inside the current one.
+    /// Enters group `name` inside the current one, unless it is too deep or its name too long
+    /// (or it is inside a refused group): then samples keep the current group and the matching
+    /// `exit` is ignored. `group.enter` has no error result, so the refusal is a host warning.
     pub fn enter_group(&mut self, name: &str) {
+        if self.refused_groups > 0
+            || self.groups.len() >= MAX_GROUP_DEPTH
+            || name.len() > MAX_GROUP_NAME_BYTES
+        {
+            self.refused_groups = self.refused_groups.saturating_add(1);
+            return warn_once(&GROUP_WARNED, || {
+                format!(
+                    "a group deeper than {MAX_GROUP_DEPTH} levels or with a name longer than \
+                     {MAX_GROUP_NAME_BYTES} bytes was ignored (its samples keep the enclosing group)"
+                )
+            });
+        }
         let parent = self.groups.last().map_or("", |(p, _)| p.as_str());
         let path = format!("{parent}::{name}");
         self.groups.push((path, Instant::now()));
@@ -263,6 +329,10 @@ impl Recorder {
 
     /// Leaves the innermost group, recording its `group_duration` (tagged with its own path).
     pub fn exit_group(&mut self) {
+        if self.refused_groups > 0 {
+            self.refused_groups -= 1;
+            return;
+        }
         let Some((path, entered)) = self.groups.last().cloned() else {
             return;
         };
@@ -284,10 +354,69 @@ impl Recorder {
     /// Closes any group an iteration left open (e.g. it trapped inside one), without timing it.
     pub fn reset_groups(&mut self) {
         self.groups.clear();
+        self.refused_groups = 0;
     }
 
     fn flush(&mut self) {
         self.buffer.extend(&self.batch);
         self.batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Aggregate;
+
+    fn recorder() -> (Arc<Aggregate>, Recorder) {
+        let agg = Aggregate::new(Tags::new());
+        let (origin, _) = agg.origin();
+        let rec = Recorder::new(
+            agg.buffer(),
+            agg.tags().clone(),
+            Vec::new(),
+            origin,
+            SystemTags::default(),
+        );
+        (agg, rec)
+    }
+
+    #[test]
+    fn groups_past_the_depth_or_name_limit_are_ignored_with_their_exits() {
+        let (agg, mut rec) = recorder();
+        for i in 0..MAX_GROUP_DEPTH + 100 {
+            rec.enter_group(&format!("g{i}"));
+        }
+        assert_eq!(rec.groups.len(), MAX_GROUP_DEPTH);
+        for _ in 0..100 {
+            rec.exit_group();
+        }
+        assert_eq!(
+            rec.groups.len(),
+            MAX_GROUP_DEPTH,
+            "refused exits leave real groups open"
+        );
+        rec.reset_groups();
+        rec.enter_group(&"n".repeat(MAX_GROUP_NAME_BYTES + 1));
+        rec.enter_group("inside a refused group");
+        assert!(rec.groups.is_empty());
+        rec.exit_group();
+        rec.exit_group();
+        rec.enter_group("ok");
+        rec.exit_group();
+        agg.collect();
+        let by = agg.by_tag(builtin::GROUP_DURATION, "group");
+        assert_eq!(by.len(), 1);
+        assert_eq!(by[0].0, "::ok");
+    }
+
+    #[test]
+    fn long_check_names_are_dropped_and_counted() {
+        let (agg, mut rec) = recorder();
+        rec.check("short", true);
+        rec.check(&"c".repeat(MAX_CHECK_NAME_BYTES + 1), false);
+        agg.collect();
+        assert_eq!(agg.by_tag(builtin::CHECKS, "check").len(), 1);
+        assert_eq!(agg.dropped_samples(), 1);
     }
 }

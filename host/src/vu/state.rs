@@ -16,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{checks, group, http, log, metrics, timing, vu};
 use super::recorder::{Recorder, RequestInfo};
-use crate::logging::{self, Level};
+use crate::logging::{GuestLog, Level, MAX_LINE_BYTES};
 use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::sandbox::Sandbox;
 use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
@@ -48,6 +48,8 @@ pub struct VuState {
     pub cpu_ticks: u64,
     /// One clone per open `tcp.connection`: its strong count bounds them per VU.
     pub(super) tcp_slots: Arc<()>,
+    /// The VU's log (`log.write`, stdout and stderr share its byte allowance).
+    log: Arc<GuestLog>,
 }
 
 /// What a new VU needs to know.
@@ -102,8 +104,9 @@ impl VuSetup {
 impl VuState {
     /// A fresh state for a VU.
     pub fn new(setup: VuSetup) -> Self {
+        let log = Arc::new(GuestLog::new(format!("vu={}", setup.id)));
         VuState {
-            wasi: guest_wasi(setup.id),
+            wasi: guest_wasi(&log),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(setup.sandbox.max_memory as usize)
@@ -120,6 +123,7 @@ impl VuState {
             sandbox: setup.sandbox,
             cpu_ticks: 0,
             tcp_slots: Arc::new(()),
+            log,
         }
     }
 }
@@ -127,19 +131,16 @@ impl VuState {
 impl VuState {
     /// Fresh WASI state for a new instance of the same VU.
     pub fn reset_wasi(&mut self) {
-        self.wasi = guest_wasi(self.id);
+        self.wasi = guest_wasi(&self.log);
         self.table = ResourceTable::new();
     }
 }
 
 /// WASI that grants nothing: no preopens, no env, no args, no network; output to the log.
-fn guest_wasi(vu: u32) -> WasiCtx {
-    let source = format!("vu={vu}");
+fn guest_wasi(log: &Arc<GuestLog>) -> WasiCtx {
     WasiCtx::builder()
-        .stdout(GuestOutput {
-            source: source.clone(),
-        })
-        .stderr(GuestOutput { source })
+        .stdout(GuestOutput { log: log.clone() })
+        .stderr(GuestOutput { log: log.clone() })
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -503,13 +504,13 @@ impl log::Host for VuState {
             log::Level::Warn => Level::Warn,
             log::Level::Error => Level::Error,
         };
-        logging::guest(level, &message, &format!("vu={}", self.id));
+        self.log.write(level, &message, 0);
     }
 }
 
-/// Guest stdout/stderr: complete lines go to the host's (rate-limited) log.
+/// Guest stdout/stderr: complete lines go to the VU's (rate-limited) log.
 struct GuestOutput {
-    source: String,
+    log: Arc<GuestLog>,
 }
 
 impl IsTerminal for GuestOutput {
@@ -521,26 +522,40 @@ impl IsTerminal for GuestOutput {
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         Box::new(LineWriter {
-            source: self.source.clone(),
+            log: self.log.clone(),
             pending: Vec::new(),
+            cut: 0,
         })
     }
 }
 
-/// Splits written bytes into log lines; a partial line longer than 8 KiB is flushed as is.
+/// Splits written bytes into log lines, holding at most [`MAX_LINE_BYTES`] of a line: the rest
+/// of a longer line is counted and cut.
 struct LineWriter {
-    source: String,
+    log: Arc<GuestLog>,
     pending: Vec<u8>,
+    cut: usize,
 }
 
 impl LineWriter {
-    fn emit(&mut self, upto: usize) {
-        let line: Vec<u8> = self.pending.drain(..upto).collect();
-        let text = String::from_utf8_lossy(&line);
+    /// Adds `bytes` (no newline among them) to the pending line, cutting past the line limit.
+    fn take(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE_BYTES
+            .saturating_sub(self.pending.len())
+            .min(bytes.len());
+        self.pending.extend_from_slice(&bytes[..room]);
+        self.cut += bytes.len() - room;
+    }
+
+    /// Logs the pending line (unless blank) and starts a new one.
+    fn emit(&mut self) {
+        let text = String::from_utf8_lossy(&self.pending);
         let text = text.trim_end_matches(['\n', '\r']);
-        if !text.trim().is_empty() {
-            logging::guest(Level::Info, text, &self.source);
+        if !text.trim().is_empty() || self.cut > 0 {
+            self.log.write(Level::Info, text, self.cut);
         }
+        self.pending.clear();
+        self.cut = 0;
     }
 }
 
@@ -550,13 +565,11 @@ impl tokio::io::AsyncWrite for LineWriter {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.pending.extend_from_slice(buf);
-        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
-            self.emit(pos + 1);
-        }
-        if self.pending.len() > 8192 {
-            let n = self.pending.len();
-            self.emit(n);
+        for (i, part) in buf.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                self.emit();
+            }
+            self.take(part);
         }
         Poll::Ready(Ok(buf.len()))
     }
@@ -566,9 +579,8 @@ impl tokio::io::AsyncWrite for LineWriter {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if !self.pending.is_empty() {
-            let n = self.pending.len();
-            self.emit(n);
+        if !self.pending.is_empty() || self.cut > 0 {
+            self.emit();
         }
         Poll::Ready(Ok(()))
     }
