@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{checks, group, http, log, metrics, timing, vu};
 use super::recorder::{Recorder, RequestInfo};
+use super::tcp::Slots;
 use crate::logging::{self, Level};
 use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::sandbox::Sandbox;
@@ -46,8 +47,10 @@ pub struct VuState {
     pub sandbox: Arc<Sandbox>,
     /// Epoch ticks (≈ ms of guest CPU) used by the current call.
     pub cpu_ticks: u64,
-    /// One clone per open `tcp.connection`: its strong count bounds them per VU.
-    pub(super) tcp_slots: Arc<()>,
+    /// Open `tcp.connection`s, at most [`super::tcp::MAX_OPEN`].
+    pub(super) tcp_slots: Slots,
+    /// Open `websocket.connection`s, at most [`super::websocket::MAX_SESSIONS`].
+    pub(super) ws_slots: Slots,
 }
 
 /// What a new VU needs to know.
@@ -119,7 +122,8 @@ impl VuState {
             test_start: setup.test_start,
             sandbox: setup.sandbox,
             cpu_ticks: 0,
-            tcp_slots: Arc::new(()),
+            tcp_slots: Slots::new(super::tcp::MAX_OPEN, "TCP connections"),
+            ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
         }
     }
 }
