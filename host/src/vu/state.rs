@@ -51,6 +51,8 @@ pub struct VuState {
     pub(super) tcp_slots: Slots,
     /// Open `websocket.connection`s, at most [`super::websocket::MAX_SESSIONS`].
     pub(super) ws_slots: Slots,
+    /// Live `grpc.client`s, at most [`super::grpc::MAX_CLIENTS`].
+    pub(super) grpc_slots: Slots,
 }
 
 /// What a new VU needs to know.
@@ -124,6 +126,7 @@ impl VuState {
             cpu_ticks: 0,
             tcp_slots: Slots::new(super::tcp::MAX_OPEN, "TCP connections"),
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
+            grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
         }
     }
 }
