@@ -53,45 +53,134 @@ pub(super) fn decode_body(
     Ok(body)
 }
 
-/// Compresses the request body with `algorithms` (k6's `compression`: `gzip`, `deflate`,
-/// comma-separated, applied in order) and sets `Content-Encoding`.
-pub fn compress(req: &mut Outgoing, algorithms: &str) -> Result<(), TransportError> {
+/// Most stages of k6's `compression` list (`"gzip, deflate"` is two); a longer list fails the
+/// request with code 1000 before anything is compressed or sent.
+pub const MAX_COMPRESSION_STAGES: usize = 2;
+
+/// Request bodies up to this size are compressed in place; larger ones on tokio's blocking
+/// pool, off the async workers.
+pub const COMPRESS_INLINE_BYTES: usize = 64 << 10;
+
+/// A compression stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Gzip,
+    Deflate,
+}
+
+fn compress_error(message: String) -> TransportError {
+    TransportError::Other {
+        code: 1000,
+        message,
+    }
+}
+
+/// The stages of `algorithms` (comma-separated, in order), at most [`MAX_COMPRESSION_STAGES`].
+fn stages(algorithms: &str) -> Result<Vec<Stage>, TransportError> {
+    let names: Vec<&str> = algorithms.split(',').map(str::trim).collect();
+    if names.len() > MAX_COMPRESSION_STAGES {
+        return Err(compress_error(format!(
+            "compression '{algorithms}' has {} stages, at most {MAX_COMPRESSION_STAGES} are applied",
+            names.len()
+        )));
+    }
+    names
+        .into_iter()
+        .map(|name| match name {
+            "gzip" => Ok(Stage::Gzip),
+            "deflate" => Ok(Stage::Deflate),
+            other => Err(compress_error(format!(
+                "unknown compression algorithm '{other}' (expected gzip or deflate)"
+            ))),
+        })
+        .collect()
+}
+
+/// `body` through each of `stages`.
+fn compress_bytes(body: &[u8], stages: &[Stage]) -> Result<Vec<u8>, TransportError> {
     use std::io::Write;
-    let Some(mut body) = req.body.as_ref().map(|b| b.to_vec()) else {
-        return Ok(());
-    };
-    let mut applied = Vec::new();
-    for algorithm in algorithms.split(',').map(str::trim) {
-        let out = match algorithm {
-            "gzip" => {
-                let mut e =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut body = body.to_vec();
+    for stage in stages {
+        let level = flate2::Compression::default();
+        let out = match stage {
+            Stage::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
                 e.write_all(&body).and_then(|_| e.finish())
             }
-            "deflate" => {
-                let mut e =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            Stage::Deflate => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
                 e.write_all(&body).and_then(|_| e.finish())
-            }
-            other => {
-                return Err(TransportError::Other {
-                    code: 1000,
-                    message: format!(
-                        "unknown compression algorithm '{other}' (expected gzip or deflate)"
-                    ),
-                })
             }
         };
-        body = out.map_err(|e| TransportError::Other {
-            code: 1000,
-            message: format!("cannot compress the request body: {e}"),
-        })?;
-        applied.push(algorithm);
+        body = out.map_err(|e| compress_error(format!("cannot compress the request body: {e}")))?;
     }
+    Ok(body)
+}
+
+/// Sets the compressed body and its `Content-Encoding`.
+fn apply(req: &mut Outgoing, body: Vec<u8>, stages: &[Stage]) {
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| match s {
+            Stage::Gzip => "gzip",
+            Stage::Deflate => "deflate",
+        })
+        .collect();
     req.headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-encoding"));
     req.headers
-        .push(("content-encoding".into(), applied.join(", ")));
+        .push(("content-encoding".into(), names.join(", ")));
     req.body = Some(Bytes::from(body));
+}
+
+/// Compresses the request body with `algorithms` (k6's `compression`: `gzip`, `deflate`,
+/// comma-separated, applied in order, at most [`MAX_COMPRESSION_STAGES`]) and sets
+/// `Content-Encoding`.
+pub fn compress(req: &mut Outgoing, algorithms: &str) -> Result<(), TransportError> {
+    let stages = stages(algorithms)?;
+    let Some(body) = &req.body else {
+        return Ok(());
+    };
+    let out = compress_bytes(body, &stages)?;
+    apply(req, out, &stages);
     Ok(())
+}
+
+/// [`compress`], on tokio's blocking pool for bodies over [`COMPRESS_INLINE_BYTES`].
+pub async fn compress_off_worker(
+    req: &mut Outgoing,
+    algorithms: &str,
+) -> Result<(), TransportError> {
+    let stages = stages(algorithms)?;
+    let Some(body) = req.body.clone() else {
+        return Ok(());
+    };
+    let out = if body.len() <= COMPRESS_INLINE_BYTES {
+        compress_bytes(&body, &stages)?
+    } else {
+        let job_stages = stages.clone();
+        tokio::task::spawn_blocking(move || compress_bytes(&body, &job_stages))
+            .await
+            .map_err(|e| compress_error(format!("cannot compress the request body: {e}")))??
+    };
+    apply(req, out, &stages);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_capped_and_known() {
+        assert_eq!(stages("gzip").unwrap(), [Stage::Gzip]);
+        assert_eq!(
+            stages("deflate, gzip").unwrap(),
+            [Stage::Deflate, Stage::Gzip]
+        );
+        let e = stages("gzip, gzip, gzip").unwrap_err();
+        assert_eq!(e.code(), 1000);
+        assert!(e.to_string().contains("3 stages, at most 2"), "{e}");
+        assert!(stages("zstd").unwrap_err().to_string().contains("'zstd'"));
+    }
 }

@@ -4,9 +4,11 @@
 //! with ALPN `h2`). Knows nothing of wasm or metrics: callers read the byte counters and time
 //! the calls themselves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::net::Ipv6Addr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,6 +25,28 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::Status;
 
 use super::{hyper_error, source_of, Client, IoStats, TransportError};
+use crate::sandbox::Sandbox;
+
+/// Most `.proto` files one `load` may hand over.
+pub const MAX_PROTO_FILES: usize = 64;
+
+/// Most bytes of `.proto` sources (names included) one `load` may hand over.
+pub const MAX_PROTO_BYTES: usize = 1 << 20;
+
+/// Most distinct `.proto` sets compiled in one run (process); past it, `load` fails. Sets
+/// already in the cache cost nothing.
+pub const MAX_COMPILED_SETS: usize = 32;
+
+/// Most compiled sets the process-wide cache keeps; the oldest is evicted first.
+pub const MAX_CACHED_SETS: usize = 8;
+
+/// Longest a `.proto` compilation may take before `load` fails (it runs off the async
+/// workers; a timed-out compilation finishes in the background, bounded by the sizes above).
+pub const PROTO_COMPILE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most response messages one call keeps; a stream that sends more ends with status 8
+/// RESOURCE_EXHAUSTED and the messages so far.
+pub const MAX_STREAM_MESSAGES: usize = 100_000;
 
 /// Why a gRPC operation failed before producing a status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +66,9 @@ pub enum GrpcError {
     /// `load` was given no files.
     #[error("no .proto sources given")]
     NoSources,
+    /// `load` went past a compile limit: files, bytes, sets per run, or compile time.
+    #[error("{0}")]
+    ProtoLimit(String),
     /// The method is not in the loaded descriptors.
     #[error("method \"{0}\" not found in the loaded .proto files")]
     UnknownMethod(String),
@@ -146,13 +173,45 @@ impl Method {
     }
 }
 
-/// A message as canonical proto3 JSON with default values included (as k6 gives them).
-fn to_json(msg: &DynamicMessage) -> Result<String, Status> {
+/// A message as canonical proto3 JSON with default values included (as k6 gives them), or
+/// `None` as soon as the JSON would exceed `limit` bytes (expansion stops there).
+fn to_json(msg: &DynamicMessage, limit: u64) -> Result<Option<String>, Status> {
     let options = SerializeOptions::new().skip_default_fields(false);
-    let mut json = Vec::with_capacity(64);
-    msg.serialize_with_options(&mut serde_json::Serializer::new(&mut json), &options)
-        .map_err(|e| Status::internal(format!("response to JSON: {e}")))?;
-    String::from_utf8(json).map_err(|e| Status::internal(format!("response to JSON: {e}")))
+    let mut json = Capped {
+        buf: Vec::with_capacity(64),
+        limit,
+        over: false,
+    };
+    match msg.serialize_with_options(&mut serde_json::Serializer::new(&mut json), &options) {
+        Ok(()) => {}
+        Err(_) if json.over => return Ok(None),
+        Err(e) => return Err(Status::internal(format!("response to JSON: {e}"))),
+    }
+    String::from_utf8(json.buf)
+        .map(Some)
+        .map_err(|e| Status::internal(format!("response to JSON: {e}")))
+}
+
+/// A buffer refusing writes past `limit` bytes (`over` once it did).
+struct Capped {
+    buf: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("JSON over the limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Compiled descriptors: every method of every service, by `package.Service/Method`.
@@ -220,13 +279,89 @@ impl protox::file::FileResolver for Sources {
     }
 }
 
-/// Compiles `.proto` sources given as (file name, source). Every VU loads the same sources, so
-/// the result is cached for the whole process by a hash of them.
+/// Compiled sets by a hash of their sources, at most [`MAX_CACHED_SETS`], oldest evicted first.
+#[derive(Default)]
+struct Cache {
+    sets: HashMap<[u8; 32], Arc<Descriptors>>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Cache {
+    fn insert(&mut self, key: [u8; 32], set: Arc<Descriptors>) {
+        if self.sets.insert(key, set).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > MAX_CACHED_SETS {
+            if let Some(old) = self.order.pop_front() {
+                self.sets.remove(&old);
+            }
+        }
+    }
+}
+
+type Shared<T> = OnceLock<Mutex<T>>;
+
+/// Locks a process-wide value (a poisoned lock still holds a consistent cache).
+fn lock<T: Default>(m: &'static Shared<T>) -> std::sync::MutexGuard<'static, T> {
+    m.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+static CACHE: Shared<Cache> = OnceLock::new();
+/// Held while compiling, so VUs loading the same new set compile it once.
+static COMPILING: Shared<()> = OnceLock::new();
+/// Sets compiled by this process, against [`MAX_COMPILED_SETS`].
+static COMPILED: AtomicUsize = AtomicUsize::new(0);
+
+/// Compiles `.proto` sources given as (file name, source), within [`MAX_PROTO_FILES`] and
+/// [`MAX_PROTO_BYTES`]. Every VU loads the same sources, so the result is cached for the whole
+/// process by a hash of them; a new set is compiled off the async workers (when called on a
+/// multi-threaded runtime), at most [`MAX_COMPILED_SETS`] per run, each within
+/// [`PROTO_COMPILE_TIMEOUT`].
 pub fn load(protos: &[(String, String)]) -> Result<Arc<Descriptors>, GrpcError> {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Arc<Descriptors>>>> = OnceLock::new();
+    check_sizes(protos)?;
+    let key = hash_of(protos);
+    if let Some(d) = lock(&CACHE).sets.get(&key) {
+        return Ok(d.clone());
+    }
+    off_workers(|| {
+        let _one_at_a_time = lock(&COMPILING);
+        if let Some(d) = lock(&CACHE).sets.get(&key) {
+            return Ok(d.clone());
+        }
+        if COMPILED.fetch_add(1, Ordering::Relaxed) >= MAX_COMPILED_SETS {
+            return Err(GrpcError::ProtoLimit(format!(
+                "more than {MAX_COMPILED_SETS} distinct .proto sets compiled in this run"
+            )));
+        }
+        let descriptors = Arc::new(compile_with_timeout(protos.to_vec())?);
+        lock(&CACHE).insert(key, descriptors.clone());
+        Ok(descriptors)
+    })
+}
+
+/// Refuses an empty set, or one over [`MAX_PROTO_FILES`] or [`MAX_PROTO_BYTES`].
+fn check_sizes(protos: &[(String, String)]) -> Result<(), GrpcError> {
     if protos.is_empty() {
         return Err(GrpcError::NoSources);
     }
+    if protos.len() > MAX_PROTO_FILES {
+        return Err(GrpcError::ProtoLimit(format!(
+            "{} .proto files given, the most one load compiles is {MAX_PROTO_FILES}",
+            protos.len()
+        )));
+    }
+    let bytes: usize = protos.iter().map(|(n, s)| n.len() + s.len()).sum();
+    if bytes > MAX_PROTO_BYTES {
+        return Err(GrpcError::ProtoLimit(format!(
+            "{bytes} bytes of .proto sources given, the most one load compiles is {MAX_PROTO_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn hash_of(protos: &[(String, String)]) -> [u8; 32] {
     let mut hash = Sha256::new();
     for (name, source) in protos {
         hash.update((name.len() as u64).to_le_bytes());
@@ -234,14 +369,43 @@ pub fn load(protos: &[(String, String)]) -> Result<Arc<Descriptors>, GrpcError> 
         hash.update((source.len() as u64).to_le_bytes());
         hash.update(source.as_bytes());
     }
-    let key: [u8; 32] = hash.finalize().into();
-    let cache = CACHE.get_or_init(Mutex::default);
-    if let Some(d) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(d.clone());
+    hash.finalize().into()
+}
+
+/// The multi-threaded runtime this thread works for, if any.
+fn multi_thread() -> Option<tokio::runtime::Handle> {
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// Runs `f`, which blocks, without holding up the other tasks of a multi-threaded runtime's
+/// worker (elsewhere, as in unit tests, it simply runs).
+fn off_workers<T>(f: impl FnOnce() -> T) -> T {
+    match multi_thread() {
+        Some(_) => tokio::task::block_in_place(f),
+        None => f(),
     }
-    let descriptors = Arc::new(compile(protos)?);
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(cache.entry(key).or_insert(descriptors).clone())
+}
+
+/// Compiles on tokio's blocking pool within [`PROTO_COMPILE_TIMEOUT`] on a multi-threaded
+/// runtime (called inside [`off_workers`]; a timed-out compilation finishes in the background),
+/// in place otherwise.
+fn compile_with_timeout(protos: Vec<(String, String)>) -> Result<Descriptors, GrpcError> {
+    let Some(handle) = multi_thread() else {
+        return compile(&protos);
+    };
+    let job = tokio::task::spawn_blocking(move || compile(&protos));
+    match handle.block_on(tokio::time::timeout(PROTO_COMPILE_TIMEOUT, job)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(GrpcError::ProtoLimit(format!(
+            "compiling the .proto sources failed: {e}"
+        ))),
+        Err(_) => Err(GrpcError::ProtoLimit(format!(
+            "compiling the .proto sources took longer than {} s",
+            PROTO_COMPILE_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 fn compile(protos: &[(String, String)]) -> Result<Descriptors, GrpcError> {
@@ -282,11 +446,36 @@ fn proto_error(e: &protox::Error, protos: &[(String, String)]) -> GrpcError {
 #[derive(Clone)]
 struct DynamicCodec {
     output: MessageDescriptor,
+    /// Most encoded bytes of response messages decoded in one call.
+    max_bytes: u64,
 }
 
 struct DynamicEncoder;
 
-struct DynamicDecoder(MessageDescriptor);
+/// Decodes response messages while their encoded bytes stay within `remaining`.
+struct DynamicDecoder {
+    output: MessageDescriptor,
+    max_bytes: u64,
+    remaining: u64,
+}
+
+/// The status of a call whose response messages exceed `max_bytes`.
+fn too_large(max_bytes: u64) -> Status {
+    Status::resource_exhausted(format!(
+        "response messages exceed {max_bytes} bytes (max-response-body-mib)"
+    ))
+}
+
+impl DynamicDecoder {
+    /// Takes `size` encoded bytes from the call's budget, or fails with RESOURCE_EXHAUSTED.
+    fn spend(&mut self, size: u64) -> Result<(), Status> {
+        if size > self.remaining {
+            return Err(too_large(self.max_bytes));
+        }
+        self.remaining -= size;
+        Ok(())
+    }
+}
 
 impl Codec for DynamicCodec {
     type Encode = DynamicMessage;
@@ -299,7 +488,11 @@ impl Codec for DynamicCodec {
     }
 
     fn decoder(&mut self) -> DynamicDecoder {
-        DynamicDecoder(self.output.clone())
+        DynamicDecoder {
+            output: self.output.clone(),
+            max_bytes: self.max_bytes,
+            remaining: self.max_bytes,
+        }
     }
 }
 
@@ -319,7 +512,9 @@ impl Decoder for DynamicDecoder {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
-        let mut msg = DynamicMessage::new(self.0.clone());
+        // Checked on the encoded size, before a `DynamicMessage` (or its JSON) is built.
+        self.spend(src.remaining() as u64)?;
+        let mut msg = DynamicMessage::new(self.output.clone());
         msg.merge(src.copy_to_bytes(src.remaining()))
             .map_err(|e| Status::internal(format!("decoding the response: {e}")))?;
         Ok(Some(msg))
@@ -392,16 +587,61 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
     }
 }
 
-/// Where to connect: `host:port` split, brackets of an IPv6 literal removed.
-pub fn parse_target(target: &str) -> Result<(String, u16), GrpcError> {
-    let invalid = || GrpcError::InvalidTarget(target.to_string());
-    let (host, port) = target.rsplit_once(':').ok_or_else(invalid)?;
-    let port: u16 = port.parse().map_err(|_| invalid())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains('/') {
-        return Err(invalid());
+/// Where a client connects, parsed once: the sandbox checks and the dial use this same value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// A DNS name or an IP literal (an IPv6 one without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// TLS (`https` to the sandbox), or h2c (`http`).
+    pub tls: bool,
+}
+
+impl Target {
+    /// Parses `host:port` (`[v6]:port` for IPv6). The host must be an IPv6 literal or made of
+    /// letters, digits, `-`, `.` and `_`, so no other parser can read it as another host.
+    pub fn parse(target: &str, tls: bool) -> Result<Target, GrpcError> {
+        let invalid = || GrpcError::InvalidTarget(target.to_string());
+        let (host, port) = target.rsplit_once(':').ok_or_else(invalid)?;
+        let port: u16 = port.parse().map_err(|_| invalid())?;
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<Ipv6Addr>().map_err(|_| invalid())?.to_string(),
+            None if is_name(host) => host.to_ascii_lowercase(),
+            None => return Err(invalid()),
+        };
+        Ok(Target { host, port, tls })
     }
-    Ok((host.to_string(), port))
+
+    /// `host:port`, with brackets around an IPv6 literal.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The origin the sandbox checks: `http://host:port/` (`https` with TLS).
+    pub fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.authority())
+    }
+
+    /// `host:port` when `sandbox` does not allow this target (nothing may be opened).
+    pub fn denied(&self, sandbox: &Sandbox) -> Option<String> {
+        sandbox.denied(&self.origin())
+    }
+}
+
+/// Whether `host` is a DNS name or IPv4 literal made only of the characters every URL parser
+/// reads the same way.
+fn is_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 /// One HTTP/2 connection carrying gRPC calls.
@@ -445,17 +685,21 @@ impl Connection {
             // Ends when the sender is dropped or the peer closes; errors surface on calls.
             let _ = connection.await;
         });
-        let scheme = if secure { "https" } else { "http" };
-        let authority = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
+        let target = Target {
+            host: host.to_string(),
+            port,
+            tls: secure,
         };
-        let origin: http::Uri = format!("{scheme}://{authority}")
+        let origin: http::Uri = target
+            .origin()
             .parse()
-            .map_err(|_| GrpcError::InvalidTarget(authority.clone()))?;
+            .map_err(|_| GrpcError::InvalidTarget(target.authority()))?;
+        // One message may not exceed what a whole call keeps; tonic refuses it from its length
+        // prefix, before buffering it.
+        let max_message = usize::try_from(client.config().max_body_bytes).unwrap_or(usize::MAX);
         Ok(Connection {
-            grpc: tonic::client::Grpc::with_origin(H2(sender.clone()), origin),
+            grpc: tonic::client::Grpc::with_origin(H2(sender.clone()), origin)
+                .max_decoding_message_size(max_message),
             sender,
             stats: opened.stats,
             tls_version: opened.tls_version,
@@ -485,6 +729,7 @@ impl Connection {
         req.set_timeout(params.timeout);
         let codec = DynamicCodec {
             output: method.output.clone(),
+            max_bytes: params.max_bytes,
         };
         let mut reply = Reply::default();
         let exchange = exchange(
@@ -542,13 +787,13 @@ async fn exchange(
     let mut stream = response.into_inner();
     let mut kept = 0u64;
     while let Some(msg) = stream.message().await? {
-        let json = to_json(&msg)?;
-        kept += json.len() as u64;
-        if kept > max_bytes {
+        if reply.messages.len() >= MAX_STREAM_MESSAGES {
             return Err(Status::resource_exhausted(format!(
-                "response messages exceed {max_bytes} bytes of JSON (max-response-body-mib)"
+                "more than {MAX_STREAM_MESSAGES} response messages in one call"
             )));
         }
+        let json = to_json(&msg, max_bytes - kept)?.ok_or_else(|| too_large(max_bytes))?;
+        kept += json.len() as u64;
         reply.messages.push(json);
         on_message();
     }
@@ -704,10 +949,16 @@ message HelloReply { string message = 1; google.protobuf.Timestamp at = 2; }
         let b = m.request(r#"{"name":"x","count":3}"#).unwrap();
         assert_eq!(a, b);
         // int64 goes back as a string, as protojson (and so k6) writes it.
-        assert_eq!(to_json(&a).unwrap(), r#"{"name":"x","count":"3"}"#);
+        assert_eq!(
+            to_json(&a, u64::MAX).unwrap().unwrap(),
+            r#"{"name":"x","count":"3"}"#
+        );
         // Defaults are included, as k6 gives them.
         let empty = m.request("{}").unwrap();
-        assert_eq!(to_json(&empty).unwrap(), r#"{"name":"","count":"0"}"#);
+        assert_eq!(
+            to_json(&empty, u64::MAX).unwrap().unwrap(),
+            r#"{"name":"","count":"0"}"#
+        );
         let err = m.request(r#"{"nmae":"x"}"#).unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -721,14 +972,100 @@ message HelloReply { string message = 1; google.protobuf.Timestamp at = 2; }
 
     #[test]
     fn targets_are_host_and_port() {
+        let t = Target::parse("127.0.0.1:50051", false).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 50051));
+        assert_eq!(t.origin(), "http://127.0.0.1:50051/");
+        let t = Target::parse("[::1]:443", true).unwrap();
         assert_eq!(
-            parse_target("127.0.0.1:50051").unwrap(),
-            ("127.0.0.1".into(), 50051)
+            (t.host.as_str(), t.origin().as_str()),
+            ("::1", "https://[::1]:443/")
         );
-        assert_eq!(parse_target("[::1]:443").unwrap(), ("::1".into(), 443));
-        for bad in ["localhost", "host:", ":80", "http://x:1/", "h:99999"] {
-            assert!(parse_target(bad).is_err(), "{bad}");
+        assert_eq!(Target::parse("Api.Test:1", false).unwrap().host, "api.test");
+        for bad in [
+            "localhost",
+            "host:",
+            ":80",
+            "http://x:1/",
+            "h:99999",
+            "::1:80",
+        ] {
+            assert!(Target::parse(bad, false).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn targets_other_parsers_could_read_as_another_host_are_refused() {
+        // Each would reach the sandbox as a URL that does not parse or names another host,
+        // while the resolver dials the raw text.
+        for bad in [
+            "127.0.0.1 x:80",
+            "a@127.0.0.1:80",
+            "127.0.0.1#:80",
+            "127.0.0.1?:80",
+            "allowed.test\\@evil:80",
+            "h%2e:80",
+            "[127.0.0.1]:80",
+        ] {
+            assert_eq!(
+                Target::parse(bad, false).unwrap_err(),
+                GrpcError::InvalidTarget(bad.into()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_before_compiling() {
+        let many: Vec<(String, String)> = (0..=MAX_PROTO_FILES)
+            .map(|i| (format!("f{i}.proto"), String::new()))
+            .collect();
+        assert!(matches!(check_sizes(&many), Err(GrpcError::ProtoLimit(_))));
+        let big = sources(&[("big.proto", &" ".repeat(MAX_PROTO_BYTES))]);
+        assert!(matches!(check_sizes(&big), Err(GrpcError::ProtoLimit(_))));
+        assert!(check_sizes(&sources(&[("hello.proto", HELLO)])).is_ok());
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_sets() {
+        let mut cache = Cache::default();
+        let set = Arc::new(Descriptors {
+            methods: HashMap::new(),
+        });
+        for i in 0..=MAX_CACHED_SETS as u8 {
+            cache.insert([i; 32], set.clone());
+        }
+        assert_eq!(cache.sets.len(), MAX_CACHED_SETS);
+        assert!(!cache.sets.contains_key(&[0; 32]));
+        assert!(cache.sets.contains_key(&[MAX_CACHED_SETS as u8; 32]));
+    }
+
+    #[test]
+    fn json_expansion_stops_at_the_limit() {
+        let d = load(&sources(&[("hello.proto", HELLO)])).unwrap();
+        let m = d.method("hello.Greeter/SayHello").unwrap();
+        let msg = m.request(r#"{"name":"xxxxxxxxxx"}"#).unwrap();
+        let full = to_json(&msg, u64::MAX).unwrap().unwrap();
+        assert_eq!(
+            to_json(&msg, full.len() as u64).unwrap(),
+            Some(full.clone())
+        );
+        assert_eq!(to_json(&msg, full.len() as u64 - 1).unwrap(), None);
+    }
+
+    #[test]
+    fn encoded_messages_over_the_budget_are_refused_before_decoding() {
+        let d = load(&sources(&[("hello.proto", HELLO)])).unwrap();
+        let m = d.method("hello.Greeter/SayHello").unwrap();
+        let mut decoder = DynamicCodec {
+            output: m.output.clone(),
+            max_bytes: 10,
+        }
+        .decoder();
+        assert!(decoder.spend(6).is_ok());
+        assert!(decoder.spend(4).is_ok());
+        let e = decoder.spend(1).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(e.message().contains("10 bytes"), "{}", e.message());
     }
 
     #[test]

@@ -24,8 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use cookies::CookieJar;
-pub use encoding::compress;
 use encoding::{body_too_large, decode_body};
+pub use encoding::{compress, compress_off_worker};
 pub use redirect::redirect;
 use resolve::{ResolveSettings, Resolver};
 pub use stream::{Opened, Stream};

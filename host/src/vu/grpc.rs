@@ -13,19 +13,23 @@ use super::bindings::{grpc, http::Failure};
 use super::failure::failure;
 use super::recorder::Recorder;
 use super::state::VuState;
+use super::tcp::Slot;
 use crate::metrics::{builtin, MetricId};
 use crate::transport::grpc::{
     self as engine, CallParams, Connection, Descriptors, GrpcError, Method, MethodKind, Reply,
 };
 use crate::transport::{Client, TransportError, DEFAULT_TIMEOUT};
 
+/// Most gRPC clients one VU may hold (a client's slot is freed when its handle is dropped);
+/// past it, `load` fails before compiling anything.
+pub const MAX_CLIENTS: usize = 64;
+
 /// Where a client connects (kept to reconnect after the server closed the connection).
 struct Target {
     /// The target as the guest gave it (k6's `url` tag starts with it).
     addr: String,
-    host: String,
-    port: u16,
-    secure: bool,
+    /// The parsed target the sandbox allowed: every dial goes there.
+    to: engine::Target,
     /// Connect timeout.
     timeout: Duration,
 }
@@ -37,6 +41,8 @@ pub struct GrpcClient {
     conn: Option<Connection>,
     /// Bytes (written, read) of `conn` already recorded.
     recorded: (u64, u64),
+    /// One of the VU's [`MAX_CLIENTS`] slots.
+    _slot: Slot,
 }
 
 impl GrpcClient {
@@ -105,7 +111,7 @@ fn unavailable(why: &str) -> Reply {
 }
 
 async fn open(client: &Client, t: &Target) -> Result<Connection, Failure> {
-    let opening = Connection::open(client, &t.host, t.port, t.secure);
+    let opening = Connection::open(client, &t.to.host, t.to.port, t.to.tls);
     match tokio::time::timeout(t.timeout, opening).await {
         Ok(r) => r.map_err(fail),
         Err(_) => Err(failure(1211, format!("dial tcp {}: i/o timeout", t.addr))),
@@ -239,6 +245,7 @@ impl VuState {
 
 impl grpc::HostClient for VuState {
     fn load(&mut self, protos: Vec<(String, String)>) -> Result<Resource<GrpcClient>, String> {
+        let slot = self.grpc_slots.take().map_err(|f| f.message)?;
         let descriptors = engine::load(&protos).map_err(|e| e.to_string())?;
         self.table
             .push(GrpcClient {
@@ -246,6 +253,7 @@ impl grpc::HostClient for VuState {
                 target: None,
                 conn: None,
                 recorded: (0, 0),
+                _slot: slot,
             })
             .map_err(|e| e.to_string())
     }
@@ -256,15 +264,8 @@ impl grpc::HostClient for VuState {
         target: String,
         params: grpc::ConnectParams,
     ) -> Result<(), Failure> {
-        let (host, port) = engine::parse_target(&target).map_err(fail)?;
-        let secure = !params.plaintext;
-        let authority = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let scheme = if secure { "https" } else { "http" };
-        if let Some(denied) = self.sandbox.denied(&format!("{scheme}://{authority}/")) {
+        let to = engine::Target::parse(&target, !params.plaintext).map_err(fail)?;
+        if let Some(denied) = to.denied(&self.sandbox) {
             return Err(TransportError::Denied(denied).into());
         }
         let VuState {
@@ -277,9 +278,7 @@ impl grpc::HostClient for VuState {
         c.disconnect(recorder);
         let t = Target {
             addr: target,
-            host,
-            port,
-            secure,
+            to,
             timeout: params
                 .timeout_ms
                 .map_or(DEFAULT_TIMEOUT, Duration::from_millis),

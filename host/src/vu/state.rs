@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -15,8 +16,10 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{checks, group, http, log, metrics, timing, vu};
+use super::failure::{failure, GENERIC};
 use super::recorder::{Recorder, RequestInfo};
-use crate::logging::{GuestLog, Level, MAX_LINE_BYTES};
+use super::tcp::Slots;
+use crate::logging::{self, GuestLog, Level, MAX_LINE_BYTES};
 use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::sandbox::Sandbox;
 use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
@@ -46,8 +49,12 @@ pub struct VuState {
     pub sandbox: Arc<Sandbox>,
     /// Epoch ticks (≈ ms of guest CPU) used by the current call.
     pub cpu_ticks: u64,
-    /// One clone per open `tcp.connection`: its strong count bounds them per VU.
-    pub(super) tcp_slots: Arc<()>,
+    /// Open `tcp.connection`s, at most [`super::tcp::MAX_OPEN`].
+    pub(super) tcp_slots: Slots,
+    /// Open `websocket.connection`s, at most [`super::websocket::MAX_SESSIONS`].
+    pub(super) ws_slots: Slots,
+    /// Live `grpc.client`s, at most [`super::grpc::MAX_CLIENTS`].
+    pub(super) grpc_slots: Slots,
     /// The VU's log (`log.write`, stdout and stderr share its byte allowance).
     log: Arc<GuestLog>,
 }
@@ -122,7 +129,9 @@ impl VuState {
             test_start: setup.test_start,
             sandbox: setup.sandbox,
             cpu_ticks: 0,
-            tcp_slots: Arc::new(()),
+            tcp_slots: Slots::new(super::tcp::MAX_OPEN, "TCP connections"),
+            ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
+            grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
             log,
         }
     }
@@ -204,12 +213,17 @@ impl http::Host for VuState {
         &mut self,
         reqs: Vec<(http::Request, http::Params)>,
     ) -> Vec<Result<http::Response, http::Failure>> {
+        if reqs.len() > MAX_BATCH_REQUESTS {
+            return batch_too_long(reqs.len());
+        }
         let VuState {
             client,
             recorder,
             sandbox,
             ..
         } = self;
+        let budget = MAX_BATCH_BYTES.max(client.config().max_body_bytes);
+        let held = AtomicU64::new(0);
         let recorder = Mutex::new(recorder);
         // The VU's client and extra lanes (same cookie jar, connections of their own) serve
         // the requests; k6's limits: 20 at once, 6 per host.
@@ -236,8 +250,8 @@ impl http::Host for VuState {
         let runs = jobs
             .into_iter()
             .map(|(host_limit, outgoing, tags, params)| {
-                let (all, lanes, template, recorder, sandbox) =
-                    (&all, &lanes, &template, &recorder, &*sandbox);
+                let (all, lanes, template, recorder, sandbox, held) =
+                    (&all, &lanes, &template, &recorder, &*sandbox, &held);
                 async move {
                     let _slot = all.acquire().await;
                     let _host_slot = host_limit.acquire().await;
@@ -246,7 +260,9 @@ impl http::Host for VuState {
                     let outcome =
                         perform(&mut lane, sandbox, recorder, outgoing, &tags, &params).await;
                     lock(lanes).push(lane);
-                    outcome.result.map(response).map_err(http::Failure::from)
+                    let ex = outcome.result.map_err(http::Failure::from)?;
+                    hold(held, budget, ex.body.len() as u64)?;
+                    Ok::<_, http::Failure>(response(ex))
                 }
             });
         let results = futures_util::future::join_all(runs).await;
@@ -262,6 +278,39 @@ impl http::Host for VuState {
 /// k6's `http.batch` limits: requests in flight at once, and per host.
 const BATCH: usize = 20;
 const BATCH_PER_HOST: usize = 6;
+
+/// Most requests one `http.batch` takes; a longer batch sends none and fails every request
+/// with code 1000.
+pub const MAX_BATCH_REQUESTS: usize = 1000;
+
+/// Most response-body bytes one `http.batch` holds (raised to `max-response-body-mib` if that is
+/// larger); a response past it fails with code 1000 and its body is dropped. Up to [`BATCH`]
+/// responses in flight may each add `max-response-body-mib` on top while being read.
+pub const MAX_BATCH_BYTES: u64 = 64 << 20;
+
+/// The refusal of a batch longer than [`MAX_BATCH_REQUESTS`], for each of its `n` requests.
+fn batch_too_long(n: usize) -> Vec<Result<http::Response, http::Failure>> {
+    let f = failure(
+        GENERIC,
+        format!("http.batch: {n} requests, at most {MAX_BATCH_REQUESTS} are sent in one batch"),
+    );
+    vec![Err(f); n]
+}
+
+/// Counts `bytes` against a batch's `budget` of bodies held, or refuses (counting nothing).
+fn hold(held: &AtomicU64, budget: u64, bytes: u64) -> Result<(), http::Failure> {
+    if held.fetch_add(bytes, Ordering::Relaxed) + bytes <= budget {
+        return Ok(());
+    }
+    held.fetch_sub(bytes, Ordering::Relaxed);
+    Err(failure(
+        GENERIC,
+        format!(
+            "http.batch: the responses would hold more than {budget} bytes; \
+             use body-mode discard or smaller batches"
+        ),
+    ))
+}
 
 /// Per-request settings (k6's params); `None` or empty means the test's setting.
 #[derive(Debug)]
@@ -333,8 +382,10 @@ async fn perform(
     tags: &[(String, String)],
     params: &Params,
 ) -> Outcome {
-    if let Some(algorithms) = &params.compression {
-        if let Err(e) = transport::compress(&mut outgoing, algorithms) {
+    // A request the sandbox denies costs nothing: the loop below refuses it uncompressed.
+    let allowed = || sandbox.denied(&outgoing.url).is_none();
+    if let Some(algorithms) = params.compression.as_deref().filter(|_| allowed()) {
+        if let Err(e) = transport::compress_off_worker(&mut outgoing, algorithms).await {
             let outcome = Outcome {
                 result: Err(e),
                 bytes_sent: 0,
@@ -583,5 +634,31 @@ impl tokio::io::AsyncWrite for LineWriter {
             self.emit();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_bodies_up_to_its_budget() {
+        let held = AtomicU64::new(0);
+        assert!(hold(&held, 10, 6).is_ok());
+        let e = hold(&held, 10, 5).unwrap_err();
+        assert_eq!(e.code, GENERIC);
+        assert!(e.message.contains("more than 10 bytes"), "{}", e.message);
+        // A refused body is not counted: a smaller one still fits.
+        assert!(hold(&held, 10, 4).is_ok());
+        assert_eq!(held.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn a_batch_past_the_cap_fails_every_request() {
+        let all = batch_too_long(MAX_BATCH_REQUESTS + 1);
+        assert_eq!(all.len(), MAX_BATCH_REQUESTS + 1);
+        assert!(all.iter().all(
+            |r| matches!(r, Err(f) if f.code == GENERIC && f.message.contains("at most 1000"))
+        ));
     }
 }

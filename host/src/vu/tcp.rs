@@ -23,6 +23,49 @@ const MAX_READ: u32 = 1 << 20;
 /// Most connections one VU may hold open (closed or dropped ones do not count).
 pub const MAX_OPEN: usize = 64;
 
+/// A per-VU bound on open resources of one kind (TCP connections, WebSocket sessions, gRPC
+/// clients): each open resource holds a [`Slot`], and the slots alive are counted by the
+/// strong count of one `Arc`, so taking and freeing one is an integer operation.
+#[derive(Debug)]
+pub struct Slots {
+    held: Arc<()>,
+    max: usize,
+    what: &'static str,
+}
+
+/// One of a VU's [`Slots`], freed when dropped (with the resource holding it).
+#[derive(Debug)]
+pub struct Slot {
+    _held: Arc<()>,
+}
+
+impl Slots {
+    /// At most `max` open `what` (plural, as in the refusal: "TCP connections").
+    pub fn new(max: usize, what: &'static str) -> Self {
+        Slots {
+            held: Arc::new(()),
+            max,
+            what,
+        }
+    }
+
+    /// A slot, or k6's generic failure naming the cap when all are held.
+    pub fn take(&self) -> Result<Slot, Failure> {
+        if Arc::strong_count(&self.held) > self.max {
+            return Err(failure(
+                GENERIC,
+                format!(
+                    "too many open {}: a VU may hold {} at once (close or drop some)",
+                    self.what, self.max
+                ),
+            ));
+        }
+        Ok(Slot {
+            _held: self.held.clone(),
+        })
+    }
+}
+
 /// k6's timeout code.
 const TIMEOUT: u32 = 1050;
 
@@ -34,7 +77,7 @@ pub struct TcpConnection {
     recorded: (u64, u64),
     tags: Vec<(String, String)>,
     /// Holds one of the VU's [`MAX_OPEN`] slots while open.
-    slot: Option<Arc<()>>,
+    slot: Option<Slot>,
 }
 
 impl TcpConnection {
@@ -91,14 +134,7 @@ impl tcp::Host for VuState {
         if let Some(denied) = self.sandbox.denied_tcp(host, port) {
             return Err(TransportError::Denied(format!("tcp://{denied}")).into());
         }
-        if Arc::strong_count(&self.tcp_slots) > MAX_OPEN {
-            return Err(failure(
-                GENERIC,
-                format!(
-                    "too many open TCP connections: a VU may hold {MAX_OPEN} at once (close or drop some)"
-                ),
-            ));
-        }
+        let slot = self.tcp_slots.take()?;
         let open = self.client.open_stream(host, port, params.tls, &[]);
         let opened = match tokio::time::timeout(timeout_of(params.timeout_ms), open).await {
             Ok(Ok(o)) => o,
@@ -115,7 +151,7 @@ impl tcp::Host for VuState {
             stats: opened.stats,
             recorded: (0, 0),
             tags: params.tags.into_iter().map(|t| (t.key, t.value)).collect(),
-            slot: Some(self.tcp_slots.clone()),
+            slot: Some(slot),
         };
         // The TLS handshake's bytes.
         conn.record(&mut self.recorder);
@@ -204,5 +240,21 @@ mod tests {
         assert_eq!(io_failure(Error::other("x")).code, GENERIC);
         assert_eq!(timeout_of(None), DEFAULT_TIMEOUT);
         assert_eq!(timeout_of(Some(250)), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn slots_are_bounded_and_freed_on_drop() {
+        let slots = Slots::new(2, "things");
+        let a = slots.take().unwrap();
+        let _b = slots.take().unwrap();
+        let e = slots.take().unwrap_err();
+        assert_eq!(e.code, GENERIC);
+        assert!(
+            e.message.contains("too many open things: a VU may hold 2"),
+            "{}",
+            e.message
+        );
+        drop(a);
+        assert!(slots.take().is_ok());
     }
 }

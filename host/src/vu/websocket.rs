@@ -19,11 +19,26 @@ use super::bindings::{http::Failure, websocket};
 use super::failure::{failure, GENERIC};
 use super::recorder::Recorder;
 use super::state::VuState;
+use super::tcp::Slot;
 use crate::metrics::{builtin, MetricId};
 use crate::transport::{IoStats, Stream, TransportError, DEFAULT_TIMEOUT};
 
 /// How long `close` waits for the server's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Most WebSocket sessions one VU may hold (a session's slot is freed when its handle is
+/// dropped); past it, `connect` fails with code 1000 before any connection is opened.
+pub const MAX_SESSIONS: usize = 64;
+
+/// Most data messages a session queues while `ping` waits for its pong; when the queue is full,
+/// `ping` fails with code 1000 and stops reading (nothing is dropped: `receive` hands the
+/// queued messages over, and the session stays open).
+pub const MAX_PENDING_MESSAGES: usize = 1024;
+
+/// Most bytes of data messages a session queues while `ping` waits (as
+/// [`MAX_PENDING_MESSAGES`]; the queue may exceed it by the one message that crossed it, which
+/// tungstenite bounds at 64 MiB).
+pub const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// An open session (the `websocket.connection` resource).
 pub struct Session {
@@ -37,10 +52,14 @@ pub struct Session {
     started: Instant,
     /// Messages that arrived while `ping` waited for its pong.
     pending: VecDeque<Message>,
+    /// Bytes of the `pending` messages.
+    pending_bytes: usize,
     /// Set once the session ended (closed by either side, or failed).
     ended: bool,
     /// Pings sent so far (each ping's payload).
     pings: u64,
+    /// One of the VU's [`MAX_SESSIONS`] slots, held until the handle is dropped.
+    _slot: Slot,
 }
 
 impl Session {
@@ -76,6 +95,7 @@ impl Session {
     /// tungstenite while reading).
     async fn next_message(&mut self) -> Result<Message, Failure> {
         if let Some(m) = self.pending.pop_front() {
+            self.pending_bytes -= m.len();
             return Ok(m);
         }
         loop {
@@ -89,6 +109,23 @@ impl Session {
             }
         }
     }
+}
+
+/// Whether the queue `ping` fills is at one of its caps.
+fn queue_full(messages: usize, bytes: usize) -> bool {
+    messages >= MAX_PENDING_MESSAGES || bytes >= MAX_PENDING_BYTES
+}
+
+/// `ping`'s failure when the queue is full (the session stays open).
+fn queue_full_failure(messages: usize, bytes: usize) -> Failure {
+    failure(
+        GENERIC,
+        format!(
+            "websocket: {messages} messages ({bytes} bytes) arrived while ping waited for its \
+             pong, the most a session queues ({MAX_PENDING_MESSAGES} messages or \
+             {MAX_PENDING_BYTES} bytes): receive them before pinging again"
+        ),
+    )
 }
 
 fn ended() -> Failure {
@@ -153,6 +190,7 @@ impl websocket::Host for VuState {
         if let Some(denied) = self.sandbox.denied(&http_url) {
             return Err(TransportError::Denied(denied).into());
         }
+        let slot = self.ws_slots.take()?;
         let mut request = url
             .as_str()
             .into_client_request()
@@ -217,8 +255,10 @@ impl websocket::Host for VuState {
             tags: params.tags.into_iter().map(|t| (t.key, t.value)).collect(),
             started: start,
             pending: VecDeque::new(),
+            pending_bytes: 0,
             ended: false,
             pings: 0,
+            _slot: slot,
         };
         session.record(
             &mut self.recorder,
@@ -331,10 +371,14 @@ impl websocket::HostConnection for VuState {
                 .await
                 .map_err(ws_failure)?;
             loop {
+                if queue_full(s.pending.len(), s.pending_bytes) {
+                    return Ok(false);
+                }
                 match s.ws.next().await {
-                    Some(Ok(Message::Pong(p))) if p == expected => return Ok(()),
+                    Some(Ok(Message::Pong(p))) if p == expected => return Ok(true),
                     Some(Ok(m @ (Message::Text(_) | Message::Binary(_) | Message::Close(_)))) => {
-                        s.pending.push_back(m)
+                        s.pending_bytes += m.len();
+                        s.pending.push_back(m);
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(ws_failure(e)),
@@ -343,10 +387,14 @@ impl websocket::HostConnection for VuState {
             }
         };
         match tokio::time::timeout(Duration::from_millis(timeout_ms), wait).await {
-            Ok(Ok(())) => {
+            Ok(Ok(true)) => {
                 let rtt = start.elapsed().as_secs_f64() * 1000.0;
                 s.record(recorder, &[(builtin::WS_PING, rtt)]);
                 Ok(rtt)
+            }
+            Ok(Ok(false)) => {
+                s.record(recorder, &[]);
+                Err(queue_full_failure(s.pending.len(), s.pending_bytes))
             }
             Ok(Err(e)) => {
                 s.end(recorder);
@@ -408,7 +456,22 @@ impl websocket::HostConnection for VuState {
 
 #[cfg(test)]
 mod tests {
-    use super::target;
+    use super::*;
+
+    #[test]
+    fn the_ping_queue_is_full_at_either_cap() {
+        assert!(!queue_full(0, 0));
+        assert!(!queue_full(MAX_PENDING_MESSAGES - 1, MAX_PENDING_BYTES - 1));
+        assert!(queue_full(MAX_PENDING_MESSAGES, 0));
+        assert!(queue_full(1, MAX_PENDING_BYTES));
+        let f = queue_full_failure(MAX_PENDING_MESSAGES, 5);
+        assert_eq!(f.code, GENERIC);
+        assert!(
+            f.message.contains("receive them before pinging again"),
+            "{}",
+            f.message
+        );
+    }
 
     #[test]
     fn urls_map_to_the_http_origin_the_sandbox_checks() {
