@@ -334,6 +334,8 @@ pub struct Options {
     /// `headers` or `full` (set by `--http-debug`).
     #[serde(alias = "httpDebug")]
     pub http_debug: Option<String>,
+    /// Largest registry download (index or component), in MiB (default 256).
+    pub registry_max_download_mib: Option<u64>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -422,6 +424,9 @@ impl Options {
                 .or(self.discard_response_bodies),
             max_response_body_mib: higher.max_response_body_mib.or(self.max_response_body_mib),
             http_debug: higher.http_debug.or(self.http_debug),
+            registry_max_download_mib: higher
+                .registry_max_download_mib
+                .or(self.registry_max_download_mib),
         }
     }
 }
