@@ -163,8 +163,14 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
                     }
                     _ => PathBuf::from("volley.lock"),
                 };
+                let policy = registry::Policy::new(
+                    cli_layer
+                        .registry_max_download_mib
+                        .or(file_layer.registry_max_download_mib),
+                    args.update_lock,
+                )?;
                 let (bytes, origin, sandbox, pinned) =
-                    from_registry(&r, &registries, &lock_path, &user_sandbox).await?;
+                    from_registry(&r, &registries, &lock_path, &user_sandbox, &policy).await?;
                 user_sandbox = sandbox;
                 lock = Some((pinned, lock_path));
                 (bytes.into(), origin)
@@ -262,6 +268,7 @@ async fn from_registry(
     registries: &[String],
     lock_path: &Path,
     user: &Sandbox,
+    policy: &registry::Policy,
 ) -> Result<(Vec<u8>, String, Sandbox, Lock), AppError> {
     if registries.is_empty() {
         return Err(ConfigError::Invalid {
@@ -275,12 +282,13 @@ async fn from_registry(
     }
     let mut indexes = Vec::new();
     for loc in registries {
-        indexes.push(registry::load_index(loc).await?);
+        indexes.push(registry::load_index(loc, &policy.limits).await?);
     }
     let mut lock = Lock::read(lock_path)?;
-    let (idx, entry) = registry::resolve(&indexes, r, &lock)?;
-    registry::check_and_pin(entry, &mut lock)?;
-    let bytes = registry::fetch(idx, entry, &registry::cache_dir()).await?;
+    let (idx, entry) = registry::resolve(&indexes, r, &lock, policy.update_lock)?;
+    registry::check_and_pin(entry, &mut lock, policy.update_lock)?;
+    let cache = registry::cache_dir();
+    let bytes = registry::fetch(idx, entry, cache.as_deref(), &policy.limits).await?;
     let sandbox = registry::narrow(entry, user, !user.allowed_hosts.is_empty())?;
     Ok((
         bytes,

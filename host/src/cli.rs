@@ -248,6 +248,13 @@ pub struct RunArgs {
     /// Where the control API listens when a scenario is externally controlled.
     #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
     pub address: std::net::SocketAddr,
+    /// Largest registry download (index or component), in MiB (default 256).
+    #[arg(long, env = "VOLLEY_REGISTRY_MAX_DOWNLOAD_MIB")]
+    pub registry_max_download_mib: Option<u64>,
+    /// Accept a registry scenario whose digest or capabilities differ from volley.lock, and
+    /// re-pin it.
+    #[arg(long)]
+    pub update_lock: bool,
 }
 
 impl RunArgs {
@@ -275,6 +282,7 @@ impl RunArgs {
                 .then(|| self.tags.iter().cloned().collect::<BTreeMap<_, _>>()),
             system_tags: self.system_tags.clone(),
             http_debug: self.http_debug.clone(),
+            registry_max_download_mib: self.registry_max_download_mib,
             ..Options::default()
         }
     }

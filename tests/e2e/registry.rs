@@ -440,3 +440,338 @@ fn oci_push_and_pull_through_a_real_registry() {
     .expect_code(0);
     assert!(pulled.stdout.contains(&fx.digest), "{}", pulled.stdout);
 }
+
+/// `cmd`'s outcome, or a failed test if it has not ended within `limit` (then it is killed).
+fn run_within(mut cmd: Command, limit: std::time::Duration) -> Run {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Run::from_output(out.unwrap()),
+        Err(_) => {
+            // SAFETY: kill(2) on the child we spawned.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("volley did not end within {limit:?}");
+        }
+    }
+}
+
+/// An HTTP server on 127.0.0.1 whose every response is an endless chunked body (no
+/// Content-Length). Returns its URL and the count of body bytes it managed to write.
+fn endless_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let written = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = stream.read(&mut [0u8; 4096]);
+                let chunk = vec![b'z'; 64 << 10];
+                let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                loop {
+                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    out.extend_from_slice(&chunk);
+                    out.extend_from_slice(b"\r\n");
+                    if stream.write_all(&out).is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    out.clear();
+                }
+            });
+        }
+    });
+    (url, written)
+}
+
+/// An index of one entry `acme:NAME@1.0.0` with `source`, in a fresh directory.
+fn one_entry_index(dir: &Path, name: &str, source: &str, digest: &str) -> String {
+    let index = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &index,
+        format!(
+            "[[scenario]]\nname = \"acme:{name}\"\nversion = \"1.0.0\"\nsource = \"{source}\"\ndigest = \"{digest}\"\nworld = \"volley:scenario/scenario@0.1.1\"\n"
+        ),
+    )
+    .unwrap();
+    index.display().to_string()
+}
+
+const ANY_DIGEST: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+#[test]
+fn endless_downloads_stop_at_the_size_cap() {
+    let (url, written) = endless_server();
+    let dir = scratch("reg-endless");
+    let quick = std::time::Duration::from_secs(60);
+    // A component source: the cap from the CLI flag.
+    let index = one_entry_index(&dir, "endless", &format!("{url}/c.wasm"), ANY_DIGEST);
+    let mut cmd = volley();
+    cmd.current_dir(&dir).args([
+        "run",
+        "acme:endless",
+        "--registry",
+        &index,
+        "--registry-max-download-mib",
+        "1",
+    ]);
+    let out = run_within(cmd, quick).expect_code(107);
+    assert!(
+        out.stderr.contains("acme:endless@1.0.0")
+            && out.stderr.contains(&format!("{url}/c.wasm"))
+            && out.stderr.contains("download cap of 1 MiB"),
+        "{}",
+        out.stderr
+    );
+    // The index itself: the cap from the environment.
+    let mut cmd = volley();
+    cmd.current_dir(&dir)
+        .env("VOLLEY_REGISTRY_MAX_DOWNLOAD_MIB", "2")
+        .args([
+            "run",
+            "acme:endless",
+            "--registry",
+            &format!("{url}/index.toml"),
+        ]);
+    let out = run_within(cmd, quick).expect_code(107);
+    assert!(
+        out.stderr
+            .contains(&format!("registry index {url}/index.toml"))
+            && out.stderr.contains("download cap of 2 MiB"),
+        "{}",
+        out.stderr
+    );
+    // Read while streaming: the server got rid of little more than the caps plus socket buffers.
+    let sent = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent < 64 << 20, "{sent} bytes were sent");
+}
+
+#[test]
+fn an_oversized_component_is_refused_by_the_test_files_cap() {
+    let dir = scratch("reg-oversized");
+    std::fs::write(dir.join("big.wasm"), vec![0u8; 3 << 20]).unwrap();
+    let files = Server::with_files(&dir);
+    let index = one_entry_index(
+        &dir,
+        "big",
+        &format!("{}/files/big.wasm", files.url()),
+        ANY_DIGEST,
+    );
+    let test = dir.join("big-test.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"acme:big\"\nregistries = [\"{index}\"]\nregistry-max-download-mib = 2\n"
+        ),
+    )
+    .unwrap();
+    let out = Run::from_output(
+        volley()
+            .args(["run", test.to_str().unwrap(), "-q"])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(107);
+    assert!(
+        out.stderr.contains("acme:big@1.0.0") && out.stderr.contains("download cap of 2 MiB"),
+        "{}",
+        out.stderr
+    );
+    let out = Run::from_output(
+        volley()
+            .args([
+                "run",
+                "acme:big",
+                "--registry",
+                &index,
+                "--registry-max-download-mib",
+                "0",
+            ])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(104);
+    assert!(
+        out.stderr.contains("registry-max-download-mib"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn local_sources_must_be_regular_files_under_the_index() {
+    let root = scratch("reg-local");
+    let dir = root.join("registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(component("probe"), root.join("outside.wasm")).unwrap();
+    let digest = sha256_of(&root.join("outside.wasm"));
+    let fifo = dir.join("fifo.wasm");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let absolute = root.join("outside.wasm").display().to_string();
+    let cases = [
+        ("zero", "/dev/zero", "absolute path"),
+        ("abs", absolute.as_str(), "absolute path"),
+        (
+            "outside",
+            "../outside.wasm",
+            "outside the index's directory",
+        ),
+        ("fifo", "fifo.wasm", "a FIFO, not a regular file"),
+    ];
+    for (name, source, rule) in cases {
+        let index = one_entry_index(&dir, name, source, &digest);
+        let mut cmd = volley();
+        cmd.current_dir(&dir)
+            .args(["run", &format!("acme:{name}"), "--registry", &index]);
+        let out = run_within(cmd, std::time::Duration::from_secs(30)).expect_code(107);
+        assert!(
+            out.stderr.contains(&format!("acme:{name}@1.0.0"))
+                && out.stderr.contains(&format!("source '{source}'"))
+                && out.stderr.contains(rule),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    // `index build` follows the same rules.
+    std::fs::copy(dir.join("zero.toml"), dir.join("index.toml")).unwrap();
+    let out = run_within(
+        {
+            let mut cmd = volley();
+            cmd.args(["registry", "index", "build"]).arg(&dir);
+            cmd
+        },
+        std::time::Duration::from_secs(30),
+    );
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("absolute path"), "{}", out.stderr);
+}
+
+/// The probe component with a custom section appended: valid, and of another digest.
+fn probe_variant(path: &Path) {
+    let mut bytes = std::fs::read(component("probe")).unwrap();
+    bytes.extend_from_slice(&[0, 5, 4, b'n', b'o', b'n', b'e']);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_locked_name_is_not_repinned_to_another_digest_without_update_lock() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-repin", &[server.url()]);
+    let base = format!("BASE_URL={}", server.url());
+    fx.run("acme:probe@1", &fx.index(), &["-e", &base])
+        .expect_code(0);
+    // 1.1.0 and 1.2.0 vanish; 1.3.0 is other bytes.
+    probe_variant(&fx.dir.join("probe-1.3.0.wasm"));
+    let new_digest = sha256_of(&fx.dir.join("probe-1.3.0.wasm"));
+    let index = std::fs::read_to_string(fx.dir.join("index.toml")).unwrap();
+    let last = index.rfind("[[scenario]]").unwrap();
+    std::fs::write(
+        fx.dir.join("index.toml"),
+        index[last..]
+            .replace("1.2.0", "1.3.0")
+            .replace(&fx.digest, &new_digest),
+    )
+    .unwrap();
+    let out = fx
+        .run("acme:probe@1", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains(&fx.digest)
+            && out.stderr.contains(&new_digest)
+            && out.stderr.contains("--update-lock"),
+        "{}",
+        out.stderr
+    );
+    let lock = std::fs::read_to_string(fx.dir.join("volley.lock")).unwrap();
+    assert!(
+        lock.contains(&fx.digest) && !lock.contains(&new_digest),
+        "{lock}"
+    );
+    let out = fx
+        .run("acme:probe@1", &fx.index(), &["-e", &base, "--update-lock"])
+        .expect_code(0);
+    assert!(
+        out.stderr.contains(&new_digest),
+        "the change is reported: {}",
+        out.stderr
+    );
+    let lock = std::fs::read_to_string(fx.dir.join("volley.lock")).unwrap();
+    assert!(
+        lock.contains(&new_digest)
+            && lock.contains("version = \"1.3.0\"")
+            && !lock.contains(&fx.digest),
+        "{lock}"
+    );
+    fx.run("acme:probe@1", &fx.index(), &["-e", &base])
+        .expect_code(0);
+}
+
+#[test]
+fn entries_for_the_hosts_own_world_run() {
+    let server = Server::start();
+    let fx = Fixture::new("reg-world", &[server.url()]);
+    let base = format!("BASE_URL={}", server.url());
+    let index = std::fs::read_to_string(fx.dir.join("index.toml")).unwrap();
+    std::fs::write(fx.dir.join("index.toml"), index.replace("@0.1.1", "@0.1.3")).unwrap();
+    fx.run("acme:probe", &fx.index(), &["-e", &base])
+        .expect_code(0);
+    std::fs::write(fx.dir.join("index.toml"), index.replace("@0.1.1", "@0.2.0")).unwrap();
+    let out = fx
+        .run("acme:probe", &fx.index(), &["-e", &base])
+        .expect_code(107);
+    assert!(
+        out.stderr.contains("@0.2.0") && out.stderr.contains("0.1.0 to 0.1.3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cache_directories_others_can_write_are_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let fx = Fixture::new("reg-cache-perm", &[server.url()]);
+    let registry_cache = fx.cache.join("registry");
+    std::fs::create_dir_all(&registry_cache).unwrap();
+    for dir in [&fx.cache, &registry_cache] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = fx
+        .run(
+            "acme:probe",
+            &fx.index(),
+            &["-e", &format!("BASE_URL={}", server.url())],
+        )
+        .expect_code(0);
+    for dir in [&fx.cache, &registry_cache] {
+        let warning = format!("cache directory {} is not used", dir.display());
+        assert_eq!(out.stderr.matches(&warning).count(), 1, "{}", out.stderr);
+    }
+    assert!(fx.cached().is_empty(), "{:?}", fx.cached());
+    let compiled: Vec<_> = std::fs::read_dir(&fx.cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        .collect();
+    assert!(
+        compiled.is_empty(),
+        "no compiled code written: {compiled:?}"
+    );
+    assert_eq!(server.hits(), 2, "the scenario still ran");
+}

@@ -339,6 +339,8 @@ pub struct Options {
     /// Longest `teardown` may run (k6's `teardownTimeout`, default 60s).
     #[serde(alias = "teardownTimeout")]
     pub teardown_timeout: Option<Dur>,
+    /// Largest registry download (index or component), in MiB (default 256).
+    pub registry_max_download_mib: Option<u64>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -429,6 +431,9 @@ impl Options {
             http_debug: higher.http_debug.or(self.http_debug),
             setup_timeout: higher.setup_timeout.or(self.setup_timeout),
             teardown_timeout: higher.teardown_timeout.or(self.teardown_timeout),
+            registry_max_download_mib: higher
+                .registry_max_download_mib
+                .or(self.registry_max_download_mib),
         }
     }
 
@@ -477,6 +482,7 @@ impl Options {
             http_debug,
             setup_timeout,
             teardown_timeout,
+            registry_max_download_mib,
         } = self;
         let mut dropped = Vec::new();
         let mut drop = |key: &'static str, set: bool| {
@@ -505,6 +511,7 @@ impl Options {
         drop("http-debug", http_debug.is_some());
         drop("setup-timeout", setup_timeout.is_some());
         drop("teardown-timeout", teardown_timeout.is_some());
+        drop("registry-max-download-mib", registry_max_download_mib.is_some());
         let summary = summary
             .map(|s| {
                 drop("summary.export", s.export.is_some());

@@ -184,6 +184,7 @@ const PLUGIN_KEYS: &[(&str, bool)] = &[
     ("http-debug = \"full\"", false),
     ("setup-timeout = \"1h\"", false),
     ("teardown-timeout = \"1h\"", false),
+    ("registry-max-download-mib = 4096", false),
 ];
 
 #[test]

@@ -1,9 +1,11 @@
 //! `volley registry …`: build and check indexes, push and pull OCI artifacts, list scenarios.
+//! Every download is within the default [`Limits`].
 
 use std::path::Path;
 
 use super::index::Index;
 use super::lock::Lock;
+use super::transfer::{self, Limits};
 use super::{cache_dir, digest_of, fetch, load_index, oci, resolve, RegistryError, ScenarioRef};
 
 /// `index build DIR`: fills in the digest of every entry of `DIR/index.toml` whose source is a
@@ -26,12 +28,13 @@ pub fn build_index(dir: &Path) -> Result<Vec<String>, RegistryError> {
             ));
             continue;
         }
-        let bytes = std::fs::read(dir.join(&e.source)).map_err(|x| {
-            err(format!(
-                "{}@{}: source {}: {x}",
-                e.name, e.version, e.source
-            ))
-        })?;
+        let bytes =
+            transfer::read_local_source_now(dir, &e.source, &Limits::default()).map_err(|x| {
+                err(format!(
+                    "{}@{}: source '{}': {x}",
+                    e.name, e.version, e.source
+                ))
+            })?;
         e.digest = digest_of(&bytes);
         report.push(format!("{}@{} {}", e.name, e.version, e.digest));
     }
@@ -44,15 +47,14 @@ pub fn build_index(dir: &Path) -> Result<Vec<String>, RegistryError> {
 
 /// `check INDEX`: validates the index and downloads every entry to verify its digest.
 pub async fn check(location: &str) -> Result<Vec<String>, RegistryError> {
-    let idx = load_index(location).await?;
-    let scratch = std::env::temp_dir().join(format!("volley-check-{}", std::process::id()));
+    let limits = Limits::default();
+    let idx = load_index(location, &limits).await?;
     let mut report = Vec::new();
     for e in &idx.index.scenario {
-        // Fetch into a scratch cache so a check never trusts (or fills) the real one.
-        fetch(&idx, e, &scratch).await?;
+        // No cache: a check never trusts (or fills) one.
+        fetch(&idx, e, None, &limits).await?;
         report.push(format!("ok {}@{} {}", e.name, e.version, e.digest));
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(report)
 }
 
@@ -63,25 +65,29 @@ pub async fn pull(name: &str, registries: &[String]) -> Result<String, RegistryE
         version: None,
         searched: "not a namespace:name[@version] reference".into(),
     })?;
+    let limits = Limits::default();
     let mut indexes = Vec::new();
     for loc in registries {
-        indexes.push(load_index(loc).await?);
+        indexes.push(load_index(loc, &limits).await?);
     }
-    let (idx, entry) = resolve(&indexes, &r, &Lock::default())?;
+    let (idx, entry) = resolve(&indexes, &r, &Lock::default(), false)?;
     let cache = cache_dir();
-    fetch(idx, entry, &cache).await?;
+    fetch(idx, entry, cache.as_deref(), &limits).await?;
+    let cached = cache.map_or_else(
+        || "(not cached)".to_string(),
+        |c| {
+            c.join("sha256")
+                .join(format!(
+                    "{}.wasm",
+                    entry.digest.trim_start_matches("sha256:")
+                ))
+                .display()
+                .to_string()
+        },
+    );
     Ok(format!(
-        "{}@{} {} {}",
-        entry.name,
-        entry.version,
-        entry.digest,
-        cache
-            .join("sha256")
-            .join(format!(
-                "{}.wasm",
-                entry.digest.trim_start_matches("sha256:")
-            ))
-            .display()
+        "{}@{} {} {cached}",
+        entry.name, entry.version, entry.digest
     ))
 }
 
@@ -104,7 +110,7 @@ pub async fn push(file: &Path, reference: &str) -> Result<String, RegistryError>
 pub async fn list(registries: &[String]) -> Result<Vec<String>, RegistryError> {
     let mut out = Vec::new();
     for loc in registries {
-        let idx = load_index(loc).await?;
+        let idx = load_index(loc, &Limits::default()).await?;
         for e in &idx.index.scenario {
             out.push(format!(
                 "{}@{}\t{}\t{}",

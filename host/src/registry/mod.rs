@@ -3,10 +3,12 @@
 //! content-addressed cache and pin it in `volley.lock`. Capabilities from the entry bound the
 //! sandbox: the user's grant can only narrow them.
 
+pub mod cache;
 pub mod commands;
 pub mod index;
 pub mod lock;
 pub mod oci;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,10 @@ use sha2::{Digest, Sha256};
 
 use index::{hex, valid_digest, Capabilities, Entry, Index};
 use lock::{Lock, Locked};
+use transfer::{Limits, TransferError};
 
+use crate::config::ConfigError;
+use crate::logging::{self, Level};
 use crate::sandbox::{HostPattern, Sandbox};
 
 /// Why a registry operation failed. Every variant names what and where.
@@ -38,7 +43,19 @@ pub enum RegistryError {
         /// Which registries were searched.
         searched: String,
     },
-    /// A download failed.
+    /// An entry's source could not be read, or was refused.
+    #[error("{name}@{version}: source '{source_ref}': {reason}")]
+    Source {
+        /// Scenario.
+        name: String,
+        /// Version.
+        version: String,
+        /// The entry's source.
+        source_ref: String,
+        /// What went wrong.
+        reason: TransferError,
+    },
+    /// A file could not be read or published.
     #[error("cannot fetch {source_ref}: {reason}")]
     Fetch {
         /// The entry's source.
@@ -59,7 +76,9 @@ pub enum RegistryError {
         actual: String,
     },
     /// The lock file forbids this resolution.
-    #[error("{name}: {reason} (volley.lock pins {locked}); delete its entry from the lock to accept the change")]
+    #[error(
+        "{name}: {reason} (volley.lock pins {locked}); run with --update-lock to accept the change"
+    )]
     LockConflict {
         /// Scenario.
         name: String,
@@ -94,6 +113,26 @@ pub enum RegistryError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// How a run treats registries: what a download may cost and whether the lock may change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Size cap and timeouts of every download.
+    pub limits: Limits,
+    /// `--update-lock`: re-resolve and re-pin instead of refusing a change.
+    pub update_lock: bool,
+}
+
+impl Policy {
+    /// The policy of a run: the cap `registry-max-download-mib` (default when `None`) and
+    /// `--update-lock`.
+    pub fn new(max_download_mib: Option<u64>, update_lock: bool) -> Result<Policy, ConfigError> {
+        Ok(Policy {
+            limits: Limits::with_max_mib(max_download_mib)?,
+            update_lock,
+        })
+    }
 }
 
 /// A scenario reference: `namespace:name` with an optional semver requirement after `@`.
@@ -135,17 +174,22 @@ pub struct LoadedIndex {
     pub index: Index,
 }
 
-/// Reads an index from a path or an `http://` URL and validates every entry.
-pub async fn load_index(location: &str) -> Result<LoadedIndex, RegistryError> {
+/// Reads an index from a path or an `http(s)://` URL within `limits` and validates every entry.
+pub async fn load_index(location: &str, limits: &Limits) -> Result<LoadedIndex, RegistryError> {
     let err = |reason: String| RegistryError::Index {
         location: location.to_string(),
         reason,
     };
-    let text = if location.starts_with("http://") || location.starts_with("https://") {
-        String::from_utf8(download(location).await.map_err(err)?).map_err(|e| err(e.to_string()))?
+    let bytes = if is_url(location) {
+        transfer::download(location, limits).await
     } else {
-        std::fs::read_to_string(location).map_err(|e| err(e.to_string()))?
+        let (path, limits) = (PathBuf::from(location), *limits);
+        tokio::task::spawn_blocking(move || transfer::read_regular_file(&path, &limits))
+            .await
+            .map_err(|e| err(e.to_string()))?
     };
+    let text = String::from_utf8(bytes.map_err(|e| err(e.to_string()))?)
+        .map_err(|e| err(e.to_string()))?;
     let index: Index = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
     for e in &index.scenario {
         validate_entry(e).map_err(|r| err(format!("scenario {}@{}: {r}", e.name, e.version)))?;
@@ -167,15 +211,12 @@ fn validate_entry(e: &Entry) -> Result<(), String> {
             e.digest
         ));
     }
-    let supported = e
-        .world
-        .strip_prefix("volley:scenario/scenario@0.1.")
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|p| p <= 2);
-    if !supported {
+    if !world_supported(&e.world) {
         return Err(format!(
-            "world '{}' is not one this host runs (volley:scenario/scenario@0.1.0 to 0.1.3)",
-            e.world
+            "world '{}' is not one this host runs ({WORLD}@{} to {})",
+            e.world,
+            oldest_world(),
+            crate::vu::WORLD_VERSION
         ));
     }
     for h in &e.capabilities.allowed_hosts {
@@ -184,12 +225,41 @@ fn validate_entry(e: &Entry) -> Result<(), String> {
     Ok(())
 }
 
+/// The world registry entries target.
+const WORLD: &str = "volley:scenario/scenario";
+
+/// Whether this host runs `world`: [`WORLD`] at a version from [`oldest_world`] up to the host's
+/// own [`crate::vu::WORLD_VERSION`] (same major and minor, patch no higher).
+fn world_supported(world: &str) -> bool {
+    let Ok(host) = semver::Version::parse(crate::vu::WORLD_VERSION) else {
+        return false;
+    };
+    world
+        .strip_prefix(WORLD)
+        .and_then(|w| w.strip_prefix('@'))
+        .and_then(|v| semver::Version::parse(v).ok())
+        .is_some_and(|v| {
+            v.pre.is_empty()
+                && (v.major, v.minor) == (host.major, host.minor)
+                && v.patch <= host.patch
+        })
+}
+
+/// The first version of the host's world series: `0.1.0` for `0.1.3`.
+fn oldest_world() -> String {
+    let v = crate::vu::WORLD_VERSION;
+    let series = v.rsplit_once('.').map_or(v, |(s, _)| s);
+    format!("{series}.0")
+}
+
 /// The entry `r` resolves to: the highest version matching its requirement, or the locked
-/// version when the lock pins one that still matches.
+/// version when the lock pins one that still matches (unless `update`: then the lock is not
+/// consulted, and [`check_and_pin`] re-pins).
 pub fn resolve<'a>(
     indexes: &'a [LoadedIndex],
     r: &ScenarioRef,
     lock: &Lock,
+    update: bool,
 ) -> Result<(&'a LoadedIndex, &'a Entry), RegistryError> {
     let req = match &r.version {
         Some(v) => Some(
@@ -201,7 +271,7 @@ pub fn resolve<'a>(
         ),
         None => None,
     };
-    let locked = lock.get(&r.name);
+    let locked = lock.get(&r.name).filter(|_| !update);
     let mut best: Option<(&LoadedIndex, &Entry, semver::Version)> = None;
     for idx in indexes {
         for e in idx.index.scenario.iter().filter(|e| e.name == r.name) {
@@ -233,23 +303,29 @@ pub fn resolve<'a>(
         })
 }
 
-/// Checks `entry` against the lock (same digest, no wider capabilities) and records it.
-pub fn check_and_pin(entry: &Entry, lock: &mut Lock) -> Result<(), RegistryError> {
+/// Checks `entry` against the lock and records it. A locked name accepts only its locked
+/// digest and no wider capabilities; with `update` any change is accepted (and reported).
+pub fn check_and_pin(entry: &Entry, lock: &mut Lock, update: bool) -> Result<(), RegistryError> {
     if let Some(l) = lock.get(&entry.name) {
-        if l.version == entry.version && l.digest != entry.digest {
-            return Err(RegistryError::LockConflict {
-                name: entry.name.clone(),
-                reason: format!("version {} now has digest {}", entry.version, entry.digest),
-                locked: format!("{} {}", l.version, l.digest),
-            });
-        }
-        let wider = entry.capabilities.widenings(&l.capabilities);
-        if !wider.is_empty() {
-            return Err(RegistryError::LockConflict {
-                name: entry.name.clone(),
-                reason: format!("capabilities widened: {}", wider.join(", ")),
-                locked: l.capabilities_hash.clone(),
-            });
+        let changes = lock_changes(l, entry);
+        if !changes.is_empty() {
+            if !update {
+                return Err(RegistryError::LockConflict {
+                    name: entry.name.clone(),
+                    reason: changes.join("; "),
+                    locked: format!("{} {}", l.version, l.digest),
+                });
+            }
+            logging::host(
+                Level::Warn,
+                &format!(
+                    "{}: --update-lock: {} (volley.lock pinned {} {})",
+                    entry.name,
+                    changes.join("; "),
+                    l.version,
+                    l.digest
+                ),
+            );
         }
     }
     lock.set(Locked {
@@ -262,9 +338,33 @@ pub fn check_and_pin(entry: &Entry, lock: &mut Lock) -> Result<(), RegistryError
     Ok(())
 }
 
-/// The content-addressed cache directory: `$VOLLEY_CACHE_DIR/registry` or
-/// `~/.cache/volley/registry`.
-pub fn cache_dir() -> PathBuf {
+/// How `entry` departs from the pin `l`: another digest, wider capabilities (empty: none).
+fn lock_changes(l: &Locked, entry: &Entry) -> Vec<String> {
+    let mut changes = Vec::new();
+    if l.digest != entry.digest {
+        changes.push(if l.version == entry.version {
+            format!("version {} now has digest {}", entry.version, entry.digest)
+        } else {
+            format!(
+                "resolves to version {} with digest {}, not the locked digest {}",
+                entry.version, entry.digest, l.digest
+            )
+        });
+    }
+    let wider = entry.capabilities.widenings(&l.capabilities);
+    if !wider.is_empty() {
+        changes.push(format!("capabilities widened: {}", wider.join(", ")));
+    }
+    changes
+}
+
+/// The content-addressed cache directory, `$VOLLEY_CACHE_DIR/registry` or
+/// `~/.cache/volley/registry`, when only this user can write it (see [`cache::private_dir`]).
+pub fn cache_dir() -> Option<PathBuf> {
+    cache::private_dir(&cache_location())
+}
+
+fn cache_location() -> PathBuf {
     let base = std::env::var_os("VOLLEY_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("volley")))
@@ -275,42 +375,33 @@ pub fn cache_dir() -> PathBuf {
     base.join("registry")
 }
 
-/// Returns the verified component bytes of `entry`, from the cache or downloaded (then cached).
-/// Nothing unverified is ever stored under its final name.
+/// Returns the verified component bytes of `entry`, from `cache` (if any) or downloaded within
+/// `limits` (then cached). Nothing unverified is ever stored under its final name.
 pub async fn fetch(
     idx: &LoadedIndex,
     entry: &Entry,
-    cache: &Path,
+    cache: Option<&Path>,
+    limits: &Limits,
 ) -> Result<Vec<u8>, RegistryError> {
     let hexdigest = entry.digest.trim_start_matches("sha256:");
-    let path = cache.join("sha256").join(format!("{hexdigest}.wasm"));
-    if let Ok(bytes) = std::fs::read(&path) {
-        if digest_of(&bytes) == entry.digest {
-            return Ok(bytes);
+    let cached = cache.map(|c| c.join("sha256").join(format!("{hexdigest}.wasm")));
+    if let Some(path) = &cached {
+        if let Ok(bytes) = transfer::read_regular_file(path, limits) {
+            if digest_of(&bytes) == entry.digest {
+                return Ok(bytes);
+            }
+            // A corrupted cache entry is replaced by a fresh download.
+            let _ = std::fs::remove_file(path);
         }
-        // A corrupted cache entry is replaced by a fresh download.
-        let _ = std::fs::remove_file(&path);
     }
-    let fetch_err = |reason: String| RegistryError::Fetch {
-        source_ref: entry.source.clone(),
-        reason,
-    };
-    let bytes = if let Some(reference) = entry.source.strip_prefix("oci://") {
-        oci::pull(reference).await.map_err(fetch_err)?
-    } else if entry.source.starts_with("http://") || entry.source.starts_with("https://") {
-        download(&entry.source).await.map_err(fetch_err)?
-    } else if idx.location.starts_with("http://") || idx.location.starts_with("https://") {
-        let base = idx
-            .location
-            .rsplit_once('/')
-            .map_or(idx.location.as_str(), |(b, _)| b);
-        download(&format!("{base}/{}", entry.source))
-            .await
-            .map_err(fetch_err)?
-    } else {
-        let dir = Path::new(&idx.location).parent().unwrap_or(Path::new("."));
-        std::fs::read(dir.join(&entry.source)).map_err(|e| fetch_err(e.to_string()))?
-    };
+    let bytes = read_source(idx, entry, limits)
+        .await
+        .map_err(|reason| RegistryError::Source {
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            source_ref: entry.source.clone(),
+            reason,
+        })?;
     let actual = digest_of(&bytes);
     if actual != entry.digest {
         return Err(RegistryError::DigestMismatch {
@@ -320,38 +411,61 @@ pub async fn fetch(
             actual,
         });
     }
+    if let Some(path) = &cached {
+        store(path, hexdigest, &bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// Reads `entry`'s source within `limits`: an OCI artifact, a URL, a path relative to an index
+/// served over HTTP, or a regular file under a local index's directory.
+async fn read_source(
+    idx: &LoadedIndex,
+    entry: &Entry,
+    limits: &Limits,
+) -> Result<Vec<u8>, TransferError> {
+    if let Some(reference) = entry.source.strip_prefix("oci://") {
+        oci::pull(reference, limits).await
+    } else if is_url(&entry.source) {
+        transfer::download(&entry.source, limits).await
+    } else if is_url(&idx.location) {
+        let base = idx
+            .location
+            .rsplit_once('/')
+            .map_or(idx.location.as_str(), |(b, _)| b);
+        transfer::download(&format!("{base}/{}", entry.source), limits).await
+    } else {
+        let dir = Path::new(&idx.location).parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        transfer::read_local_source(dir, &entry.source, limits).await
+    }
+}
+
+/// Whether `location` is an `http://` or `https://` URL.
+fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// Stores verified `bytes` at `path` (temp file, then rename).
+fn store(path: &Path, hexdigest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
     let cache_err = |source| RegistryError::Cache {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(cache);
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(cache_err)?;
     let tmp = dir.join(format!(".{hexdigest}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, &bytes).map_err(cache_err)?;
-    std::fs::rename(&tmp, &path).map_err(cache_err)?;
-    Ok(bytes)
+    std::fs::write(&tmp, bytes).map_err(cache_err)?;
+    std::fs::rename(&tmp, path).map_err(cache_err)
 }
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-/// GETs `url` (http or https, system roots) and returns the body.
-pub async fn download(url: &str) -> Result<Vec<u8>, String> {
-    let res = reqwest::Client::new()
-        .get(url)
-        .timeout(std::time::Duration::from_secs(60))
-        .send()
-        .await
-        .map_err(|e| format!("{e}"))?;
-    if !res.status().is_success() {
-        return Err(format!("HTTP status {}", res.status().as_u16()));
-    }
-    res.bytes()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| e.to_string())
 }
 
 /// The sandbox for a registry scenario: the entry's capabilities, narrowed by the user's.

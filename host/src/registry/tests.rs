@@ -49,44 +49,44 @@ fn resolves_the_highest_matching_version_or_the_locked_one() {
     let r = |s: &str| ScenarioRef::parse(s).unwrap();
     let empty = Lock::default();
     assert_eq!(
-        resolve(&idx, &r("acme:checkout@1.2"), &empty)
+        resolve(&idx, &r("acme:checkout@1.2"), &empty, false)
             .unwrap()
             .1
             .version,
         "1.10.0"
     );
     assert_eq!(
-        resolve(&idx, &r("acme:checkout@=1.2.3"), &empty)
+        resolve(&idx, &r("acme:checkout@=1.2.3"), &empty, false)
             .unwrap()
             .1
             .version,
         "1.2.3"
     );
     assert_eq!(
-        resolve(&idx, &r("acme:checkout"), &empty)
+        resolve(&idx, &r("acme:checkout"), &empty, false)
             .unwrap()
             .1
             .version,
         "2.0.0"
     );
     let mut lock = Lock::default();
-    check_and_pin(&entry("1.2.3", DIGEST_A, &[]), &mut lock).unwrap();
+    check_and_pin(&entry("1.2.3", DIGEST_A, &[]), &mut lock, false).unwrap();
     assert_eq!(
-        resolve(&idx, &r("acme:checkout@1"), &lock)
+        resolve(&idx, &r("acme:checkout@1"), &lock, false)
             .unwrap()
             .1
             .version,
         "1.2.3",
         "the lock pins 1.2.3"
     );
-    let e = resolve(&idx, &r("acme:checkout@3"), &empty)
+    let e = resolve(&idx, &r("acme:checkout@3"), &empty, false)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("acme:checkout@3") && e.contains("index.toml"),
         "{e}"
     );
-    assert!(resolve(&idx, &r("acme:other"), &empty).is_err());
+    assert!(resolve(&idx, &r("acme:other"), &empty, false).is_err());
 }
 
 #[test]
@@ -95,11 +95,13 @@ fn the_lock_refuses_changed_digests_and_widened_capabilities() {
     check_and_pin(
         &entry("1.0.0", DIGEST_A, &["http://127.0.0.1:8080"]),
         &mut lock,
+        false,
     )
     .unwrap();
     let changed = check_and_pin(
         &entry("1.0.0", DIGEST_B, &["http://127.0.0.1:8080"]),
         &mut lock.clone(),
+        false,
     );
     assert!(
         changed.unwrap_err().to_string().contains("now has digest"),
@@ -112,6 +114,7 @@ fn the_lock_refuses_changed_digests_and_widened_capabilities() {
             &["http://127.0.0.1:8080", "http://10.0.0.1:80"],
         ),
         &mut lock.clone(),
+        false,
     );
     let msg = wider.unwrap_err().to_string();
     assert!(
@@ -119,7 +122,7 @@ fn the_lock_refuses_changed_digests_and_widened_capabilities() {
         "{msg}"
     );
     // Narrower is fine and re-pins.
-    check_and_pin(&entry("1.0.0", DIGEST_A, &[]), &mut lock).unwrap();
+    check_and_pin(&entry("1.0.0", DIGEST_A, &[]), &mut lock, false).unwrap();
     assert!(lock
         .get("acme:checkout")
         .unwrap()
@@ -196,4 +199,209 @@ fn index_entries_are_validated() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("homepage"), "{e}");
+}
+
+#[test]
+fn a_locked_name_accepts_no_other_digest_unless_the_lock_is_updated() {
+    let mut lock = Lock::default();
+    check_and_pin(&entry("1.0.0", DIGEST_A, &[]), &mut lock, false).unwrap();
+    // 1.0.0 vanished from the index; 1.1.0 has another digest.
+    let idx = indexes(vec![entry("1.1.0", DIGEST_B, &[])]);
+    let r = ScenarioRef::parse("acme:checkout@1").unwrap();
+    let (_, e) = resolve(&idx, &r, &lock, false).unwrap();
+    let msg = check_and_pin(e, &mut lock.clone(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(DIGEST_A) && msg.contains(DIGEST_B) && msg.contains("--update-lock"),
+        "{msg}"
+    );
+    check_and_pin(e, &mut lock, true).unwrap();
+    let pinned = lock.get("acme:checkout").unwrap();
+    assert_eq!(
+        (pinned.version.as_str(), pinned.digest.as_str()),
+        ("1.1.0", DIGEST_B)
+    );
+}
+
+#[test]
+fn updating_the_lock_resolves_the_highest_version_again() {
+    let idx = indexes(vec![
+        entry("1.0.0", DIGEST_A, &[]),
+        entry("1.1.0", DIGEST_B, &[]),
+    ]);
+    let mut lock = Lock::default();
+    check_and_pin(&idx[0].index.scenario[0], &mut lock, false).unwrap();
+    let r = ScenarioRef::parse("acme:checkout@1").unwrap();
+    assert_eq!(resolve(&idx, &r, &lock, false).unwrap().1.version, "1.0.0");
+    assert_eq!(resolve(&idx, &r, &lock, true).unwrap().1.version, "1.1.0");
+}
+
+#[test]
+fn the_world_range_is_the_hosts_own_wit_version() {
+    let host = semver::Version::parse(crate::vu::WORLD_VERSION).unwrap();
+    let with_world = |v: &str| {
+        let mut e = entry("1.0.0", DIGEST_A, &[]);
+        e.world = format!("volley:scenario/scenario@{v}");
+        validate_entry(&e)
+    };
+    for ok in [
+        "0.1.0".to_string(),
+        "0.1.3".to_string(),
+        crate::vu::WORLD_VERSION.to_string(),
+    ] {
+        assert_eq!(with_world(&ok), Ok(()), "{ok}");
+    }
+    let newer_patch = format!("{}.{}.{}", host.major, host.minor, host.patch + 1);
+    let newer_minor = format!("{}.{}.0", host.major, host.minor + 1);
+    for refused in [
+        newer_patch,
+        newer_minor,
+        "0.1.3-rc.1".to_string(),
+        "x".into(),
+    ] {
+        let msg = with_world(&refused).unwrap_err();
+        assert!(
+            msg.contains(&refused) && msg.contains(crate::vu::WORLD_VERSION),
+            "{msg}"
+        );
+    }
+    let mut other = entry("1.0.0", DIGEST_A, &[]);
+    other.world = format!("acme:other/world@{}", crate::vu::WORLD_VERSION);
+    assert!(validate_entry(&other).is_err());
+}
+
+/// A fresh directory under the system temp dir, removed first if a previous run left it.
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("volley-registry-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn refused_rule(r: Result<Vec<u8>, TransferError>) -> String {
+    match r {
+        Err(TransferError::Refused { rule }) => rule,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_local_source_is_a_regular_file_under_the_index() {
+    use transfer::{read_local_source_now as read, read_regular_file};
+    let root = temp("local");
+    let dir = root.join("index");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.wasm"), b"component").unwrap();
+    std::fs::write(root.join("outside.wasm"), b"outside").unwrap();
+    std::os::unix::fs::symlink(root.join("outside.wasm"), dir.join("link.wasm")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.wasm")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("fifo.wasm").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let limits = Limits::default();
+
+    assert_eq!(read(&dir, "a.wasm", &limits).unwrap(), b"component");
+    assert_eq!(read(&dir, "sub/../a.wasm", &limits).unwrap(), b"component");
+    let abs = dir.join("a.wasm").display().to_string();
+    for absolute in [abs.as_str(), "/dev/zero"] {
+        let rule = refused_rule(read(&dir, absolute, &limits));
+        assert!(rule.contains("absolute path"), "{rule}");
+    }
+    for outside in ["../outside.wasm", "link.wasm", "zero.wasm"] {
+        let rule = refused_rule(read(&dir, outside, &limits));
+        assert!(
+            rule.contains("outside the index's directory"),
+            "{outside}: {rule}"
+        );
+    }
+    let rule = refused_rule(read(&dir, "fifo.wasm", &limits));
+    assert!(
+        rule.contains("a FIFO") && rule.contains("regular file"),
+        "{rule}"
+    );
+    let rule = refused_rule(read_regular_file(Path::new("/dev/zero"), &limits));
+    assert!(rule.contains("a character device"), "{rule}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn local_reads_stop_at_the_cap() {
+    let dir = temp("cap");
+    let limits = Limits::with_max_mib(Some(1)).unwrap();
+    std::fs::write(dir.join("fits.wasm"), vec![7u8; 1 << 20]).unwrap();
+    std::fs::write(dir.join("big.wasm"), vec![7u8; (1 << 20) + 1]).unwrap();
+    assert_eq!(
+        transfer::read_local_source_now(&dir, "fits.wasm", &limits)
+            .unwrap()
+            .len(),
+        1 << 20
+    );
+    let e = transfer::read_local_source_now(&dir, "big.wasm", &limits).unwrap_err();
+    assert!(matches!(e, TransferError::TooLarge { cap_mib: 1 }), "{e}");
+    assert!(e.to_string().contains("registry-max-download-mib"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_cap_is_checked_on_the_announced_size_and_on_every_chunk() {
+    let limits = Limits::with_max_mib(Some(1)).unwrap();
+    assert!(transfer::Capped::new(&limits, Some((1 << 20) + 1)).is_err());
+    let mut body = transfer::Capped::new(&limits, None).unwrap();
+    body.push(&vec![0u8; 1 << 20]).unwrap();
+    assert!(matches!(
+        body.push(&[0]),
+        Err(TransferError::TooLarge { cap_mib: 1 })
+    ));
+}
+
+#[test]
+fn the_download_cap_option_is_validated() {
+    assert_eq!(Limits::with_max_mib(None).unwrap().max_mib, 256);
+    assert_eq!(Limits::with_max_mib(Some(3)).unwrap().max_bytes(), 3 << 20);
+    for bad in [0, u64::MAX] {
+        let e = Limits::with_max_mib(Some(bad)).unwrap_err().to_string();
+        assert!(e.contains("registry-max-download-mib"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_server_times_out() {
+    // Connections complete in the kernel's backlog; nothing ever answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/index.toml", listener.local_addr().unwrap());
+    let limits = Limits {
+        timeout: std::time::Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let e = transfer::download(&url, &limits).await.unwrap_err();
+    assert!(matches!(e, TransferError::TimedOut { .. }), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(listener);
+}
+
+#[test]
+fn a_cache_directory_others_can_write_is_untrusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = temp("cache");
+    let fresh = root.join("a").join("b");
+    assert_eq!(cache::untrusted(&fresh), None, "created private");
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let why = cache::untrusted(&fresh).unwrap();
+    assert!(why.contains("777"), "{why}");
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o775)).unwrap();
+    assert!(cache::untrusted(&fresh).is_some(), "group-writable");
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(cache::untrusted(&fresh), None);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&fresh, Some(65534), None).unwrap();
+        let why = cache::untrusted(&fresh).unwrap();
+        assert!(why.contains("owned by uid 65534"), "{why}");
+    }
+    assert!(cache::private_dir(&fresh).is_none());
+    let _ = std::fs::remove_dir_all(&root);
 }

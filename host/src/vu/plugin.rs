@@ -15,10 +15,25 @@ use crate::sandbox::Sandbox;
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
 pub const WORLD_VERSION: &str = "0.1.3";
-/// Patch versions of `volley:scenario@0.1` this host can run.
-const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=3;
+/// Patch versions of `volley:scenario@0.1` this host can run: up to [`WORLD_VERSION`]'s own.
+const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=patch_of(WORLD_VERSION);
 /// Exports a scenario component must have.
 const EXPORTS: [&str; 4] = ["options", "setup", "iteration", "teardown"];
+
+/// The patch number of `major.minor.patch` (digits after the second dot), at compile time.
+const fn patch_of(version: &str) -> u32 {
+    let bytes = version.as_bytes();
+    let (mut i, mut dots, mut patch) = (0, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'.' => dots += 1,
+            d @ b'0'..=b'9' if dots == 2 => patch = patch * 10 + (d - b'0') as u32,
+            _ => {}
+        }
+        i += 1;
+    }
+    patch
+}
 
 /// Why a plugin cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -306,8 +321,10 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.
+/// A cache directory others can write is not used (see `registry::cache::private_dir`): the
+/// component is compiled without it.
 fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-    let Some(dir) = cache_dir() else {
+    let Some(dir) = cache_dir().and_then(|d| crate::registry::cache::private_dir(&d)) else {
         return Component::new(engine, bytes);
     };
     let mut h = Sha256::new();
@@ -327,7 +344,7 @@ fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> 
     let component = Component::new(engine, bytes)?;
     if let Ok(serialized) = component.serialize() {
         let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
-        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&tmp, serialized).is_ok() {
+        if std::fs::write(&tmp, serialized).is_ok() {
             let _ = std::fs::rename(&tmp, &path);
         }
     }
@@ -348,6 +365,16 @@ fn cache_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supported_patches_end_at_the_hosts_own_wit_version() {
+        assert_eq!(
+            (patch_of("0.1.3"), patch_of("0.1.12"), patch_of("1.0.0")),
+            (3, 12, 0)
+        );
+        let own: u32 = WORLD_VERSION.rsplit('.').next().unwrap().parse().unwrap();
+        assert_eq!(*SUPPORTED_PATCHES.end(), own);
+    }
 
     #[test]
     fn core_instances_are_counted_from_the_component_sections() {
