@@ -511,7 +511,10 @@ impl Options {
         drop("http-debug", http_debug.is_some());
         drop("setup-timeout", setup_timeout.is_some());
         drop("teardown-timeout", teardown_timeout.is_some());
-        drop("registry-max-download-mib", registry_max_download_mib.is_some());
+        drop(
+            "registry-max-download-mib",
+            registry_max_download_mib.is_some(),
+        );
         let summary = summary
             .map(|s| {
                 drop("summary.export", s.export.is_some());

@@ -19,7 +19,7 @@ use super::bindings::{checks, group, http, log, metrics, timing, vu};
 use super::failure::{failure, GENERIC};
 use super::recorder::{Recorder, RequestInfo};
 use super::tcp::Slots;
-use crate::logging::{self, GuestLog, Level, MAX_LINE_BYTES};
+use crate::logging::{GuestLog, Level, MAX_LINE_BYTES};
 use crate::metrics::{Contains, MetricId, MetricKind};
 use crate::sandbox::Sandbox;
 use crate::transport::{self, Client, Outcome, Outgoing, TransportError};
