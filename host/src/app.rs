@@ -425,6 +425,9 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
             "max_iteration_duration_ms": p.test.sandbox.max_iteration_duration.map(|d| d.as_millis() as u64),
             "cpu_budget_ms": p.test.sandbox.cpu_budget.map(|d| d.as_millis() as u64),
             "allow_imports": p.test.sandbox.allow_imports,
+            "setup_timeout_ms": p.test.setup_timeout.as_millis() as u64,
+            "teardown_timeout_ms": p.test.teardown_timeout.as_millis() as u64,
+            "init_timeout_ms": crate::vu::INIT_TIMEOUT.as_millis() as u64,
         },
     }))
 }

@@ -93,6 +93,32 @@ impl HostPattern {
         &self.text
     }
 
+    /// Whether every connection `other` allows, this pattern allows too (a registry entry's
+    /// declared `https://*.example.com` contains a user's `https://api.example.com:443`).
+    pub fn contains(&self, other: &HostPattern) -> bool {
+        let scheme = match (&self.scheme, &other.scheme) {
+            (None, None) => true,
+            // `*` contains every HTTP(S) pattern, never a tcp:// one.
+            (None, Some(s)) => s != "tcp",
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        };
+        let port = match (self.port, other.port) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        };
+        let host = match (&self.host, &other.host) {
+            (HostMatch::Any, _) => true,
+            (_, HostMatch::Any) => false,
+            (HostMatch::Exact(a), HostMatch::Exact(b)) => a == b,
+            (HostMatch::Exact(_), HostMatch::Subdomains(_)) => false,
+            (HostMatch::Subdomains(d), HostMatch::Exact(h)) => is_subdomain(h, d),
+            (HostMatch::Subdomains(d), HostMatch::Subdomains(e)) => e == d || is_subdomain(e, d),
+        };
+        scheme && port && host
+    }
+
     fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
         match self.scheme.as_deref() {
             Some(s) if s != scheme => return false,
@@ -106,14 +132,16 @@ impl HostPattern {
         match &self.host {
             HostMatch::Any => true,
             HostMatch::Exact(h) => h.eq_ignore_ascii_case(host),
-            HostMatch::Subdomains(d) => {
-                let host = host.to_ascii_lowercase();
-                host.len() > d.len() + 1
-                    && host.ends_with(d.as_str())
-                    && host[..host.len() - d.len()].ends_with('.')
-            }
+            HostMatch::Subdomains(d) => is_subdomain(&host.to_ascii_lowercase(), d),
         }
     }
+}
+
+/// Whether lower-case `host` is a proper subdomain of `domain` (`a.example.com` of `example.com`).
+fn is_subdomain(host: &str, domain: &str) -> bool {
+    host.len() > domain.len() + 1
+        && host.ends_with(domain)
+        && host[..host.len() - domain.len()].ends_with('.')
 }
 
 /// A plugin's sandbox.
@@ -309,6 +337,22 @@ mod tests {
             HostPattern::parse("tcp://127.0.0.1").is_err(),
             "tcp needs a port"
         );
+    }
+
+    #[test]
+    fn containment_is_by_pattern_not_text() {
+        let p = |t: &str| HostPattern::parse(t).unwrap();
+        assert!(p("https://*.example.com").contains(&p("https://api.example.com")));
+        assert!(p("https://*.example.com").contains(&p("https://*.eu.example.com")));
+        assert!(!p("https://*.example.com").contains(&p("https://example.com")));
+        assert!(!p("https://*.example.com").contains(&p("http://api.example.com")));
+        assert!(p("http://localhost:*").contains(&p("http://localhost:8080")));
+        assert!(!p("http://localhost:8080").contains(&p("http://localhost:*")));
+        assert!(p("https://api.example.com").contains(&p("https://API.example.com:443")));
+        assert!(p("*").contains(&p("https://anything.test:1")));
+        assert!(!p("*").contains(&p("tcp://127.0.0.1:6379")));
+        assert!(!p("https://a.test").contains(&p("*")));
+        assert!(p("tcp://db:*").contains(&p("tcp://db:5432")));
     }
 
     #[test]

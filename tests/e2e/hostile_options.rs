@@ -251,3 +251,31 @@ fn sigterm_ends_a_plugin_spinning_in_options_or_setup() {
         );
     }
 }
+
+#[test]
+fn inspect_prints_the_sandbox_the_run_enforces_not_the_plugins_wishes() {
+    let out = run(&[
+        "inspect",
+        plugin_path(),
+        "-e",
+        "BASE_URL=http://127.0.0.1:5/api",
+        "-e",
+        "HOSTILE_OPTIONS=[sandbox]\nallowed-hosts = [\"*\"]\nmax-memory-mib = 4096",
+    ])
+    .expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let sandbox = &json["sandbox"];
+    assert_eq!(
+        sandbox["allowed_hosts"],
+        serde_json::json!(["http://127.0.0.1:5"]),
+        "{sandbox}"
+    );
+    assert_eq!(sandbox["max_memory_bytes"], 64 << 20, "{sandbox}");
+    assert_eq!(sandbox["setup_timeout_ms"], 60_000, "{sandbox}");
+    assert!(
+        out.stderr
+            .contains("the plugin's option 'sandbox' is ignored"),
+        "{}",
+        out.stderr
+    );
+}

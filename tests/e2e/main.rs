@@ -336,7 +336,10 @@ fn invalid_configs_exit_104_naming_the_problem() {
     let cases: &[(&str, &str)] = &[
         ("vuss = 3\n", "unknown field `vuss`"),
         ("vus = 1\nduration = \"10x\"\n", "invalid duration \"10x\""),
-        ("vus = [1\n", "line 2, column 9: unclosed array"),
+        (
+            "vus = [1\n",
+            "line 2, column 9 (`vus = [1`): unclosed array",
+        ),
         (
             "[thresholds]\nnot_a_metric = [\"count>1\"]\n",
             "unknown metric 'not_a_metric'",

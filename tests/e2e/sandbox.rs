@@ -4,12 +4,24 @@
 use crate::support::{check, component, read_json, run, run_with_summary, scratch, Server};
 
 /// A test with a well-behaved scenario (`good`: 20 iterations/s for 3 s, 61 starts) beside a
-/// hostile one running entry point `exec`, plus extra TOML. Returns (exit code, summary, stderr).
+/// hostile one running entry point `exec`, plus extra TOML, extra thresholds (lines of the
+/// `[thresholds]` table) and variables. Returns (exit code, summary, stderr).
 fn beside_good(
     server: &Server,
     name: &str,
     hostile: &str,
     extra: &str,
+    env_extra: &str,
+) -> (i32, serde_json::Value, String) {
+    beside_good_with(server, name, hostile, extra, "", env_extra)
+}
+
+fn beside_good_with(
+    server: &Server,
+    name: &str,
+    hostile: &str,
+    extra: &str,
+    thresholds: &str,
     env_extra: &str,
 ) -> (i32, serde_json::Value, String) {
     let dir = scratch(name);
@@ -35,6 +47,7 @@ exec = "{hostile}"
 [thresholds]
 "iterations{{scenario:good}}" = ["count>=55"]
 "http_req_failed{{scenario:good}}" = ["rate==0"]
+{thresholds}
 
 [env]
 BASE_URL = "{base}"
@@ -69,14 +82,20 @@ fn error_count(s: &serde_json::Value, needle: &str) -> u64 {
 #[test]
 fn busy_loop_is_preempted_and_ended_at_the_iteration_deadline() {
     let server = Server::start();
-    let (code, s, stderr) = beside_good(
+    // Every bad iteration lasts at least the deadline; the shortest must end well before twice
+    // it, which a deadline several times too long could not.
+    let (code, s, stderr) = beside_good_with(
         &server,
         "busy",
         "busy",
         "[sandbox]\nmax-iteration-duration = \"500ms\"",
+        "\"iteration_duration{scenario:bad}\" = [\"min>=500\", \"min<1000\"]",
         "",
     );
-    assert_eq!(code, 0, "the good scenario kept its rate: {stderr}");
+    assert_eq!(
+        code, 0,
+        "the good scenario kept its rate and the deadline held: {stderr}"
+    );
     assert!(
         error_count(&s, "max-iteration-duration") >= 4,
         "{}",
@@ -87,11 +106,15 @@ fn busy_loop_is_preempted_and_ended_at_the_iteration_deadline() {
 #[test]
 fn cpu_budget_ends_a_spinning_iteration() {
     let server = Server::start();
-    let (code, s, stderr) = beside_good(
+    // A spinning guest uses one tick per millisecond it runs, so each bad iteration lasts at
+    // least the budget; the shortest must end well before 3x it, which a budget several times
+    // too large could not.
+    let (code, s, stderr) = beside_good_with(
         &server,
         "cpu",
         "busy",
         "[sandbox]\ncpu-budget = \"50ms\"",
+        "\"iteration_duration{scenario:bad}\" = [\"min>=50\", \"min<150\"]",
         "",
     );
     assert_eq!(code, 0, "{stderr}");
@@ -105,14 +128,17 @@ fn cpu_budget_ends_a_spinning_iteration() {
 #[test]
 fn memory_bomb_traps_at_the_cap() {
     let server = Server::start();
-    let (code, s, stderr) = beside_good(
+    // The bomb records the MiB it holds after each chunk: at a 16 MiB cap (code and data
+    // included) it never holds 16 chunks, and it must have held several before the trap.
+    let (code, s, stderr) = beside_good_with(
         &server,
         "membomb",
         "membomb",
-        "[sandbox]\nmax-memory-mib = 16",
+        "[sandbox]\nmax-memory-mib = 16\n[metrics]\nmembomb_mib = \"trend\"",
+        "membomb_mib = [\"max<16\", \"max>=8\"]",
         "",
     );
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 0, "the cap held at 16 MiB: {stderr}");
     assert!(error_count(&s, "trap") >= 2, "{}", s["iteration_errors"]);
 }
 
@@ -161,7 +187,7 @@ fn hosts_outside_allowed_hosts_are_denied_without_connecting() {
         &format!("OTHER_URL = \"{}\"", other.url()),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(other.hits(), 0, "no connection reached the other host");
+    assert_eq!(other.accepted(), 0, "no connection reached the other host");
     let denied = check(&s, "other host denied");
     assert!(denied["passes"].as_u64().unwrap() > 0);
     assert_eq!(denied["fails"], 0);
@@ -225,5 +251,5 @@ fn filesystem_and_socket_imports_are_refused_unless_allowed() {
             "{name}"
         );
     }
-    assert_eq!(server.hits(), 0, "the socket never reached the server");
+    assert_eq!(server.accepted(), 0, "the socket never reached the server");
 }

@@ -27,8 +27,13 @@ impl<'de> Deserialize<'de> for Dur {
                 .map(Dur)
                 .map_err(serde::de::Error::custom),
             Raw::Millis(ms) => from_millis(ms).map(Dur).map_err(|reason| {
+                let shown = if ms.abs() < 1e12 {
+                    ms.to_string()
+                } else {
+                    format!("{ms:e}")
+                };
                 serde::de::Error::custom(format!(
-                    "invalid duration {ms}: {reason} (expected a number of milliseconds up to 10 years)"
+                    "invalid duration {shown}: {reason} (expected a number of milliseconds up to 10 years)"
                 ))
             }),
         }

@@ -273,6 +273,19 @@ pub fn parse_selector(text: &str) -> Result<Selector, ThresholdError> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// No threshold or selector text panics (NaN, infinities, huge percentiles, odd tags).
+        #[test]
+        fn no_threshold_input_panics(
+            expr in "[a-z()0-9.<>=!&| eEinfNa-]{0,24}",
+            selector in "[a-z_{}:,0-9 ]{0,32}",
+            window in "( over [0-9a-z.]{0,8})?",
+        ) {
+            let _ = parse_expr(&format!("{expr}{window}"));
+            let _ = parse_selector(&selector);
+        }
+    }
+
     #[test]
     fn parses_every_aggregation_and_operator() {
         let cases = [

@@ -88,6 +88,8 @@ pub fn read(file: &str, doc: &Value) -> Result<Part, MergeError> {
         .and_then(|s| Segment::parse(s).map_err(|e| bad(format!("\"segment\": {e}"))))?;
     let duration_ms =
         number(&doc["duration_ms"]).ok_or_else(|| bad("\"duration_ms\" is missing".into()))?;
+    let duration = crate::config::duration::from_millis(duration_ms)
+        .map_err(|reason| bad(format!("\"duration_ms\" {duration_ms}: {reason}")))?;
     let iterations = (
         count(&doc["iterations"]["complete"])
             .ok_or_else(|| bad("\"iterations.complete\" is missing".into()))?,
@@ -129,7 +131,7 @@ pub fn read(file: &str, doc: &Value) -> Result<Part, MergeError> {
     Ok(Part {
         file: file.to_string(),
         segment,
-        duration: Duration::from_secs_f64(duration_ms.max(0.0) / 1000.0),
+        duration,
         iterations,
         errors,
         metrics,
@@ -179,7 +181,7 @@ fn read_metric(key: &str, entry: &Value) -> Result<(PartMetric, Vec<String>), St
             let passes = need("passes")? as u64;
             MetricValue::Rate {
                 nonzero: passes,
-                total: passes + need("fails")? as u64,
+                total: passes.saturating_add(need("fails")? as u64),
             }
         }
         MetricKind::Trend => {

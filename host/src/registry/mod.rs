@@ -488,10 +488,7 @@ pub fn narrow(
         .collect();
     let allowed_hosts = if user_hosts_given {
         for h in &user.allowed_hosts {
-            if !declared
-                .iter()
-                .any(|d| d.as_str() == h.as_str() || d.as_str() == "*")
-            {
+            if !declared.iter().any(|d| d.contains(h)) {
                 return Err(widened(
                     "allowed-hosts",
                     format!(

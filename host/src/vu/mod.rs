@@ -103,22 +103,25 @@ impl Vu {
         self.state().recorder.reset_groups();
         self.state().client.begin_iteration();
         let limit = self.state().sandbox.max_iteration_duration;
-        self.state().cpu_ticks = 0;
+        // The CPU budget counts this call only: not instantiation, setup or teardown.
+        self.state().cpu_ticks = Some(0);
         let (inst, store) = self.parts()?;
         let call = inst.call_iteration(store, data);
         let r = match limit {
-            None => call.await,
-            Some(limit) => match tokio::time::timeout(limit, call).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.discard_instance();
-                    return Err(GuestError::Trap(format!(
-                        "iteration ended after max-iteration-duration ({limit:?})"
-                    )));
-                }
-            },
+            None => Ok(call.await),
+            Some(limit) => tokio::time::timeout(limit, call).await,
         };
-        self.settle(r)
+        self.state().cpu_ticks = None;
+        match r {
+            Ok(r) => self.settle(r),
+            Err(_) => {
+                self.discard_instance();
+                Err(GuestError::Trap(format!(
+                    "iteration ended after max-iteration-duration ({limit:?})",
+                    limit = limit.unwrap_or_default()
+                )))
+            }
+        }
     }
 
     /// Calls the guest's `teardown` export, ended after `limit` (k6's `teardownTimeout`).
@@ -214,9 +217,11 @@ fn new_store(plugin: &Plugin, state: VuState) -> Store<VuState> {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut ctx| {
         let state = ctx.data_mut();
-        state.cpu_ticks += 1;
-        if let Some(budget) = state.sandbox.cpu_budget {
-            if u128::from(state.cpu_ticks) > budget.as_millis() {
+        if let Some(ticks) = &mut state.cpu_ticks {
+            *ticks += 1;
+        }
+        if let (Some(budget), Some(ticks)) = (state.sandbox.cpu_budget, state.cpu_ticks) {
+            if u128::from(ticks) > budget.as_millis() {
                 return Err(wasmtime::format_err!(
                     "CPU budget exceeded: the iteration used more than {budget:?} of guest CPU"
                 ));

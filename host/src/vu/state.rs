@@ -47,8 +47,9 @@ pub struct VuState {
     pub test_start: Instant,
     /// The sandbox the VU runs under.
     pub sandbox: Arc<Sandbox>,
-    /// Epoch ticks (≈ ms of guest CPU) used by the current call.
-    pub cpu_ticks: u64,
+    /// Epoch ticks (≈ ms of guest CPU) used by the current iteration; `None` outside one
+    /// (the CPU budget is per iteration).
+    pub cpu_ticks: Option<u64>,
     /// Open `tcp.connection`s, at most [`super::tcp::MAX_OPEN`].
     pub(super) tcp_slots: Slots,
     /// Open `websocket.connection`s, at most [`super::websocket::MAX_SESSIONS`].
@@ -128,7 +129,7 @@ impl VuState {
             recorder: setup.recorder,
             test_start: setup.test_start,
             sandbox: setup.sandbox,
-            cpu_ticks: 0,
+            cpu_ticks: None,
             tcp_slots: Slots::new(super::tcp::MAX_OPEN, "TCP connections"),
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),

@@ -573,3 +573,27 @@ fn scale_consistency() {
         }
     }
 }
+
+proptest::proptest! {
+    /// No segment or sequence text panics, and what parses can be used to split a test.
+    #[test]
+    fn no_segment_input_panics(
+        seg in "[0-9/:.%, -]{0,24}",
+        seq in "[0-9/,. ]{0,32}",
+        n in 0u32..1_000_000,
+    ) {
+        let segment = Segment::parse(&seg).ok();
+        let sequence = parse_sequence(&seq).ok();
+        if let Ok(tuple) = ExecutionTuple::new(segment, sequence) {
+            let _ = tuple.segment().length();
+            let _ = tuple.scale(u64::from(n));
+        }
+    }
+
+    #[test]
+    fn no_ratio_panics(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+        let _ = Ratio::parse(&format!("{a}/{b}"));
+        let _ = Ratio::parse(&format!("0.{a}"));
+        let _ = Segment::parse(&format!("{a}/{b}:{b}/{a}"));
+    }
+}

@@ -1,12 +1,12 @@
 //! A plugin that misbehaves on purpose, one entry point (`exec`) per attack, so a well-behaved
 //! scenario (`default`) can run beside it in the same test:
-//! `busy` loops forever, `membomb` allocates until memory runs out, `spam` floods the log,
+//! `busy` loops forever, `membomb` allocates until memory runs out (recording the MiB it holds in Trend `membomb_mib`), `spam` floods the log,
 //! `trap` panics, `denied` calls `OTHER_URL` (a host outside allowed-hosts), `env` looks for the
 //! host's environment, `tcp-hoard` opens TCP connections to `TCP_ADDR` and never closes them.
 
 use std::time::Duration;
 
-use volley_sdk::metrics::Counter;
+use volley_sdk::metrics::{Counter, Trend};
 use volley_sdk::{check, env, http, sleep, tcp, Error, Scenario};
 
 struct Hostile;
@@ -36,10 +36,14 @@ impl Scenario for Hostile {
                 }
             }
             "membomb" => {
+                // Reports how many MiB it holds after each chunk, so a test can see where the
+                // cap stopped it.
+                let held = Trend::new("membomb_mib");
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     hoard.push(vec![7u8; 1 << 20]);
                     std::hint::black_box(&hoard);
+                    held.add(hoard.len() as f64)?;
                 }
             }
             "spam" => {
