@@ -316,6 +316,9 @@ async fn respond(
 ) -> Response<Full<Bytes>> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
+    // Read the whole request body before answering: a server that answers first and closes
+    // races the client still writing a large body (a broken pipe on a busy machine).
+    let _ = http_body_util::BodyExt::collect(req.into_body()).await;
     paths.lock().unwrap().push(path.clone());
     if let (Some(dir), Some(name)) = (files, path.strip_prefix("/files/")) {
         return match std::fs::read(dir.join(name)) {
