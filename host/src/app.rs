@@ -517,7 +517,8 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         &p.test.sandbox,
     )?);
     if !args.quiet {
-        eprint!("{}", banner(&p, &args.outputs));
+        let banner = banner(&p, &args.outputs);
+        logging::to_stderr(banner.strip_suffix('\n').unwrap_or(&banner));
     }
     let aggregate = Aggregate::new(Tags::new());
     // The series feeds the report, and the live progress unless -q.
@@ -560,7 +561,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     };
     let results = Results::collect(&p.test, &aggregate, facts);
     if p.test.summary.enabled {
-        println!("{}", summary::render(&results));
+        logging::to_stdout(&summary::render(&results));
     }
     if let Some(path) = &args.report {
         let page = report::render(
@@ -657,7 +658,7 @@ pub fn merge(
     }
     let results = merge::merge(parts, trend_stats)?;
     if print {
-        println!("{}", summary::render(&results));
+        logging::to_stdout(&summary::render(&results));
     }
     if let Some(path) = export_to {
         let doc = serde_json::to_string_pretty(&export::to_json(&results)).unwrap_or_default();

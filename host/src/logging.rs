@@ -44,7 +44,20 @@ impl Level {
 
 /// Writes a host message (never rate-limited).
 pub fn host(level: Level, msg: &str) {
-    eprintln!("{}", line(level, msg, None));
+    to_stderr(&line(level, msg, None));
+}
+
+/// Writes `text` and a newline to stderr. A closed or failing stream is ignored: a reader that
+/// went away must not turn into a panic of the run (as `eprintln!` would).
+pub fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Writes `text` and a newline to stdout, ignoring a closed stream (`volley run | head`).
+pub fn to_stdout(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// One VU's guest log: its source (`vu=3`) and its bytes-per-second allowance.
@@ -77,7 +90,7 @@ impl GuestLog {
             0 => msg.to_string(),
             n => format!("{} [{n} more bytes cut]", msg.trim_end()),
         };
-        eprintln!("{}", line(level, &text, Some(&self.source)));
+        to_stderr(&line(level, &text, Some(&self.source)));
     }
 }
 

@@ -170,7 +170,7 @@ fn signals() -> tokio::sync::watch::Receiver<bool> {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         wait_signal(&mut term).await;
-        eprintln!("\nstopping: interrupting iterations, then printing the summary (Ctrl-C again to quit now)");
+        volley::logging::to_stderr("\nstopping: interrupting iterations, then printing the summary (Ctrl-C again to quit now)");
         tx.send_replace(true);
         wait_signal(&mut term).await;
         std::process::exit(app::exit::EXTERNAL_ABORT);

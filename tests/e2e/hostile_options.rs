@@ -279,3 +279,23 @@ fn inspect_prints_the_sandbox_the_run_enforces_not_the_plugins_wishes() {
         out.stderr
     );
 }
+
+#[test]
+fn a_reader_that_closes_stdout_and_stderr_does_not_crash_the_run() {
+    let server = Server::start();
+    let base = format!("BASE_URL={}", server.url());
+    let mut child = volley()
+        .args(["run", plugin_path(), "-e", &base, "-e"])
+        .arg(format!("TARGET_URL={}/", server.url()))
+        .args(["--iterations", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start volley");
+    // Both pipes closed before volley writes its banner, log lines or summary.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait for volley");
+    assert_eq!(status.code(), Some(0), "a closed pipe ended the run");
+    assert_eq!(server.hits(), 3);
+}

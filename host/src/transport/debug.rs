@@ -60,7 +60,7 @@ impl Part<'_> {
 /// Prints `req` and its outcome when `mode` asks for it.
 pub fn print(mode: HttpDebug, req: &Outgoing, outcome: &Outcome) {
     if mode != HttpDebug::Off {
-        eprintln!("{}", render(mode, req, outcome));
+        crate::logging::to_stderr(&render(mode, req, outcome));
     }
 }
 
