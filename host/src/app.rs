@@ -137,7 +137,18 @@ pub struct Prepared {
 pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let (file_layer, plugin_path) = match &args.test {
         Some(p) if p.extension().is_some_and(|e| e == "toml") => {
-            let layer = config::read_test_file(p)?;
+            let mut layer = config::read_test_file(p)?;
+            // A relative plugin path is relative to the test file; a registry reference
+            // (`acme:checkout@1.2`) stays as written.
+            let dir = p.parent().unwrap_or(Path::new("."));
+            layer.plugin = layer.plugin.map(|plugin| {
+                let is_reference = ScenarioRef::parse(&plugin.to_string_lossy()).is_some();
+                if plugin.is_relative() && !is_reference {
+                    dir.join(plugin)
+                } else {
+                    plugin
+                }
+            });
             let plugin = layer.plugin.clone();
             (layer, plugin)
         }
@@ -168,7 +179,11 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
                         .registry_max_download_mib
                         .or(file_layer.registry_max_download_mib),
                     args.update_lock,
-                )?;
+                )
+                .map_err(|e| ConfigError::Invalid {
+                    key: e.key.into(),
+                    reason: e.reason,
+                })?;
                 let (bytes, origin, sandbox, pinned) =
                     from_registry(&r, &registries, &lock_path, &user_sandbox, &policy).await?;
                 user_sandbox = sandbox;
@@ -687,7 +702,7 @@ pub fn merge(
 }
 
 fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
-    use crate::config::duration::format_duration;
+    use crate::duration::format_duration;
     let n = p.test.scenarios.len();
     let mut s = format!(
         "\n  execution: local\n     plugin: {}\n     output: {}\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",

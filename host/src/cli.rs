@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::duration::parse_duration;
-use crate::config::{Dur, Options, StageOpt, SummaryOpt};
+use crate::config::{Options, StageOpt, SummaryOpt};
+use crate::duration::parse_duration;
+use crate::duration::Dur;
 use crate::output::stream::OutSpec;
 
 /// Load testing with WebAssembly component scenarios.

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod engine;
 pub mod limits;
 pub mod logging;

@@ -2,7 +2,6 @@
 //! embedded options < the test file < `VOLLEY_*` env vars and CLI flags) and validation into a
 //! [`TestConfig`] before anything starts. Knows nothing of wasm or HTTP.
 
-pub mod duration;
 mod http;
 mod options;
 
@@ -11,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use options::{
-    Dur, Options, SandboxOpt, ScenarioOpt, StageOpt, SummaryOpt, ThresholdList, ThresholdOpt,
+    Options, SandboxOpt, ScenarioOpt, StageOpt, SummaryOpt, ThresholdList, ThresholdOpt,
     ThresholdTable,
 };
 
+use crate::duration::Dur;
 use crate::metrics::threshold::{self, Expr, Selector};
 use crate::metrics::{Contains, MetricId, MetricKind, SystemTags, SYSTEM_TAGS};
 use crate::plan::{Executor, Scenario, Stage};
@@ -87,7 +87,9 @@ pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
     })
 }
 
-/// Reads a test file. A relative `plugin` path is resolved against the file's directory.
+/// Reads a test file. Relative file paths (CA, client certificates, local registries) are
+/// resolved against the file's directory; `plugin` stays as written, since it may be a
+/// registry reference (the caller resolves it).
 pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
@@ -95,13 +97,6 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
     })?;
     let mut opts = parse_options(&text, &path.display().to_string())?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    if let Some(plugin) = &opts.plugin {
-        // A registry reference (`acme:checkout@1.2`) stays as written.
-        let is_reference = crate::registry::ScenarioRef::parse(&plugin.to_string_lossy()).is_some();
-        if plugin.is_relative() && !is_reference {
-            opts.plugin = Some(dir.join(plugin));
-        }
-    }
     if let Some(ca) = &opts.tls_ca_file {
         if ca.is_relative() {
             opts.tls_ca_file = Some(dir.join(ca));

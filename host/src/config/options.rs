@@ -4,41 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration::{from_millis, parse_duration};
-
-/// A duration written as a k6 string (`"1m30s"`) or a number of milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Millis(f64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(s) => parse_duration(&s)
-                .map(Dur)
-                .map_err(serde::de::Error::custom),
-            Raw::Millis(ms) => from_millis(ms).map(Dur).map_err(|reason| {
-                let shown = if ms.abs() < 1e12 {
-                    ms.to_string()
-                } else {
-                    format!("{ms:e}")
-                };
-                serde::de::Error::custom(format!(
-                    "invalid duration {shown}: {reason} (expected a number of milliseconds up to 10 years)"
-                ))
-            }),
-        }
-    }
-}
+use crate::duration::Dur;
 
 /// One stage of a ramp: reach `target` over `duration`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

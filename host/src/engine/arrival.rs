@@ -11,8 +11,9 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::clock::{sleep_until, sleep_until_deadline, wait_stop};
 use super::factory::{ScenarioVus, VuFactory};
-use super::scenario::{sleep_until, sleep_until_deadline, wait_stop, ScenarioResult, Shared};
+use super::scenario::{ScenarioResult, Shared};
 use super::vu_task::ScenarioCounters;
 use crate::logging::{self, Level};
 use crate::metrics::builtin;

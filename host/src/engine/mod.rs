@@ -3,6 +3,7 @@
 //! evaluates thresholds on timers, then calls `teardown`.
 
 mod arrival;
+mod clock;
 pub mod control;
 mod errors;
 mod factory;
@@ -121,11 +122,7 @@ pub async fn run(
 
     // Ctrl-C or SIGTERM while VUs are created or setup runs ends the run at once.
     let mut early = signal.clone();
-    let interrupted = async move {
-        if early.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await
-        }
-    };
+    let interrupted = async move { clock::wait_stop(&mut early).await };
     let ready = async {
         // Initialise VUs up front, as k6 does, so the schedule is not delayed by it. Arrival-rate
         // scenarios start with their pre-allocated VUs and may grow to max-vus during the run.
@@ -223,7 +220,7 @@ pub async fn run(
         runs.spawn(async move {
             let mut stop = shared.stop.clone();
             let begin = start + sc.start_time;
-            if !scenario::sleep_until(begin, &mut stop).await {
+            if !clock::sleep_until(begin, &mut stop).await {
                 return (sc.name.clone(), scenario::ScenarioResult::default());
             }
             let r = match sc.rate_curve() {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::vu_task::ScenarioCounters;
-use crate::config::duration::format_duration;
 use crate::config::TestConfig;
+use crate::duration::format_duration;
 use crate::metrics::Aggregate;
 use crate::output::format;
 use crate::plan::segment::ExecutionTuple;

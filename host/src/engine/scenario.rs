@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::clock::{sleep_until, wait_stop};
 use super::vu_task::{Command, Iterations, ScenarioCounters, VuTask};
 use crate::plan::segment::ExecutionTuple;
 use crate::plan::{Executor, Scenario};
@@ -193,27 +194,4 @@ pub async fn run(
         _ => 0,
     };
     ScenarioResult { dropped }
-}
-
-/// Sleeps until `at`; false if the test was stopped first.
-pub async fn sleep_until(at: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep_until(at.into()) => true,
-        _ = wait_stop(stop) => false,
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-pub async fn sleep_until_deadline(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves once the stop flag is true (never, if the sender is gone without stopping).
-pub async fn wait_stop(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|s| *s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }

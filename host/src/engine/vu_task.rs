@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::clock::sleep_until_deadline;
 use super::errors::ErrorLog;
-use super::scenario::sleep_until_deadline;
 use crate::vu::{GuestError, Vu};
 
 /// What the scenario wants a VU to do.

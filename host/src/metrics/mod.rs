@@ -10,13 +10,15 @@ pub mod series;
 mod tags;
 pub mod threshold;
 mod trend;
+mod value;
 pub mod window;
 
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use aggregate::{ms_since, Aggregate, MetricValue};
+pub use aggregate::{ms_since, Aggregate};
 pub use tags::{SystemTags, TagSet, TagSetId, Tags, MAX_TAG_BYTES, MAX_TAG_SETS, SYSTEM_TAGS};
 pub use trend::{Trend, TrendError, TrendStats};
+pub use value::MetricValue;
 
 /// k6's four metric types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -144,7 +144,7 @@ pub fn parse_expr(source: &str) -> Result<Expr, ThresholdError> {
     };
     let (assertion, window) = match source.rsplit_once(" over ") {
         Some((a, w)) => {
-            let window = crate::config::duration::parse_duration(w.trim())
+            let window = crate::duration::parse_duration(w.trim())
                 .map_err(|e| syntax(&format!("window: {e}")))?;
             if window < std::time::Duration::from_secs(1) {
                 return Err(syntax("a window must be at least 1s"));

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::aggregate::MetricValue;
 use super::tags::matches;
+use super::value::MetricValue;
 use super::{MetricId, Sample, TagSetId, Tags};
 
 /// One tracked (metric, filter, window).

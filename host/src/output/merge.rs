@@ -88,7 +88,7 @@ pub fn read(file: &str, doc: &Value) -> Result<Part, MergeError> {
         .and_then(|s| Segment::parse(s).map_err(|e| bad(format!("\"segment\": {e}"))))?;
     let duration_ms =
         number(&doc["duration_ms"]).ok_or_else(|| bad("\"duration_ms\" is missing".into()))?;
-    let duration = crate::config::duration::from_millis(duration_ms)
+    let duration = crate::duration::from_millis(duration_ms)
         .map_err(|reason| bad(format!("\"duration_ms\" {duration_ms}: {reason}")))?;
     let iterations = (
         count(&doc["iterations"]["complete"])

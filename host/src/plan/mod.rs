@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::duration::format_duration;
+use crate::duration::format_duration;
 use segment::ExecutionTuple;
 
 /// One stage of a ramp.

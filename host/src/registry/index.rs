@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Dur;
+use crate::duration::Dur;
 
 /// A parsed index.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -57,8 +57,8 @@ pub struct Capabilities {
 mod opt_dur {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::config::duration::format_duration;
-    use crate::config::Dur;
+    use crate::duration::format_duration;
+    use crate::duration::Dur;
 
     pub fn serialize<S: Serializer>(d: &Option<Dur>, s: S) -> Result<S::Ok, S::Error> {
         match d {

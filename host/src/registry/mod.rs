@@ -16,9 +16,8 @@ use sha2::{Digest, Sha256};
 
 use index::{hex, valid_digest, Capabilities, Entry, Index};
 use lock::{Lock, Locked};
-use transfer::{Limits, TransferError};
+use transfer::{LimitError, Limits, TransferError};
 
-use crate::config::ConfigError;
 use crate::logging::{self, Level};
 use crate::sandbox::{HostPattern, Sandbox};
 
@@ -127,7 +126,7 @@ pub struct Policy {
 impl Policy {
     /// The policy of a run: the cap `registry-max-download-mib` (default when `None`) and
     /// `--update-lock`.
-    pub fn new(max_download_mib: Option<u64>, update_lock: bool) -> Result<Policy, ConfigError> {
+    pub fn new(max_download_mib: Option<u64>, update_lock: bool) -> Result<Policy, LimitError> {
         Ok(Policy {
             limits: Limits::with_max_mib(max_download_mib)?,
             update_lock,
@@ -509,7 +508,7 @@ pub fn narrow(
         None => user.max_memory,
     };
     let min_dur = |key: &str,
-                   entry: Option<crate::config::Dur>,
+                   entry: Option<crate::duration::Dur>,
                    user: Option<std::time::Duration>| {
         match (entry.map(|d| d.0), user) {
             (Some(e), Some(u)) if u > e => Err(widened(

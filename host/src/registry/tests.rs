@@ -148,7 +148,7 @@ fn the_user_can_only_narrow_the_entry() {
     );
     e.capabilities.max_memory_mib = Some(32);
     e.capabilities.max_iteration_duration =
-        Some(crate::config::Dur(std::time::Duration::from_secs(10)));
+        Some(crate::duration::Dur(std::time::Duration::from_secs(10)));
     let user = Sandbox::default();
     let s = narrow(&e, &user, false).unwrap();
     assert_eq!(s.allowed_hosts.len(), 2, "the entry's hosts by default");

@@ -9,8 +9,6 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::ConfigError;
-
 /// Default size cap of one download, MiB.
 pub const DEFAULT_MAX_DOWNLOAD_MIB: u64 = 256;
 /// The option (test-file key and CLI flag) that sets the cap.
@@ -43,11 +41,21 @@ impl Default for Limits {
     }
 }
 
+/// A registry limit the user set that cannot be used (an invalid configuration).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct LimitError {
+    /// The option, e.g. `registry-max-download-mib`.
+    pub key: &'static str,
+    /// What was wrong.
+    pub reason: String,
+}
+
 impl Limits {
     /// The default limits with the cap `registry-max-download-mib` set to `mib`, if given.
-    pub fn with_max_mib(mib: Option<u64>) -> Result<Limits, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            key: MAX_DOWNLOAD_KEY.into(),
+    pub fn with_max_mib(mib: Option<u64>) -> Result<Limits, LimitError> {
+        let invalid = |reason: String| LimitError {
+            key: MAX_DOWNLOAD_KEY,
             reason,
         };
         match mib {

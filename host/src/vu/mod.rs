@@ -33,7 +33,7 @@ pub enum GuestError {
     #[error("trap: {0}")]
     Trap(String),
     /// The call did not return within its time bound; the instance was dropped.
-    #[error("{call} did not finish within {}", crate::config::duration::format_duration(*limit))]
+    #[error("{call} did not finish within {}", crate::duration::format_duration(*limit))]
     Timeout {
         /// The export or step, e.g. `setup()`.
         call: &'static str,

@@ -23,7 +23,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::duration::parse_duration;
+use crate::duration::parse_duration;
 use crate::logging::{self, Level};
 use crate::metrics::{Contains, MetricId, MetricKind, Sample, TagSet, TagSetId, Tags};
 use wire::{Label, NativeHistogram, Point, Series};

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 /// The longest duration any option may hold: ten years.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
 
@@ -78,6 +80,36 @@ pub fn from_millis(ms: f64) -> Result<Duration, &'static str> {
         return Err("longer than 10 years");
     }
     Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// A duration written as a k6 string (`"1m30s"`) or a number of milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Millis(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+            Raw::Millis(ms) => from_millis(ms).map(Dur).map_err(|reason| {
+                let shown = if ms.abs() < 1e12 {
+                    ms.to_string()
+                } else {
+                    format!("{ms:e}")
+                };
+                serde::de::Error::custom(format!(
+                    "invalid duration {shown}: {reason} (expected a number of milliseconds up to 10 years)"
+                ))
+            }),
+        }
+    }
 }
 
 /// Formats a duration the way k6 prints it in banners: `10m0s`, `1m30s`, `30s`, `1.5s`, `500ms`.
