@@ -2,7 +2,7 @@
 //!
 //! The pipeline: [`config`] merges and validates options, [`plan`] turns scenarios into
 //! schedules, [`engine`] runs VUs ([`vu`]) that send HTTP through [`transport`], samples go to
-//! [`metrics`], [`thresholds`] judge them and [`output`] prints the results. [`target`] holds the
+//! [`metrics`] and its thresholds judge them and [`output`] prints the results. [`target`] holds the
 //! built-in system under test.
 
 pub mod app;
@@ -19,6 +19,5 @@ pub mod registry;
 pub mod sandbox;
 pub mod script_build;
 pub mod target;
-pub mod thresholds;
 pub mod transport;
 pub mod vu;

@@ -15,7 +15,7 @@ pub use options::{
 };
 
 use crate::duration::Dur;
-use crate::metrics::threshold::{self, Expr, Selector};
+use crate::metrics::thresholds::{self, MetricThresholds, Written};
 use crate::metrics::{Contains, MetricId, MetricKind, SystemTags, SYSTEM_TAGS};
 use crate::plan::{Executor, Scenario, Stage};
 use crate::sandbox::{HostPattern, Sandbox};
@@ -117,28 +117,6 @@ pub fn read_test_file(path: &Path) -> Result<Options, ConfigError> {
         }
     }
     Ok(opts)
-}
-
-/// A threshold expression with its abort options.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThresholdSpec {
-    /// The expression.
-    pub expr: Expr,
-    /// Stop the test when it fails.
-    pub abort_on_fail: bool,
-    /// No abort before this much time has passed.
-    pub delay_abort_eval: Duration,
-}
-
-/// All thresholds on one metric or sub-metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricThresholds {
-    /// The metric and tag filter.
-    pub selector: Selector,
-    /// The metric's id.
-    pub metric: MetricId,
-    /// Its thresholds, in the order written.
-    pub specs: Vec<ThresholdSpec>,
 }
 
 /// Summary settings.
@@ -670,51 +648,24 @@ fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError
 fn resolve_thresholds(
     map: Option<&BTreeMap<String, ThresholdList>>,
 ) -> Result<Vec<MetricThresholds>, ConfigError> {
-    let Some(map) = map else {
-        return Ok(Vec::new());
-    };
-    map.iter()
+    map.into_iter()
+        .flatten()
         .map(|(name, list)| {
-            let err = |reason: String| ConfigError::Threshold {
+            let written = list.items().into_iter().map(|t| match t {
+                ThresholdOpt::Expr(text) => Written {
+                    text,
+                    abort_on_fail: false,
+                    delay_abort_eval: Duration::ZERO,
+                },
+                ThresholdOpt::Full(t) => Written {
+                    text: t.threshold,
+                    abort_on_fail: t.abort_on_fail,
+                    delay_abort_eval: t.delay_abort_eval.map_or(Duration::ZERO, |d| d.0),
+                },
+            });
+            thresholds::resolve(name, written).map_err(|reason| ConfigError::Threshold {
                 metric: name.clone(),
                 reason,
-            };
-            let selector = threshold::parse_selector(name).map_err(|e| err(e.to_string()))?;
-            let metric = MetricId::by_name(&selector.metric).ok_or_else(|| {
-                err(format!(
-                    "unknown metric '{}' (declare custom metrics under [metrics])",
-                    selector.metric
-                ))
-            })?;
-            let kind = metric.def().kind;
-            let specs = list
-                .items()
-                .into_iter()
-                .map(|t| {
-                    let (text, abort_on_fail, delay) = match t {
-                        ThresholdOpt::Expr(s) => (s, false, None),
-                        ThresholdOpt::Full(t) => (t.threshold, t.abort_on_fail, t.delay_abort_eval),
-                    };
-                    let expr = threshold::parse_expr(&text).map_err(|e| err(e.to_string()))?;
-                    if !expr.aggregation.fits(kind) {
-                        return Err(err(format!(
-                            "'{text}': aggregation '{}' does not apply to {} metric {}",
-                            expr.aggregation.label(),
-                            format!("{kind:?}").to_lowercase(),
-                            selector.metric
-                        )));
-                    }
-                    Ok(ThresholdSpec {
-                        expr,
-                        abort_on_fail,
-                        delay_abort_eval: delay.map_or(Duration::ZERO, |d| d.0),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(MetricThresholds {
-                selector,
-                metric,
-                specs,
             })
         })
         .collect()

@@ -27,10 +27,10 @@ use control::{Control, ControlError};
 use factory::{ScenarioVus, VuFactory};
 
 use crate::config::TestConfig;
+use crate::metrics::thresholds;
 use crate::metrics::{builtin, Aggregate, Sample, TagSetId};
 use crate::plan::segment::ExecutionTuple;
 use crate::plan::Executor;
-use crate::thresholds;
 use crate::vu::{GuestError, Plugin};
 
 /// How often VU buffers are merged into the aggregate.

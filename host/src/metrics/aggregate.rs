@@ -298,7 +298,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::threshold::Aggregation;
+    use super::super::thresholds::Aggregation;
     use super::super::{builtin, MetricKind};
     use super::*;
 

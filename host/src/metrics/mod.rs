@@ -8,7 +8,7 @@ mod aggregate;
 pub mod cap;
 pub mod series;
 mod tags;
-pub mod threshold;
+pub mod thresholds;
 mod trend;
 mod value;
 pub mod window;

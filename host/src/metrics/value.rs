@@ -1,7 +1,7 @@
 //! The aggregated value of one metric or sub-metric: a counter's sum, a gauge's last value
 //! and extremes, a rate's share, a trend's distribution; and the threshold aggregations over it.
 
-use super::threshold::Aggregation;
+use super::thresholds::Aggregation;
 use super::{MetricKind, Trend};
 
 /// The aggregated value of one metric (or sub-metric).

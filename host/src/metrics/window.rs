@@ -84,7 +84,7 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::super::builtin;
-    use super::super::threshold::Aggregation;
+    use super::super::thresholds::Aggregation;
     use super::*;
 
     #[test]

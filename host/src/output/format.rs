@@ -1,6 +1,6 @@
 //! Number formatting as k6's summary does it: times in µs/ms/s, data in SI units, percentages.
 
-use crate::metrics::threshold::Aggregation;
+use crate::metrics::thresholds::Aggregation;
 use crate::metrics::{Contains, MetricKind, MetricValue};
 
 /// A time in milliseconds: `808.56µs`, `2.32ms`, `1.5s`, `1m2.5s`.

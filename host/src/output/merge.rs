@@ -14,10 +14,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{CheckResult, MetricResult, Results, RunFacts};
-use crate::metrics::threshold::{parse_expr, parse_selector, Selector};
+use crate::metrics::thresholds::Outcome;
+use crate::metrics::thresholds::{parse_expr, parse_selector, Selector};
 use crate::metrics::{Contains, MetricDef, MetricId, MetricKind, MetricValue, Trend};
 use crate::plan::segment::Segment;
-use crate::thresholds::Outcome;
 
 /// The schema this reads and writes.
 pub const SCHEMA: &str = "volley.summary/v1";

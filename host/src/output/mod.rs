@@ -12,9 +12,9 @@ pub mod summary;
 use std::time::Duration;
 
 use crate::config::TestConfig;
-use crate::metrics::threshold::Selector;
+use crate::metrics::thresholds::Selector;
+use crate::metrics::thresholds::{self, Outcome};
 use crate::metrics::{all_metrics, builtin, Aggregate, MetricDef, MetricId, MetricValue};
-use crate::thresholds::{self, Outcome};
 
 /// One metric or sub-metric with its value.
 #[derive(Debug, Clone)]

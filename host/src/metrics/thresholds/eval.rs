@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::config::{MetricThresholds, ThresholdSpec};
-use crate::metrics::threshold::{Aggregation, Selector};
+use super::parse::{Aggregation, Selector};
+use super::resolve::{MetricThresholds, ThresholdSpec};
 use crate::metrics::{Aggregate, MetricValue};
 
 /// The result of one threshold.

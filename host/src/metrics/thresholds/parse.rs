@@ -1,7 +1,7 @@
 //! k6's threshold grammar: `<aggregation> <operator> <number>` on a metric or a sub-metric
 //! (`http_req_duration{status:200}`), and which aggregations fit which metric type.
 
-use super::MetricKind;
+use crate::metrics::MetricKind;
 
 /// What a threshold aggregates.
 #[derive(Debug, Clone, Copy, PartialEq)]
