@@ -491,12 +491,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         lock.write(path)?;
     }
     let nofile = crate::limits::raise_nofile();
-    let local_vus: u32 = p
-        .test
-        .scenarios
-        .iter()
-        .map(|s| s.local_max_vus(&p.segment))
-        .sum();
+    let local_vus = p.test.local_max_vus(&p.segment);
     for w in crate::limits::check(u64::from(local_vus), nofile) {
         logging::host(Level::Warn, &w);
     }
@@ -520,13 +515,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         &p.wasm,
         &p.origin,
         Some(PoolSize {
-            instances: p
-                .test
-                .scenarios
-                .iter()
-                .map(|s| s.local_max_vus(&p.segment))
-                .sum::<u32>()
-                + 1,
+            instances: local_vus.saturating_add(1),
             max_memory: p.test.sandbox.max_memory,
         }),
         &p.test.sandbox,
@@ -721,7 +710,7 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
             .length()
             .map_or(100.0, |r| r.numer() as f64 / r.denom() as f64 * 100.0),
         if n == 1 { "" } else { "s" },
-        p.test.scenarios.iter().map(|s| s.local_max_vus(&p.segment)).sum::<u32>(),
+        p.test.local_max_vus(&p.segment),
         format_duration(p.test.max_duration()),
     );
     for sc in &p.test.scenarios {

@@ -253,6 +253,15 @@ impl TestConfig {
             .fold(0, u32::saturating_add)
     }
 
+    /// The most VUs this process's execution segment needs at once (the sum of its share of
+    /// every scenario's).
+    pub fn local_max_vus(&self, segment: &crate::plan::segment::ExecutionTuple) -> u32 {
+        self.scenarios
+            .iter()
+            .map(|s| s.local_max_vus(segment))
+            .fold(0, u32::saturating_add)
+    }
+
     /// The longest the test can run, graceful stops included.
     pub fn max_duration(&self) -> Duration {
         self.scenarios

@@ -65,7 +65,7 @@ impl Progress {
                 .collect(),
             counters,
             active,
-            vus_max: test.scenarios.iter().map(|s| s.local_max_vus(tuple)).sum(),
+            vus_max: test.local_max_vus(tuple),
             tty: std::io::stderr().is_terminal(),
             drawn_lines: 0,
             ticks: 0,
