@@ -5,6 +5,7 @@
 mod bindings;
 mod failure;
 mod grpc;
+mod http;
 mod plugin;
 mod recorder;
 mod state;
