@@ -131,6 +131,12 @@ fn take(window: &AtomicU64, cost: u64, limit: u64) -> bool {
     }
 }
 
+/// Whether `c` could drive a terminal or reorder what it shows (control characters and the
+/// bidirectional overrides): text from a guest or a server is printed with these escaped.
+pub fn drives_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `msg` for a quoted `msg="…"` field: quotes and backslashes escaped, and control characters
 /// (but tab) and bidirectional overrides too, so a guest's text (in its own lines or in host
 /// messages quoting it) cannot move the cursor, recolour the terminal or forge log lines.
@@ -145,11 +151,7 @@ fn escape(msg: &str, guest: bool) -> String {
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
+            c if drives_terminal(c) => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }

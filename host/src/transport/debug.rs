@@ -9,7 +9,8 @@ use super::{HttpDebug, Outcome, Outgoing};
 /// is left out with a note of how much.
 pub const MAX_DEBUG_BYTES: usize = 16 << 10;
 
-/// Appends `text` to `out` with control characters (but newlines in bodies) escaped as `\u{..}`,
+/// Appends `text` to `out` with what could drive a terminal ([`crate::logging::drives_terminal`];
+/// but newlines and tabs in bodies) escaped as `\u{..}`,
 /// within `budget` bytes of the original; returns whether all of it fit.
 fn push_escaped(out: &mut String, text: &str, budget: &mut usize, keep_newlines: bool) -> bool {
     for (i, c) in text.char_indices() {
@@ -18,7 +19,7 @@ fn push_escaped(out: &mut String, text: &str, budget: &mut usize, keep_newlines:
             let _ = write!(out, "… ({} more bytes)", text.len() - i);
             return false;
         }
-        if c.is_control() && !(keep_newlines && matches!(c, '\n' | '\t')) {
+        if crate::logging::drives_terminal(c) && !(keep_newlines && matches!(c, '\n' | '\t')) {
             let _ = write!(out, "{}", c.escape_unicode());
         } else {
             out.push(c);
@@ -151,6 +152,12 @@ mod tests {
         let mut out = String::new();
         assert!(push_escaped(&mut out, "x\ny\tz\r", &mut 100, true));
         assert_eq!(out, "x\ny\tz\\u{d}");
+        let mut out = String::new();
+        assert!(push_escaped(&mut out, "a\u{202e}b", &mut 100, true));
+        assert_eq!(
+            out, "a\\u{202e}b",
+            "bidi overrides are escaped, as in the log"
+        );
         let mut out = String::new();
         let mut budget = 4;
         assert!(!push_escaped(&mut out, "0123456789", &mut budget, true));
