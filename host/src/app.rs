@@ -157,33 +157,27 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     };
     let cli_layer = args.options();
     let plugin_path = cli_layer.plugin.clone().or(plugin_path);
-    // Capabilities come from the user's layers only; the plugin cannot grant itself any.
-    let mut user_sandbox = config::sandbox_of(&file_layer.clone().overlay(cli_layer.clone()))?;
+    // What the user set (test file < env vars and CLI flags): only it grants capabilities,
+    // chooses registries, and gives the variables the plugin's options are evaluated with.
+    let user_layer = file_layer.overlay(cli_layer);
+    let mut user_sandbox = config::sandbox_of(&user_layer)?;
     let mut lock = None;
     let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
         Some(path) => match registry_ref(path) {
             Some(r) => {
-                let registries = cli_layer
-                    .registries
-                    .clone()
-                    .or(file_layer.registries.clone())
-                    .unwrap_or_default();
+                let registries = user_layer.registries.clone().unwrap_or_default();
                 let lock_path = match &args.test {
                     Some(t) if t.extension().is_some_and(|e| e == "toml") => {
                         t.parent().unwrap_or(Path::new(".")).join("volley.lock")
                     }
                     _ => PathBuf::from("volley.lock"),
                 };
-                let policy = registry::Policy::new(
-                    cli_layer
-                        .registry_max_download_mib
-                        .or(file_layer.registry_max_download_mib),
-                    args.update_lock,
-                )
-                .map_err(|e| ConfigError::Invalid {
-                    key: e.key.into(),
-                    reason: e.reason,
-                })?;
+                let policy =
+                    registry::Policy::new(user_layer.registry_max_download_mib, args.update_lock)
+                        .map_err(|e| ConfigError::Invalid {
+                        key: e.key.into(),
+                        reason: e.reason,
+                    })?;
                 let (bytes, origin, sandbox, pinned) =
                     from_registry(&r, &registries, &lock_path, &user_sandbox, &policy).await?;
                 user_sandbox = sandbox;
@@ -205,13 +199,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
     // The plugin's options are evaluated with the user's variables (k6's __ENV at init).
-    let user_env = file_layer
-        .env
-        .clone()
-        .into_iter()
-        .chain(cli_layer.env.clone())
-        .flatten()
-        .collect();
+    let user_env = user_layer.env.clone().unwrap_or_default();
     let embedded = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
     let (plugin_layer, ignored) = embedded.plugin_suggestions();
     for key in ignored {
@@ -220,7 +208,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
             &format!("{origin}: the plugin's option '{key}' is ignored: only the test file and the command line set it"),
         );
     }
-    let options = plugin_layer.overlay(file_layer).overlay(cli_layer);
+    let options = plugin_layer.overlay(user_layer);
     let mut test = TestConfig::resolve(&options)?;
     test.sandbox = Sandbox::effective(user_sandbox, test.env.get("BASE_URL").map(String::as_str));
     let segment = segment(args)?;
