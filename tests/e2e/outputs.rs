@@ -343,11 +343,11 @@ fn html_report_is_self_contained_with_charts_thresholds_and_summary() {
     );
 
     // Rendered in headless Chromium when it is installed (bench/report-screenshot.sh takes a picture).
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        eprintln!("SKIPPED the Chromium render check: no chromium (apt-get install chromium)");
+    let Some(chromium) = crate::support::required_tool(
+        "chromium",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        "apt-get install chromium",
+    ) else {
         return;
     };
     let dom = std::process::Command::new(chromium)

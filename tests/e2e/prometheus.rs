@@ -3,7 +3,6 @@
 //! match the run's own summary.
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,11 +16,11 @@ struct Prometheus {
 
 impl Prometheus {
     fn start() -> Option<Prometheus> {
-        let binary = Path::new("/usr/bin/prometheus");
-        if !binary.exists() {
-            eprintln!("SKIPPED: /usr/bin/prometheus is absent (apt-get install prometheus; .ci/run installs it)");
-            return None;
-        }
+        let binary = crate::support::required_tool(
+            "prometheus",
+            &["/usr/bin/prometheus"],
+            "apt-get install prometheus",
+        )?;
         let dir = scratch("prometheus");
         let config = dir.join("prometheus.yml");
         std::fs::write(&config, "scrape_configs: []\n").unwrap();

@@ -335,11 +335,11 @@ struct OciRegistry {
 
 impl OciRegistry {
     fn start() -> Option<OciRegistry> {
-        let binary = Path::new("/usr/bin/docker-registry");
-        if !binary.exists() {
-            eprintln!("SKIPPED: /usr/bin/docker-registry is absent (apt-get install docker-registry; .ci/run installs it)");
-            return None;
-        }
+        let binary = crate::support::required_tool(
+            "docker-registry",
+            &["/usr/bin/docker-registry"],
+            "apt-get install docker-registry",
+        )?;
         let dir = scratch("oci-registry");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

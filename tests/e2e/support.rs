@@ -79,6 +79,25 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
+/// The first of `paths` that exists, for a test that needs that tool. A missing tool fails the
+/// test naming it and how to install it, unless the developer lists it in `VOLLEY_TEST_SKIP`
+/// (comma-separated, e.g. `chromium,prometheus`): then the test says so and returns `None`.
+pub fn required_tool(name: &str, paths: &[&str], install: &str) -> Option<PathBuf> {
+    if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return Some(found);
+    }
+    let skipped = std::env::var("VOLLEY_TEST_SKIP").unwrap_or_default();
+    if skipped.split(',').any(|t| t.trim() == name) {
+        eprintln!("SKIPPED: {name} is absent and VOLLEY_TEST_SKIP names it");
+        return None;
+    }
+    panic!(
+        "{name} is required and absent (looked for {}): {install}, or run ./.ci/run, \
+         or set VOLLEY_TEST_SKIP={name} to skip what needs it",
+        paths.join(", ")
+    );
+}
+
 /// A fresh scratch directory under the target dir.
 pub fn scratch(name: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
