@@ -13,8 +13,9 @@ use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, Tags};
 use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, report, summary, Results, RunFacts};
+use crate::plan::executor::{Closed, Drive};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
-use crate::plan::{Executor, Step};
+use crate::plan::Step;
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::Sandbox;
 use crate::target::montecarlo::{self, TargetConfig, TargetError};
@@ -216,7 +217,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         if let Some(sc) = test
             .scenarios
             .iter()
-            .find(|s| matches!(s.executor, Executor::ExternallyControlled { .. }))
+            .find(|s| matches!(s.drive(), Drive::Closed(Closed::External { .. })))
         {
             return Err(ConfigError::Invalid {
                 key: format!("scenarios.{}.executor", sc.name),
@@ -440,9 +441,11 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
 fn requirements(p: &Prepared) -> Vec<Step> {
     let mut events: Vec<(std::time::Duration, usize, u32)> = Vec::new();
     for (i, sc) in p.test.scenarios.iter().enumerate() {
-        let steps = match sc.executor {
-            Executor::RampingVus { .. } => sc.local_steps(&p.segment),
-            _ => vec![Step {
+        // Every VU but a ramping scenario's is reserved from the start to the end.
+        let steps = match sc.drive() {
+            Drive::Closed(Closed::Steps { .. }) => sc.local_steps(&p.segment),
+            Drive::Closed(Closed::For(_) | Closed::Iterations { .. } | Closed::External { .. })
+            | Drive::Open(_) => vec![Step {
                 at: std::time::Duration::ZERO,
                 vus: sc.local_max_vus(&p.segment),
             }],

@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use options::{
-    Options, SandboxOpt, ScenarioOpt, StageOpt, SummaryOpt, ThresholdList, ThresholdOpt,
-    ThresholdTable,
-};
+pub use crate::plan::{ScenarioOpt, StageOpt};
+pub use options::{Options, SandboxOpt, SummaryOpt, ThresholdList, ThresholdOpt, ThresholdTable};
 
 use crate::duration::Dur;
 use crate::metrics::thresholds::{self, MetricThresholds, Written};
 use crate::metrics::{Contains, MetricId, MetricKind, SystemTags, SYSTEM_TAGS};
-use crate::plan::{Executor, Scenario, Stage};
+use crate::plan::{ExecutorOpt, Scenario};
 use crate::sandbox::{HostPattern, Sandbox};
 
 /// Why a configuration is invalid. Every variant names what was wrong and where.
@@ -358,70 +356,18 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const DEFAULT_GRACEFUL: Duration = Duration::from_secs(30);
-const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
-
-fn count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u64, ConfigError> {
-    let v = v.unwrap_or(default);
-    if v < min {
-        return Err(invalid(key, format!("must be at least {min}, got {v}")));
-    }
-    Ok(v as u64)
-}
-
-/// The most VUs one scenario may plan (before it is split into execution segments).
-pub const MAX_VUS: u32 = 10_000_000;
-
-fn vus_count(key: &str, v: Option<i64>, default: i64, min: i64) -> Result<u32, ConfigError> {
-    let n = count(key, v, default, min)?;
-    u32::try_from(n)
-        .ok()
-        .filter(|n| *n <= MAX_VUS)
-        .ok_or_else(|| invalid(key, format!("{n} is more than {MAX_VUS} VUs")))
-}
-
-fn stages(key: &str, stages: &[StageOpt]) -> Result<Vec<Stage>, ConfigError> {
-    if stages.is_empty() {
-        return Err(invalid(key, "at least one stage is required"));
-    }
-    stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let target = u32::try_from(s.target)
-                .ok()
-                .filter(|t| *t <= MAX_VUS)
-                .ok_or_else(|| {
-                    invalid(
-                        format!("{key}[{i}].target"),
-                        format!("must be 0..={MAX_VUS}, got {}", s.target),
-                    )
-                })?;
-            Ok(Stage {
-                duration: s.duration.0,
-                target,
-            })
-        })
-        .collect()
-}
-
 fn resolve_scenarios(opts: &Options) -> Result<Vec<Scenario>, ConfigError> {
-    let shortcut = |name| {
-        let mut s = ScenarioOpt {
-            vus: opts.vus,
-            ..Default::default()
-        };
-        s.executor = String::from(name);
-        s
-    };
-    let shortcut_scenario = if let Some(iterations) = opts.iterations {
+    use crate::plan::executor::{constant_vus, per_vu_iterations, ramping_vus, shared_iterations};
+    let shortcut = if let Some(iterations) = opts.iterations {
         if opts.stages.is_some() {
             return Err(invalid("iterations", "cannot be combined with stages"));
         }
-        let mut s = shortcut("shared-iterations");
-        s.iterations = Some(iterations);
-        s.max_duration = opts.duration;
-        Some(s)
+        Some(ExecutorOpt::SharedIterations(shared_iterations::Options {
+            vus: opts.vus,
+            iterations: Some(iterations),
+            max_duration: opts.duration,
+            ..Default::default()
+        }))
     } else if let Some(duration) = opts.duration {
         if opts.stages.is_some() {
             return Err(invalid("duration", "cannot be combined with stages"));
@@ -429,26 +375,28 @@ fn resolve_scenarios(opts: &Options) -> Result<Vec<Scenario>, ConfigError> {
         if duration.0.is_zero() {
             return Err(invalid("duration", "must be greater than 0"));
         }
-        let mut s = shortcut("constant-vus");
-        s.duration = Some(duration);
-        Some(s)
-    } else if let Some(st) = &opts.stages {
-        let mut s = shortcut("ramping-vus");
-        s.start_vus = opts.vus;
-        s.vus = None;
-        s.stages = Some(st.clone());
-        Some(s)
+        Some(ExecutorOpt::ConstantVus(constant_vus::Options {
+            vus: opts.vus,
+            duration: Some(duration),
+            ..Default::default()
+        }))
     } else {
-        None
+        opts.stages.as_ref().map(|stages| {
+            ExecutorOpt::RampingVus(ramping_vus::Options {
+                start_vus: opts.vus,
+                stages: Some(stages.clone()),
+                ..Default::default()
+            })
+        })
     };
-    let named: BTreeMap<String, ScenarioOpt> = match (shortcut_scenario, &opts.scenarios) {
+    let named: BTreeMap<String, ScenarioOpt> = match (shortcut, &opts.scenarios) {
         (Some(_), Some(_)) => {
             return Err(invalid(
                 "scenarios",
                 "cannot be combined with the vus/duration/iterations/stages shortcuts",
             ))
         }
-        (Some(s), None) => BTreeMap::from([("default".to_string(), s)]),
+        (Some(executor), None) => BTreeMap::from([("default".into(), ScenarioOpt::of(executor))]),
         (None, Some(map)) => {
             if map.is_empty() {
                 return Err(invalid("scenarios", "at least one scenario is required"));
@@ -456,202 +404,23 @@ fn resolve_scenarios(opts: &Options) -> Result<Vec<Scenario>, ConfigError> {
             map.clone()
         }
         (None, None) => {
-            let mut s = shortcut("per-vu-iterations");
-            s.iterations = Some(1);
-            BTreeMap::from([("default".to_string(), s)])
+            let once = ExecutorOpt::PerVuIterations(per_vu_iterations::Options {
+                vus: opts.vus,
+                iterations: Some(1),
+                ..Default::default()
+            });
+            BTreeMap::from([("default".into(), ScenarioOpt::of(once))])
         }
     };
     named
         .iter()
-        .map(|(name, s)| resolve_scenario(name, s))
+        .map(|(name, s)| {
+            Scenario::resolve(name, s).map_err(|e| ConfigError::Invalid {
+                key: e.key,
+                reason: e.reason,
+            })
+        })
         .collect()
-}
-
-fn resolve_scenario(name: &str, s: &ScenarioOpt) -> Result<Scenario, ConfigError> {
-    let key = |field: &str| format!("scenarios.{name}.{field}");
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(invalid(
-            format!("scenarios.{name}"),
-            "scenario names may only contain letters, digits, '_' and '-'",
-        ));
-    }
-    let allowed: &[&str] = match s.executor.as_str() {
-        "constant-vus" => &["vus", "duration"],
-        "ramping-vus" => &["start-vus", "stages", "graceful-ramp-down"],
-        "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "max-duration"],
-        "constant-arrival-rate" => &["rate", "time-unit", "duration", "pre-allocated-vus", "max-vus"],
-        "ramping-arrival-rate" => &["start-rate", "time-unit", "stages", "pre-allocated-vus", "max-vus"],
-        "externally-controlled" => &["vus", "max-vus", "duration"],
-        other => {
-            return Err(invalid(
-                key("executor"),
-                format!(
-                    "unknown executor '{other}' (expected constant-vus, ramping-vus, shared-iterations, \
-                     per-vu-iterations, constant-arrival-rate, ramping-arrival-rate or externally-controlled)"
-                ),
-            ))
-        }
-    };
-    let set = [
-        ("vus", s.vus.is_some()),
-        ("duration", s.duration.is_some()),
-        ("iterations", s.iterations.is_some()),
-        ("max-duration", s.max_duration.is_some()),
-        ("start-vus", s.start_vus.is_some()),
-        ("stages", s.stages.is_some()),
-        ("graceful-ramp-down", s.graceful_ramp_down.is_some()),
-        ("rate", s.rate.is_some()),
-        ("start-rate", s.start_rate.is_some()),
-        ("time-unit", s.time_unit.is_some()),
-        ("pre-allocated-vus", s.pre_allocated_vus.is_some()),
-        ("max-vus", s.max_vus.is_some()),
-    ];
-    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
-        return Err(invalid(
-            key(field),
-            format!("not an option of executor {}", s.executor),
-        ));
-    }
-    if s.executor == "externally-controlled" && s.graceful_stop.is_some() {
-        return Err(invalid(
-            key("graceful-stop"),
-            "not an option of executor externally-controlled",
-        ));
-    }
-    let exec = s.exec.clone().unwrap_or_else(|| "default".to_string());
-    if exec.is_empty() {
-        return Err(invalid(key("exec"), "must not be empty"));
-    }
-    let at_least_1s = |field: &str, d: Option<Dur>| -> Result<Duration, ConfigError> {
-        let d = d.ok_or_else(|| invalid(key(field), "is required"))?.0;
-        if d < Duration::from_secs(1) {
-            return Err(invalid(key(field), "must be at least 1s"));
-        }
-        Ok(d)
-    };
-    let time_unit = || -> Result<Duration, ConfigError> {
-        let t = s.time_unit.map_or(Duration::from_secs(1), |d| d.0);
-        if t.is_zero() {
-            return Err(invalid(key("time-unit"), "must be greater than 0"));
-        }
-        Ok(t)
-    };
-    let arrival_vus = || -> Result<(u32, u32), ConfigError> {
-        let pre = s
-            .pre_allocated_vus
-            .ok_or_else(|| invalid(key("pre-allocated-vus"), "is required"))?;
-        let pre = vus_count(&key("pre-allocated-vus"), Some(pre), 0, 0)?;
-        let max = vus_count(&key("max-vus"), s.max_vus, i64::from(pre), 0)?;
-        if max < pre {
-            return Err(invalid(
-                key("max-vus"),
-                format!("{max} is less than pre-allocated-vus ({pre})"),
-            ));
-        }
-        Ok((pre, max))
-    };
-    let executor = match s.executor.as_str() {
-        "constant-vus" => Executor::ConstantVus {
-            vus: vus_count(&key("vus"), s.vus, 1, 1)?,
-            duration: at_least_1s("duration", s.duration)?,
-        },
-        "ramping-vus" => Executor::RampingVus {
-            start_vus: vus_count(&key("start-vus"), s.start_vus, 1, 0)?,
-            stages: stages(&key("stages"), s.stages.as_deref().unwrap_or_default())?,
-            graceful_ramp_down: s.graceful_ramp_down.map_or(DEFAULT_GRACEFUL, |d| d.0),
-        },
-        "constant-arrival-rate" => {
-            let (pre_allocated_vus, max_vus) = arrival_vus()?;
-            let rate = s.rate.ok_or_else(|| invalid(key("rate"), "is required"))?;
-            Executor::ConstantArrivalRate {
-                rate: count(&key("rate"), Some(rate), 1, 1)?,
-                time_unit: time_unit()?,
-                duration: at_least_1s("duration", s.duration)?,
-                pre_allocated_vus,
-                max_vus,
-            }
-        }
-        "ramping-arrival-rate" => {
-            let (pre_allocated_vus, max_vus) = arrival_vus()?;
-            Executor::RampingArrivalRate {
-                start_rate: count(&key("start-rate"), s.start_rate, 0, 0)?,
-                time_unit: time_unit()?,
-                stages: stages(&key("stages"), s.stages.as_deref().unwrap_or_default())?,
-                pre_allocated_vus,
-                max_vus,
-            }
-        }
-        "externally-controlled" => {
-            let vus = vus_count(&key("vus"), s.vus, 1, 0)?;
-            let max_vus = vus_count(&key("max-vus"), s.max_vus, i64::from(vus), 0)?;
-            if max_vus < vus {
-                return Err(invalid(
-                    key("max-vus"),
-                    format!("{max_vus} is less than vus ({vus})"),
-                ));
-            }
-            let duration = s
-                .duration
-                .ok_or_else(|| invalid(key("duration"), "is required (0s runs until stopped)"))?
-                .0;
-            Executor::ExternallyControlled {
-                vus,
-                max_vus,
-                duration,
-            }
-        }
-        shared_or_per_vu => {
-            let vus = vus_count(&key("vus"), s.vus, 1, 1)?;
-            let iterations = count(&key("iterations"), s.iterations, 1, 1)?;
-            let max_duration = s.max_duration.map_or(DEFAULT_MAX_DURATION, |d| d.0);
-            if max_duration < Duration::from_secs(1) {
-                return Err(invalid(key("max-duration"), "must be at least 1s"));
-            }
-            if shared_or_per_vu == "shared-iterations" {
-                if iterations < u64::from(vus) {
-                    return Err(invalid(
-                        key("iterations"),
-                        format!("{iterations} iterations cannot be shared among {vus} VUs (iterations must be >= vus)"),
-                    ));
-                }
-                Executor::SharedIterations {
-                    vus,
-                    iterations,
-                    max_duration,
-                }
-            } else {
-                Executor::PerVuIterations {
-                    vus,
-                    iterations,
-                    max_duration,
-                }
-            }
-        }
-    };
-    let scenario = Scenario {
-        name: name.to_string(),
-        executor,
-        exec,
-        start_time: s.start_time.map_or(Duration::ZERO, |d| d.0),
-        graceful_stop: if s.executor == "externally-controlled" {
-            Duration::ZERO
-        } else {
-            s.graceful_stop.map_or(DEFAULT_GRACEFUL, |d| d.0)
-        },
-        env: s.env.clone().unwrap_or_default(),
-        tags: s.tags.clone().unwrap_or_default(),
-    };
-    if scenario.max_vus() == 0 {
-        return Err(invalid(
-            format!("scenarios.{name}"),
-            "never runs a VU (every VU count is 0)",
-        ));
-    }
-    Ok(scenario)
 }
 
 fn resolve_thresholds(

@@ -8,16 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::duration::Dur;
-
-/// One stage of a ramp: reach `target` over `duration`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StageOpt {
-    /// How long the stage lasts.
-    pub duration: Dur,
-    /// VUs (or iterations per time unit) at the end of the stage.
-    pub target: i64,
-}
+use crate::plan::{ScenarioOpt, StageOpt};
 
 /// A threshold: an expression, or a table with abort options.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -61,57 +52,6 @@ impl ThresholdList {
             ThresholdList::Many(v) => v.clone(),
         }
     }
-}
-
-/// One named scenario, k6's `options.scenarios.NAME`. Which keys apply depends on `executor`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ScenarioOpt {
-    /// Executor name, e.g. `ramping-vus`.
-    pub executor: String,
-    /// Offset from the test start.
-    #[serde(alias = "startTime")]
-    pub start_time: Option<Dur>,
-    /// Time running iterations get to finish when the scenario ends.
-    #[serde(alias = "gracefulStop")]
-    pub graceful_stop: Option<Dur>,
-    /// Entry point (only `default` so far).
-    pub exec: Option<String>,
-    /// Extra `-e` variables for this scenario.
-    pub env: Option<BTreeMap<String, String>>,
-    /// Extra tags for this scenario's samples.
-    pub tags: Option<BTreeMap<String, String>>,
-    /// VUs (constant-vus, shared-iterations, per-vu-iterations).
-    pub vus: Option<i64>,
-    /// Duration (constant-vus).
-    pub duration: Option<Dur>,
-    /// Iterations (shared-iterations, per-vu-iterations).
-    pub iterations: Option<i64>,
-    /// Maximum duration (shared-iterations, per-vu-iterations).
-    #[serde(alias = "maxDuration")]
-    pub max_duration: Option<Dur>,
-    /// VUs at the start (ramping-vus).
-    #[serde(alias = "startVUs")]
-    pub start_vus: Option<i64>,
-    /// Stages (ramping-vus).
-    pub stages: Option<Vec<StageOpt>>,
-    /// Time a VU removed by a ramp-down gets to finish its iteration (ramping-vus).
-    #[serde(alias = "gracefulRampDown")]
-    pub graceful_ramp_down: Option<Dur>,
-    /// Iterations per time unit (constant-arrival-rate).
-    pub rate: Option<i64>,
-    /// Rate at the start (ramping-arrival-rate).
-    #[serde(alias = "startRate")]
-    pub start_rate: Option<i64>,
-    /// The rate's time unit (arrival-rate executors; default 1s).
-    #[serde(alias = "timeUnit")]
-    pub time_unit: Option<Dur>,
-    /// VUs initialised before the start (arrival-rate executors).
-    #[serde(alias = "preAllocatedVUs")]
-    pub pre_allocated_vus: Option<i64>,
-    /// Most VUs (arrival-rate executors, externally-controlled).
-    #[serde(alias = "maxVUs")]
-    pub max_vus: Option<i64>,
 }
 
 /// Summary options.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::plan::executor::{ConstantVus, Executor, PerVuIterations, RampingVus, SharedIterations};
 
 fn resolve(text: &str) -> Result<TestConfig, ConfigError> {
     TestConfig::resolve(&parse_options(text, "test.toml")?)
@@ -15,33 +16,33 @@ fn shortcuts_become_the_default_scenario() {
     assert_eq!(t.scenarios[0].name, "default");
     assert_eq!(
         t.scenarios[0].executor,
-        Executor::ConstantVus {
+        Executor::ConstantVus(ConstantVus {
             vus: 10,
             duration: Duration::from_secs(30)
-        }
+        })
     );
     let t = resolve("vus = 2\niterations = 8").unwrap();
     assert!(matches!(
         t.scenarios[0].executor,
-        Executor::SharedIterations {
+        Executor::SharedIterations(SharedIterations {
             vus: 2,
             iterations: 8,
             ..
-        }
+        })
     ));
     let t = resolve("stages = [{ duration = \"10s\", target = 5 }]").unwrap();
     assert!(matches!(
         t.scenarios[0].executor,
-        Executor::RampingVus { start_vus: 1, .. }
+        Executor::RampingVus(RampingVus { start_vus: 1, .. })
     ));
     let t = resolve("").unwrap();
     assert!(matches!(
         t.scenarios[0].executor,
-        Executor::PerVuIterations {
+        Executor::PerVuIterations(PerVuIterations {
             vus: 1,
             iterations: 1,
             ..
-        }
+        })
     ));
 }
 
@@ -84,10 +85,10 @@ fn layers_override_in_order() {
     let t = TestConfig::resolve(&merged).unwrap();
     assert_eq!(
         t.scenarios[0].executor,
-        Executor::ConstantVus {
+        Executor::ConstantVus(ConstantVus {
             vus: 7,
             duration: Duration::from_secs(10)
-        }
+        })
     );
     assert_eq!(t.env.len(), 2);
     assert_eq!(
@@ -255,4 +256,18 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_wrong_value_in_a_scenario_names_its_table_and_key() {
+    let e = err("[scenarios.x]\nexecutor = \"constant-vus\"\nvus = \"a\"\nduration = \"1s\"");
+    assert!(
+        e.contains("(`[scenarios.x]`): vus: invalid type: string \"a\""),
+        "{e}"
+    );
+    let e = err("[scenarios.x]\nexecutor = \"nope\"");
+    assert!(
+        e.contains("unknown executor 'nope' (expected constant-vus, ramping-vus,"),
+        "{e}"
+    );
 }

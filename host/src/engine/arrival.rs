@@ -17,6 +17,7 @@ use super::scenario::{ScenarioResult, Shared};
 use super::vu_task::ScenarioCounters;
 use crate::logging::{self, Level};
 use crate::metrics::builtin;
+use crate::plan::executor::RateCurve;
 use crate::plan::Scenario;
 use crate::vu::Vu;
 
@@ -34,10 +35,12 @@ pub struct Growth {
     pub initialised: Arc<AtomicU64>,
 }
 
-/// Runs an arrival-rate scenario. `owns(i)` says whether global start `i` is this process's
-/// (execution segments); a single run owns every start.
+/// Runs an arrival-rate scenario's starts on `curve`. `owns(i)` says whether global start `i`
+/// is this process's (execution segments); a single run owns every start.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     scenario: &Scenario,
+    curve: RateCurve,
     vus: Vec<Vu>,
     start: Instant,
     counters: Arc<ScenarioCounters>,
@@ -45,9 +48,6 @@ pub async fn run(
     growth: Growth,
     owns: impl Fn(u64) -> bool,
 ) -> ScenarioResult {
-    let Some(curve) = scenario.rate_curve() else {
-        return ScenarioResult::default();
-    };
     let mut stop = shared.stop.clone();
     let idle = Arc::new(Mutex::new(vus));
     let created = Arc::new(AtomicU32::new(lock(&idle).len() as u32));

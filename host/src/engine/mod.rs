@@ -29,8 +29,8 @@ use factory::{ScenarioVus, VuFactory};
 use crate::config::TestConfig;
 use crate::metrics::thresholds;
 use crate::metrics::{builtin, Aggregate, Sample, TagSetId};
+use crate::plan::executor::{Closed, Drive};
 use crate::plan::segment::ExecutionTuple;
-use crate::plan::Executor;
 use crate::vu::{GuestError, Plugin};
 
 /// How often VU buffers are merged into the aggregate.
@@ -140,11 +140,14 @@ pub async fn run(
             }
             let first_growth_id = next_id;
             next_id += sc.local_max_vus(tuple) - sc.local_initial_vus(tuple);
-            let external = match &sc.executor {
-                Executor::ExternallyControlled { vus, max_vus, .. } => {
-                    Some(control.register(&sc.name, *vus, *max_vus))
+            let external = match sc.drive() {
+                Drive::Closed(Closed::External { vus, max_vus, .. }) => {
+                    Some(control.register(&sc.name, vus, max_vus))
                 }
-                _ => None,
+                Drive::Closed(
+                    Closed::For(_) | Closed::Steps { .. } | Closed::Iterations { .. },
+                )
+                | Drive::Open(_) => None,
             };
             per_scenario.push((vus, settings, first_growth_id, external));
         }
@@ -223,15 +226,17 @@ pub async fn run(
             if !clock::sleep_until(begin, &mut stop).await {
                 return (sc.name.clone(), scenario::ScenarioResult::default());
             }
-            let r = match sc.rate_curve() {
-                Some(_) => {
+            let r = match sc.drive() {
+                Drive::Open(curve) => {
                     let starts = sc.arrival_tuple(&tuple);
-                    arrival::run(&sc, vus, begin, counters, shared, growth, |i| {
+                    arrival::run(&sc, curve, vus, begin, counters, shared, growth, |i| {
                         starts.owns(i)
                     })
                     .await
                 }
-                None => scenario::run(&sc, vus, begin, counters, shared, &tuple, external).await,
+                Drive::Closed(closed) => {
+                    scenario::run(&sc, closed, vus, begin, counters, shared, &tuple, external).await
+                }
             };
             (sc.name.clone(), r)
         });

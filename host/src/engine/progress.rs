@@ -14,7 +14,7 @@ use crate::duration::format_duration;
 use crate::metrics::Aggregate;
 use crate::output::format;
 use crate::plan::segment::ExecutionTuple;
-use crate::plan::{Executor, Scenario};
+use crate::plan::Scenario;
 
 /// Seconds between plain (non-terminal) progress blocks.
 const PLAIN_EVERY: u64 = 5;
@@ -55,13 +55,7 @@ impl Progress {
             local_iterations: test
                 .scenarios
                 .iter()
-                .map(|s| match &s.executor {
-                    Executor::SharedIterations { .. } => s.local_iterations(tuple),
-                    Executor::PerVuIterations { iterations, .. } => {
-                        iterations * u64::from(s.local_max_vus(tuple))
-                    }
-                    _ => 0,
-                })
+                .map(|s| s.local_iterations(tuple))
                 .collect(),
             counters,
             active,
@@ -156,25 +150,7 @@ impl Progress {
         } else {
             run.as_secs_f64() / total.as_secs_f64()
         };
-        let (pct, extra) = match &sc.executor {
-            Executor::SharedIterations { .. } => (
-                done as f64 / iterations.max(1) as f64,
-                format!("  {done}/{iterations} shared iters"),
-            ),
-            Executor::PerVuIterations {
-                iterations: per, ..
-            } => (
-                done as f64 / iterations.max(1) as f64,
-                format!("  {done}/{iterations} iters, {per} per VU"),
-            ),
-            Executor::ConstantArrivalRate {
-                rate, time_unit, ..
-            } => (
-                time_pct,
-                format!("  {:.2} iters/s", *rate as f64 / time_unit.as_secs_f64()),
-            ),
-            _ => (time_pct, String::new()),
-        };
+        let (pct, extra) = sc.progress(done, iterations, time_pct);
         let pct = (pct * 100.0).min(100.0);
         let finished = pct >= 100.0 && c.active.load(Ordering::Relaxed) == 0;
         let shown = Duration::from_millis(run.as_millis() as u64 / 100 * 100);

@@ -9,8 +9,9 @@ use tokio::task::JoinSet;
 
 use super::clock::{sleep_until, wait_stop};
 use super::vu_task::{Command, Iterations, ScenarioCounters, VuTask};
+use crate::plan::executor::{Closed, Iterations as Budget};
 use crate::plan::segment::ExecutionTuple;
-use crate::plan::{Executor, Scenario};
+use crate::plan::Scenario;
 use crate::vu::Vu;
 
 /// The shared pieces every VU task of a scenario gets.
@@ -32,10 +33,12 @@ pub struct ScenarioResult {
     pub dropped: u64,
 }
 
-/// Runs a closed-model `scenario` with `vus` (this segment's share of its VUs) from `start`.
-/// `external` carries the VU target of an externally-controlled scenario.
+/// Runs a closed-model `scenario` as `closed` says, with `vus` (this segment's share of its
+/// VUs) from `start`. `external` carries the VU target of an externally-controlled scenario.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     scenario: &Scenario,
+    closed: Closed,
     vus: Vec<Vu>,
     start: Instant,
     counters: Arc<ScenarioCounters>,
@@ -44,15 +47,15 @@ pub async fn run(
     mut external: Option<watch::Receiver<u32>>,
 ) -> ScenarioResult {
     let mut stop = shared.stop.clone();
-    let shared_pool = match &scenario.executor {
-        Executor::SharedIterations { .. } => {
-            Some(Arc::new(AtomicU64::new(scenario.local_iterations(tuple))))
-        }
-        _ => None,
+    let budget = match closed {
+        Closed::Iterations { budget, .. } => Some(budget),
+        Closed::For(_) | Closed::Steps { .. } | Closed::External { .. } => None,
     };
-    let per_vu = match &scenario.executor {
-        Executor::PerVuIterations { iterations, .. } => Some(*iterations),
-        _ => None,
+    let shared_pool = matches!(budget, Some(Budget::Shared(_)))
+        .then(|| Arc::new(AtomicU64::new(scenario.local_iterations(tuple))));
+    let per_vu = match budget {
+        Some(Budget::PerVu(n)) => Some(n),
+        Some(Budget::Shared(_)) | None => None,
     };
     let mut senders = Vec::with_capacity(vus.len());
     let mut tasks = JoinSet::new();
@@ -81,14 +84,12 @@ pub async fn run(
     };
     let graceful_stop = scenario.graceful_stop;
     let mut stopped = false;
-    match &scenario.executor {
-        Executor::ConstantVus { duration, .. } => {
+    match closed {
+        Closed::For(duration) => {
             send_all(Command::Run);
-            stopped = !sleep_until(start + *duration, &mut stop).await;
+            stopped = !sleep_until(start + duration, &mut stop).await;
         }
-        Executor::RampingVus {
-            graceful_ramp_down, ..
-        } => {
+        Closed::Steps { graceful_ramp_down } => {
             let mut running = 0usize;
             for step in scenario.local_steps(tuple) {
                 if !sleep_until(start + step.at, &mut stop).await {
@@ -99,7 +100,7 @@ pub async fn run(
                 for tx in senders.iter().take(target).skip(running) {
                     tx.send_replace(Command::Run);
                 }
-                let hard_at = Instant::now() + *graceful_ramp_down;
+                let hard_at = Instant::now() + graceful_ramp_down;
                 for tx in senders.iter().take(running).skip(target) {
                     tx.send_replace(Command::Stop { hard_at });
                 }
@@ -109,9 +110,9 @@ pub async fn run(
                 stopped = !sleep_until(start + scenario.nominal_duration(), &mut stop).await;
             }
         }
-        Executor::ExternallyControlled { duration, .. } => {
+        Closed::External { duration, .. } => {
             let mut target = external.take();
-            let end = (!duration.is_zero()).then(|| start + *duration);
+            let end = (!duration.is_zero()).then(|| start + duration);
             let mut running = 0usize;
             loop {
                 let want = target
@@ -149,11 +150,9 @@ pub async fn run(
                 }
             }
         }
-        Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. } => {}
-        Executor::SharedIterations { max_duration, .. }
-        | Executor::PerVuIterations { max_duration, .. } => {
+        Closed::Iterations { max_duration, .. } => {
             send_all(Command::Run);
-            let deadline = tokio::time::sleep_until((start + *max_duration).into());
+            let deadline = tokio::time::sleep_until((start + max_duration).into());
             tokio::pin!(deadline);
             loop {
                 tokio::select! {

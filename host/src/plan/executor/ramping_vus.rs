@@ -1,12 +1,93 @@
-//! k6's ramping-vus interpolation (`getRawExecutionSteps`): the exact times at which the VU
-//! count changes, one VU at a time, computed in integer nanoseconds as k6 does.
+//! k6's `ramping-vus`: the VU count follows stages, one VU at a time, at the exact times k6
+//! computes; a VU a ramp-down removes gets `gracefulRampDown` to finish its iteration.
 
 use std::time::Duration;
 
-use super::{Stage, Step};
+use serde::{Deserialize, Serialize};
 
-/// The planned VU count over time for `start_vus` followed by `stages`, one entry per change
-/// (the first entry is at 0). Consecutive entries always differ.
+use super::{
+    ser_ms, stages, vus_count, Closed, Drive, Key, OptionError, Schedule, StageOpt, Unknown,
+    DEFAULT_GRACEFUL,
+};
+use crate::duration::{format_duration, Dur};
+use crate::plan::{Stage, Step};
+
+/// Its options as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Options {
+    /// VUs at the start (default 1).
+    #[serde(alias = "startVUs")]
+    pub start_vus: Option<i64>,
+    /// The ramp.
+    pub stages: Option<Vec<StageOpt>>,
+    /// Time a VU removed by a ramp-down gets to finish its iteration (default 30s).
+    #[serde(alias = "gracefulRampDown")]
+    pub graceful_ramp_down: Option<Dur>,
+    /// Keys that are not its options.
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// The VU count follows `stages`, starting from `start_vus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RampingVus {
+    /// VUs at the start.
+    pub start_vus: u32,
+    /// The ramp.
+    pub stages: Vec<Stage>,
+    /// Time a VU removed by a ramp-down gets to finish its iteration.
+    #[serde(serialize_with = "ser_ms", rename = "graceful_ramp_down_ms")]
+    pub graceful_ramp_down: Duration,
+}
+
+impl Options {
+    /// Validates the options.
+    pub fn resolve(&self, key: &Key) -> Result<RampingVus, OptionError> {
+        Ok(RampingVus {
+            start_vus: vus_count(key, "start-vus", self.start_vus, 1, 0)?,
+            stages: stages(key, self.stages.as_deref())?,
+            graceful_ramp_down: self.graceful_ramp_down.map_or(DEFAULT_GRACEFUL, |d| d.0),
+        })
+    }
+}
+
+impl Schedule for RampingVus {
+    fn max_vus(&self) -> u32 {
+        self.stages
+            .iter()
+            .map(|s| s.target)
+            .fold(self.start_vus, u32::max)
+    }
+
+    fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        raw_steps(self.start_vus, &self.stages)
+    }
+
+    fn drive(&self) -> Drive {
+        Drive::Closed(Closed::Steps {
+            graceful_ramp_down: self.graceful_ramp_down,
+        })
+    }
+
+    fn describe(&self, stop: &str) -> String {
+        format!(
+            "Up to {} looping VUs for {} over {} stages (gracefulRampDown: {}, {stop})",
+            self.max_vus(),
+            format_duration(self.duration()),
+            self.stages.len(),
+            format_duration(self.graceful_ramp_down)
+        )
+    }
+}
+
+/// k6's interpolation (`getRawExecutionSteps`): the planned VU count over time for `start_vus`
+/// followed by `stages`, one entry per change (the first at 0), one VU at a time, in integer
+/// nanoseconds as k6 computes it. Consecutive entries always differ.
 pub fn raw_steps(start_vus: u32, stages: &[Stage]) -> Vec<Step> {
     let mut steps = vec![Step {
         at: Duration::ZERO,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Stage;
+use crate::plan::Stage;
 
 /// A rate curve: iterations per `time_unit`, starting at `start_rate`, then linear to each
 /// stage's target over its duration.
