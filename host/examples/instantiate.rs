@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use volley::metrics::{Aggregate, Tags};
+use volley::metrics::{Aggregate, Registry, Tags};
 use volley::sandbox::Sandbox;
 use volley::transport::{HttpConfig, HttpSettings};
 use volley::vu::{Plugin, PoolSize, Vu, VuSetup};
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }),
         &sandbox,
     )?);
-    let agg = Aggregate::new(Tags::new());
+    let agg = Aggregate::new(Tags::new(), Registry::new());
     let sandbox = Arc::new(sandbox);
     let http = Arc::new(HttpConfig::new(&HttpSettings::default())?);
     let setup = |id: u32| VuSetup::standalone(id, "bench", &agg, sandbox.clone(), http.clone());

@@ -10,7 +10,7 @@ use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
-use crate::metrics::{Aggregate, Tags};
+use crate::metrics::{Aggregate, Registry, Tags};
 use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, report, summary, Results, RunFacts};
 use crate::plan::executor::{Closed, Drive};
@@ -340,7 +340,7 @@ async fn plugin_options(
     env: std::collections::BTreeMap<String, String>,
 ) -> Result<Options, AppError> {
     let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
-    let agg = Aggregate::new(Tags::new());
+    let agg = Aggregate::new(Tags::new(), Registry::new());
     let mut setup = VuSetup::standalone(
         0,
         "options",
@@ -515,7 +515,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         let banner = banner(&p, &args.outputs);
         logging::to_stderr(banner.strip_suffix('\n').unwrap_or(&banner));
     }
-    let aggregate = Aggregate::new(Tags::new());
+    let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
     // The series feeds the report, and the live progress unless -q.
     if args.report.is_some() || !args.quiet {
         aggregate.keep_series();
@@ -640,6 +640,7 @@ pub fn merge(
 ) -> Result<i32, AppError> {
     use crate::output::merge::{self, MergeError};
     let mut parts = Vec::new();
+    let metrics = Registry::new();
     for file in files {
         let name = file.display().to_string();
         let invalid = |message: String| MergeError::Invalid {
@@ -649,7 +650,7 @@ pub fn merge(
         let text = std::fs::read_to_string(file).map_err(|e| invalid(e.to_string()))?;
         let doc: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        parts.push(merge::read(&name, &doc)?);
+        parts.push(merge::read(&name, &doc, &metrics)?);
     }
     let results = merge::merge(parts, trend_stats)?;
     if print {

@@ -14,7 +14,7 @@ pub use options::{Options, SandboxOpt, SummaryOpt, ThresholdList, ThresholdOpt, 
 
 use crate::duration::Dur;
 use crate::metrics::thresholds::{self, MetricThresholds, Written};
-use crate::metrics::{Contains, MetricId, MetricKind, SystemTags, SYSTEM_TAGS};
+use crate::metrics::{Contains, MetricKind, Registry, SystemTags, SYSTEM_TAGS};
 use crate::plan::{ExecutorOpt, Scenario};
 use crate::sandbox::{HostPattern, Sandbox};
 
@@ -139,6 +139,8 @@ pub struct TestConfig {
     pub scenarios: Vec<Scenario>,
     /// Thresholds by metric.
     pub thresholds: Vec<MetricThresholds>,
+    /// The test's metrics (built-in, declared and, during the run, created by its scenarios).
+    pub metrics: Registry,
     /// Test variables (`-e`).
     pub env: BTreeMap<String, String>,
     /// Summary settings.
@@ -164,12 +166,12 @@ pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
 impl TestConfig {
     /// Validates merged options into a test.
     pub fn resolve(opts: &Options) -> Result<TestConfig, ConfigError> {
-        declare_metrics(opts.metrics.as_ref())?;
+        let metrics = declare_metrics(opts.metrics.as_ref())?;
         let scenarios = resolve_scenarios(opts)?;
         let thresholds = if opts.no_thresholds == Some(true) {
             Vec::new()
         } else {
-            resolve_thresholds(opts.thresholds.as_ref())?
+            resolve_thresholds(&metrics, opts.thresholds.as_ref())?
         };
         let summary = opts.summary.clone().unwrap_or_default();
         let trend_stats = summary.trend_stats.unwrap_or_else(|| {
@@ -200,6 +202,7 @@ impl TestConfig {
             http,
             scenarios,
             thresholds,
+            metrics,
             env: opts.env.clone().unwrap_or_default(),
             summary: SummaryConfig {
                 trend_stats,
@@ -270,8 +273,9 @@ impl TestConfig {
     }
 }
 
-/// Defines the custom metrics declared under `[metrics]`.
-fn declare_metrics(declared: Option<&BTreeMap<String, String>>) -> Result<(), ConfigError> {
+/// The test's metrics: the built-ins and the custom metrics declared under `[metrics]`.
+fn declare_metrics(declared: Option<&BTreeMap<String, String>>) -> Result<Registry, ConfigError> {
+    let metrics = Registry::new();
     for (name, kind) in declared.into_iter().flatten() {
         let (kind, contains) = match kind.as_str() {
             "counter" => (MetricKind::Counter, Contains::Default),
@@ -288,10 +292,11 @@ fn declare_metrics(declared: Option<&BTreeMap<String, String>>) -> Result<(), Co
                 ))
             }
         };
-        MetricId::custom(name, kind, contains)
+        metrics
+            .custom(name, kind, contains)
             .map_err(|e| invalid(format!("metrics.{name}"), e.to_string()))?;
     }
-    Ok(())
+    Ok(metrics)
 }
 
 /// The sandbox `opts` describe (validated), e.g. to load a plugin before the rest is merged.
@@ -424,6 +429,7 @@ fn resolve_scenarios(opts: &Options) -> Result<Vec<Scenario>, ConfigError> {
 }
 
 fn resolve_thresholds(
+    metrics: &Registry,
     map: Option<&BTreeMap<String, ThresholdList>>,
 ) -> Result<Vec<MetricThresholds>, ConfigError> {
     map.into_iter()
@@ -441,7 +447,7 @@ fn resolve_thresholds(
                     delay_abort_eval: t.delay_abort_eval.map_or(Duration::ZERO, |d| d.0),
                 },
             });
-            thresholds::resolve(name, written).map_err(|reason| ConfigError::Threshold {
+            thresholds::resolve(metrics, name, written).map_err(|reason| ConfigError::Threshold {
                 metric: name.clone(),
                 reason,
             })

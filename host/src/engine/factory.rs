@@ -96,13 +96,7 @@ impl VuFactory {
 
     /// Creates and instantiates VU `id` for a scenario.
     pub async fn create(&self, id: u32, sc: &ScenarioVus) -> Result<Vu, EngineError> {
-        let recorder = Recorder::new(
-            self.aggregate.buffer(),
-            self.aggregate.tags().clone(),
-            sc.tags.clone(),
-            self.aggregate.origin().0,
-            sc.system,
-        );
+        let recorder = Recorder::new(&self.aggregate, sc.tags.clone(), sc.system);
         Vu::new(
             self.plugin.clone(),
             VuSetup {

@@ -11,7 +11,7 @@ use super::series::{Point, Series};
 use super::tags::matches;
 use super::value::MetricValue;
 use super::window::Window;
-use super::{MetricId, Sample, SampleBuffer, TagSetId, Tags};
+use super::{MetricId, Registry, Sample, SampleBuffer, TagSetId, Tags};
 use crate::logging::{self, Level};
 
 /// One value per series, and the limits on how many series there are.
@@ -23,7 +23,7 @@ struct Values {
 
 impl Values {
     /// Adds `s` to its series; `false` when it was dropped (a limit was reached).
-    fn add(&mut self, s: &Sample) -> bool {
+    fn add(&mut self, s: &Sample, metrics: &Registry) -> bool {
         if s.tags == TagSetId::OVERFLOW {
             self.caps.refuse();
             return false;
@@ -34,14 +34,15 @@ impl Values {
                 if !self.caps.admit(s.metric) {
                     return false;
                 }
-                e.insert(MetricValue::new(s.metric.def().kind)).add(s.value);
+                e.insert(MetricValue::new(metrics.def(s.metric).kind))
+                    .add(s.value);
             }
         }
         true
     }
 
     /// Warns once per refusal seen since the last call, naming the tag that varies most.
-    fn warn_new(&mut self, tags: &Tags) {
+    fn warn_new(&mut self, tags: &Tags, metrics: &Registry) {
         let new = self.caps.take_new();
         if new.is_empty() {
             return;
@@ -57,7 +58,7 @@ impl Values {
                 ),
                 Refusal::Run => cap::most_varied(sets.iter()),
             };
-            logging::host(Level::Warn, &cap::warning(refusal, varied));
+            logging::host(Level::Warn, &cap::warning(refusal, varied, metrics));
         }
     }
 }
@@ -66,6 +67,7 @@ impl Values {
 #[derive(Debug)]
 pub struct Aggregate {
     tags: Tags,
+    metrics: Registry,
     buffers: Mutex<Vec<Arc<SampleBuffer>>>,
     values: Mutex<Values>,
     start: Instant,
@@ -79,10 +81,12 @@ pub struct Aggregate {
 }
 
 impl Aggregate {
-    /// An empty aggregate using `tags` to resolve tag sets.
-    pub fn new(tags: Tags) -> Arc<Self> {
+    /// An empty aggregate using `tags` to resolve tag sets and `metrics` (the test's) to
+    /// resolve metrics.
+    pub fn new(tags: Tags, metrics: Registry) -> Arc<Self> {
         Arc::new(Aggregate {
             tags,
+            metrics,
             buffers: Mutex::default(),
             values: Mutex::default(),
             start: Instant::now(),
@@ -128,7 +132,7 @@ impl Aggregate {
         let total = values.caps.dropped();
         let by: Vec<String> = values
             .caps
-            .dropped_by_metric()
+            .dropped_by_metric(&self.metrics)
             .iter()
             .map(|(name, n)| format!("{name}: {n}"))
             .collect();
@@ -163,7 +167,12 @@ impl Aggregate {
     pub fn track_window(&self, metric: MetricId, filter: Vec<(String, String)>, seconds: u32) {
         let mut windows = lock(&self.windows);
         if !windows.iter().any(|w| w.is(metric, &filter, seconds)) {
-            windows.push(Window::new(metric, filter, seconds));
+            windows.push(Window::new(
+                metric,
+                self.metrics.def(metric).kind,
+                filter,
+                seconds,
+            ));
         }
     }
 
@@ -212,6 +221,11 @@ impl Aggregate {
         &self.tags
     }
 
+    /// The test's metric definitions.
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
     /// A new sample buffer for one VU, merged from now on by [`Aggregate::collect`].
     pub fn buffer(&self) -> Arc<SampleBuffer> {
         let b = SampleBuffer::new();
@@ -223,8 +237,8 @@ impl Aggregate {
     pub fn record(&self, samples: &[Sample]) {
         let mut kept = samples.to_vec();
         let mut values = lock(&self.values);
-        kept.retain(|s| values.add(s));
-        values.warn_new(&self.tags);
+        kept.retain(|s| values.add(s, &self.metrics));
+        values.warn_new(&self.tags, &self.metrics);
         drop(values);
         self.forward(&kept);
     }
@@ -236,11 +250,11 @@ impl Aggregate {
         let mut values = lock(&self.values);
         for b in buffers {
             b.drain_into(&mut scratch);
-            scratch.retain(|s| values.add(s));
+            scratch.retain(|s| values.add(s, &self.metrics));
             self.forward(&scratch);
             scratch.clear();
         }
-        values.warn_new(&self.tags);
+        values.warn_new(&self.tags, &self.metrics);
     }
 
     /// The merged value of `metric` over every tag set that contains all of `filter`.
@@ -304,7 +318,7 @@ mod tests {
 
     #[test]
     fn merges_buffers_and_filters_by_tags() {
-        let agg = Aggregate::new(Tags::new());
+        let agg = Aggregate::new(Tags::new(), Registry::new());
         let ok = agg.tags().intern(vec![("status".into(), "200".into())]);
         let bad = agg.tags().intern(vec![("status".into(), "500".into())]);
         let (b1, b2) = (agg.buffer(), agg.buffer());
@@ -351,7 +365,7 @@ mod tests {
 
     #[test]
     fn series_past_the_limit_are_dropped_counted_and_not_forwarded() {
-        let agg = Aggregate::new(Tags::new());
+        let agg = Aggregate::new(Tags::new(), Registry::new());
         let (tx, rx) = mpsc::channel();
         agg.add_output(tx);
         let b = agg.buffer();

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{builtin, MetricId, TagSet};
+use super::{builtin, MetricId, Registry, TagSet};
 
 /// Most distinct tag sets (series) one metric keeps. An HTTP request feeds ~12 metrics under one
 /// tag set, so 10,000 URLs cost ~120,000 series of at most a few KiB each until they see
@@ -76,10 +76,10 @@ impl SeriesCaps {
     }
 
     /// Metrics with drops: `(name, dropped)`.
-    pub fn dropped_by_metric(&self) -> Vec<(&'static str, u64)> {
+    pub fn dropped_by_metric(&self, metrics: &Registry) -> Vec<(&'static str, u64)> {
         let mut out: Vec<(&'static str, u64)> = (0..self.dropped.len())
             .filter(|&i| self.dropped[i] > 0)
-            .map(|i| (MetricId(i as u16).def().name, self.dropped[i]))
+            .map(|i| (metrics.def(MetricId(i as u16)).name, self.dropped[i]))
             .collect();
         if self.dropped_run > 0 {
             out.push((
@@ -111,11 +111,11 @@ pub fn most_varied<'a>(sets: impl Iterator<Item = &'a TagSet>) -> Option<(String
 }
 
 /// The warning for a refusal; `varied` is the tag that varies most among the kept series.
-pub fn warning(refusal: Refusal, varied: Option<(String, usize)>) -> String {
+pub fn warning(refusal: Refusal, varied: Option<(String, usize)>, metrics: &Registry) -> String {
     let what = match refusal {
         Refusal::Metric(m) => format!(
             "metric '{}' reached its limit of {} tag sets (time series)",
-            m.def().name,
+            metrics.def(m).name,
             series_limit(m)
         ),
         Refusal::Run => format!(
@@ -158,7 +158,10 @@ mod tests {
         assert!(caps.take_new().is_empty());
         caps.refuse();
         assert_eq!(caps.dropped(), 3);
-        assert_eq!(caps.dropped_by_metric()[0], ("http_req_duration", 2));
+        assert_eq!(
+            caps.dropped_by_metric(&Registry::new())[0],
+            ("http_req_duration", 2)
+        );
     }
 
     #[test]
@@ -182,7 +185,11 @@ mod tests {
             .collect();
         let varied = most_varied(sets.iter());
         assert_eq!(varied, Some(("url".to_string(), 50)));
-        let w = warning(Refusal::Metric(builtin::HTTP_REQS), varied);
+        let w = warning(
+            Refusal::Metric(builtin::HTTP_REQS),
+            varied,
+            &Registry::new(),
+        );
         assert!(w.contains("'http_reqs'") && w.contains("Tag 'url'") && w.contains("'name' tag"));
     }
 }

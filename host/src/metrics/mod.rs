@@ -6,6 +6,7 @@
 
 mod aggregate;
 pub mod cap;
+mod registry;
 pub mod series;
 mod tags;
 pub mod thresholds;
@@ -13,9 +14,10 @@ mod trend;
 mod value;
 pub mod window;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 pub use aggregate::{ms_since, Aggregate};
+pub use registry::{MetricError, Registry, MAX_CUSTOM};
 pub use tags::{SystemTags, TagSet, TagSetId, Tags, MAX_TAG_BYTES, MAX_TAG_SETS, SYSTEM_TAGS};
 pub use trend::{Trend, TrendError, TrendStats};
 pub use value::MetricValue;
@@ -51,7 +53,7 @@ pub enum Contains {
 pub struct MetricId(pub u16);
 
 /// A metric's definition.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricDef {
     /// k6's name, e.g. `http_req_duration`.
     pub name: &'static str,
@@ -108,117 +110,11 @@ builtins! {
     GRPC_STREAMS_MSGS_RECEIVED = 29, "grpc_streams_msgs_received", Counter, Default;
 }
 
-/// Custom metrics, registered at run time after the built-ins (ids continue from them).
-static CUSTOM: RwLock<Vec<MetricDef>> = RwLock::new(Vec::new());
-/// Most custom metrics a test may define (their names are kept for the process's life).
-const MAX_CUSTOM: usize = 1000;
-
-/// Why a custom metric cannot be defined.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetricError {
-    /// The name breaks k6's rule.
-    #[error(
-        "invalid metric name '{0}': use 1-128 letters, digits and '_', not starting with a digit"
-    )]
-    InvalidName(String),
-    /// The name exists with another type.
-    #[error("metric '{name}' is already a {existing:?}, not a {wanted:?}")]
-    KindMismatch {
-        /// The name.
-        name: String,
-        /// Its type.
-        existing: MetricKind,
-        /// The type asked for.
-        wanted: MetricKind,
-    },
-    /// Too many custom metrics.
-    #[error("too many custom metrics (at most {MAX_CUSTOM})")]
-    TooMany,
-}
-
 impl MetricId {
-    /// The metric's definition.
-    pub fn def(self) -> MetricDef {
-        let i = self.0 as usize;
-        match BUILTINS.get(i) {
-            Some(d) => *d,
-            None => read_custom()[i - BUILTINS.len()],
-        }
-    }
-
-    /// Finds a metric (built-in or custom) by name.
-    pub fn by_name(name: &str) -> Option<MetricId> {
-        if let Some(i) = BUILTINS.iter().position(|d| d.name == name) {
-            return Some(MetricId(i as u16));
-        }
-        read_custom()
-            .iter()
-            .position(|d| d.name == name)
-            .map(|i| MetricId((BUILTINS.len() + i) as u16))
-    }
-
-    /// Finds or defines a custom metric `name` of `kind` (k6's `new Trend(name, isTime)`).
-    pub fn custom(
-        name: &str,
-        kind: MetricKind,
-        contains: Contains,
-    ) -> Result<MetricId, MetricError> {
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(MetricError::InvalidName(name.to_string()));
-        }
-        let existing = |id: MetricId| {
-            let def = id.def();
-            if def.kind == kind {
-                Ok(id)
-            } else {
-                Err(MetricError::KindMismatch {
-                    name: name.to_string(),
-                    existing: def.kind,
-                    wanted: kind,
-                })
-            }
-        };
-        if let Some(id) = MetricId::by_name(name) {
-            return existing(id);
-        }
-        let mut custom = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = custom.iter().position(|d| d.name == name) {
-            drop(custom);
-            return existing(MetricId((BUILTINS.len() + i) as u16));
-        }
-        if custom.len() >= MAX_CUSTOM {
-            return Err(MetricError::TooMany);
-        }
-        custom.push(MetricDef {
-            // Bounded by MAX_CUSTOM, so leaking the names is bounded too.
-            name: Box::leak(name.to_string().into_boxed_str()),
-            kind,
-            contains,
-        });
-        Ok(MetricId((BUILTINS.len() + custom.len() - 1) as u16))
-    }
-
     /// Whether this is a built-in metric.
     pub fn is_builtin(self) -> bool {
         (self.0 as usize) < BUILTINS.len()
     }
-}
-
-/// Every metric defined so far, built-in and custom.
-pub fn all_metrics() -> Vec<MetricDef> {
-    BUILTINS
-        .iter()
-        .copied()
-        .chain(read_custom().iter().copied())
-        .collect()
-}
-
-fn read_custom() -> std::sync::RwLockReadGuard<'static, Vec<MetricDef>> {
-    CUSTOM.read().unwrap_or_else(|e| e.into_inner())
 }
 
 // `iteration_lateness` and `iteration_duration_intended` are Volley's, for arrival-rate

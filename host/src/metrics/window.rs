@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::tags::matches;
 use super::value::MetricValue;
-use super::{MetricId, Sample, TagSetId, Tags};
+use super::{MetricId, MetricKind, Sample, TagSetId, Tags};
 
 /// One tracked (metric, filter, window).
 #[derive(Debug)]
 pub struct Window {
     metric: MetricId,
+    kind: MetricKind,
     filter: Vec<(String, String)>,
     seconds: u32,
     buckets: BTreeMap<u32, MetricValue>,
@@ -19,10 +20,16 @@ pub struct Window {
 }
 
 impl Window {
-    /// Tracks `metric` samples whose tags contain `filter`, over `seconds`.
-    pub fn new(metric: MetricId, filter: Vec<(String, String)>, seconds: u32) -> Window {
+    /// Tracks samples of `metric` (of `kind`) whose tags contain `filter`, over `seconds`.
+    pub fn new(
+        metric: MetricId,
+        kind: MetricKind,
+        filter: Vec<(String, String)>,
+        seconds: u32,
+    ) -> Window {
         Window {
             metric,
+            kind,
             filter,
             seconds: seconds.max(1),
             buckets: BTreeMap::new(),
@@ -51,7 +58,7 @@ impl Window {
         let second = s.at / 1000;
         self.buckets
             .entry(second)
-            .or_insert_with(|| MetricValue::new(self.metric.def().kind))
+            .or_insert_with(|| MetricValue::new(self.kind))
             .add(s.value);
         let keep_from = second.saturating_sub(self.seconds + 1);
         while let Some((&oldest, _)) = self.buckets.iter().next() {
@@ -94,6 +101,7 @@ mod tests {
         let other = tags.intern(vec![("status".into(), "500".into())]);
         let mut w = Window::new(
             builtin::HTTP_REQ_DURATION,
+            MetricKind::Trend,
             vec![("status".into(), "200".into())],
             2,
         );

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{CheckResult, MetricResult, Results, RunFacts};
 use crate::metrics::thresholds::Outcome;
 use crate::metrics::thresholds::{parse_expr, parse_selector, Selector};
-use crate::metrics::{Contains, MetricDef, MetricId, MetricKind, MetricValue, Trend};
+use crate::metrics::{Contains, MetricDef, MetricKind, MetricValue, Registry, Trend};
 use crate::plan::segment::Segment;
 
 /// The schema this reads and writes.
@@ -70,8 +70,9 @@ pub struct Part {
     trend_stats: Vec<String>,
 }
 
-/// Reads a JSON summary written by `--summary-export`; `file` names it in errors.
-pub fn read(file: &str, doc: &Value) -> Result<Part, MergeError> {
+/// Reads a JSON summary written by `--summary-export`, defining its custom metrics in
+/// `metrics` (shared by the parts of one merge); `file` names it in errors.
+pub fn read(file: &str, doc: &Value, registry: &Registry) -> Result<Part, MergeError> {
     let bad = |message: String| MergeError::Invalid {
         file: file.to_string(),
         message,
@@ -110,7 +111,7 @@ pub fn read(file: &str, doc: &Value) -> Result<Part, MergeError> {
         .ok_or_else(|| bad("\"metrics\" is missing".into()))?
     {
         let at = |message: String| bad(format!("metrics.\"{key}\": {message}"));
-        let (m, stats) = read_metric(key, entry).map_err(at)?;
+        let (m, stats) = read_metric(key, entry, registry).map_err(at)?;
         if trend_stats.is_empty() && !stats.is_empty() {
             trend_stats = stats;
         }
@@ -149,7 +150,11 @@ fn count(v: &Value) -> Option<u64> {
 }
 
 /// One metric entry, and the trend stats its `values` show (trends only).
-fn read_metric(key: &str, entry: &Value) -> Result<(PartMetric, Vec<String>), String> {
+fn read_metric(
+    key: &str,
+    entry: &Value,
+    metrics: &Registry,
+) -> Result<(PartMetric, Vec<String>), String> {
     let selector = parse_selector(key).map_err(|e| e.to_string())?;
     let kind: MetricKind = serde_json::from_value(entry["type"].clone()).map_err(|_| {
         format!(
@@ -163,7 +168,9 @@ fn read_metric(key: &str, entry: &Value) -> Result<(PartMetric, Vec<String>), St
             entry["contains"]
         )
     })?;
-    let id = MetricId::custom(&selector.metric, kind, contains).map_err(|e| e.to_string())?;
+    let id = metrics
+        .custom(&selector.metric, kind, contains)
+        .map_err(|e| e.to_string())?;
     let values = &entry["values"];
     let need =
         |name: &str| number(&values[name]).ok_or_else(|| format!("values.{name} is missing"));
@@ -209,7 +216,7 @@ fn read_metric(key: &str, entry: &Value) -> Result<(PartMetric, Vec<String>), St
     Ok((
         PartMetric {
             selector,
-            def: id.def(),
+            def: metrics.def(id),
             value,
             thresholds,
         },
@@ -287,6 +294,7 @@ pub fn merge(parts: Vec<Part>, trend_stats: Option<Vec<String>>) -> Result<Resul
             };
             outcomes.push(Outcome {
                 selector: selector.clone(),
+                def: m.def,
                 source: source.clone(),
                 aggregation: expr.aggregation,
                 passed: match (expr.window, value) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::config::TestConfig;
 use crate::metrics::thresholds::Selector;
 use crate::metrics::thresholds::{self, Outcome};
-use crate::metrics::{all_metrics, builtin, Aggregate, MetricDef, MetricId, MetricValue};
+use crate::metrics::{builtin, Aggregate, MetricDef, MetricValue};
 
 /// One metric or sub-metric with its value.
 #[derive(Debug, Clone)]
@@ -79,11 +79,11 @@ pub struct RunFacts {
 /// Every metric's value over the samples tagged `key:value`.
 fn metrics_tagged(agg: &Aggregate, key: &str, value: &str) -> Vec<MetricResult> {
     let filter = [(key.to_string(), value.to_string())];
-    let mut defs = all_metrics();
+    let mut defs = agg.metrics().all();
     defs.sort_by_key(|d| d.name);
     defs.into_iter()
         .filter_map(|def| {
-            let id = MetricId::by_name(def.name)?;
+            let id = agg.metrics().by_name(def.name)?;
             let value = agg.value(id, &filter)?;
             Some(MetricResult {
                 selector: Selector {
@@ -102,7 +102,9 @@ impl Results {
     pub fn collect(test: &TestConfig, agg: &Aggregate, facts: RunFacts) -> Results {
         let duration = facts.duration;
         let thresholds = thresholds::evaluate(&test.thresholds, agg, duration);
-        let mut selectors: Vec<Selector> = all_metrics()
+        let mut selectors: Vec<Selector> = agg
+            .metrics()
+            .all()
             .iter()
             .map(|d| Selector {
                 metric: d.name.to_string(),
@@ -119,10 +121,10 @@ impl Results {
         let metrics = selectors
             .into_iter()
             .filter_map(|selector| {
-                let id = MetricId::by_name(&selector.metric)?;
+                let id = agg.metrics().by_name(&selector.metric)?;
                 let value = agg.value(id, &selector.tags)?;
                 Some(MetricResult {
-                    def: id.def(),
+                    def: agg.metrics().def(id),
                     selector,
                     value,
                 })

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::prometheus;
-use crate::metrics::{Aggregate, MetricId, Sample, TagSet, Tags};
+use crate::metrics::{Aggregate, MetricDef, MetricId, Registry, Sample, TagSet, Tags};
 
 /// k6's CSV columns, in order.
 const CSV_COLUMNS: [&str; 19] = [
@@ -96,6 +96,7 @@ impl Stream {
     pub fn start(spec: &OutSpec, agg: &Aggregate) -> std::io::Result<Stream> {
         let (tx, rx) = mpsc::channel::<Arc<Vec<Sample>>>();
         let tags = agg.tags().clone();
+        let metrics = agg.metrics().clone();
         let wall_start = agg.origin().1;
         let spawn = std::thread::Builder::new().name("volley-output".into());
         let handle = match spec {
@@ -103,12 +104,12 @@ impl Stream {
                 let file = BufWriter::new(File::create(path)?);
                 let json = matches!(spec, OutSpec::Json(_));
                 spawn.spawn(move || {
-                    write_all(rx, file, tags, wall_start, json).map_err(|e| e.to_string())
+                    write_all(rx, file, tags, metrics, wall_start, json).map_err(|e| e.to_string())
                 })?
             }
             OutSpec::PrometheusRw(settings) => {
                 let settings = settings.clone();
-                spawn.spawn(move || prometheus::run(rx, settings, tags))?
+                spawn.spawn(move || prometheus::run(rx, settings, tags, metrics))?
             }
         };
         agg.add_output(tx);
@@ -134,6 +135,7 @@ fn write_all(
     rx: mpsc::Receiver<Arc<Vec<Sample>>>,
     mut out: BufWriter<File>,
     tags: Tags,
+    metrics: Registry,
     wall_start: SystemTime,
     json: bool,
 ) -> std::io::Result<u64> {
@@ -176,7 +178,7 @@ fn write_all(
                 );
             }
             let name = names.entry(s.metric).or_insert_with(|| {
-                let name = s.metric.def().name;
+                let name = metrics.def(s.metric).name;
                 if json {
                     serde_json::Value::from(name).to_string()
                 } else {
@@ -185,7 +187,7 @@ fn write_all(
             });
             if json {
                 if declared.insert(s.metric) {
-                    writeln!(out, "{}", metric_line(s.metric))?;
+                    writeln!(out, "{}", metric_line(metrics.def(s.metric)))?;
                 }
                 writeln!(
                     out,
@@ -203,8 +205,7 @@ fn write_all(
     Ok(written)
 }
 
-fn metric_line(id: MetricId) -> String {
-    let def = id.def();
+fn metric_line(def: MetricDef) -> String {
     serde_json::json!({
         "type": "Metric",
         "data": {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::format;
 use super::{MetricResult, Results};
-use crate::metrics::{MetricKind, MetricValue};
+use crate::metrics::MetricValue;
 
 /// Width of a metric row's name column, dots included (k6's compact layout).
 const NAME_WIDTH: usize = 72;
@@ -111,14 +111,7 @@ fn render_thresholds(r: &Results, out: &mut String) {
             let _ = writeln!(out, "\n      {tags}");
         }
         last_tags = tags;
-        let (kind, contains) = r
-            .metric(&t.selector.metric)
-            .map(|m| (m.def.kind, m.def.contains))
-            .or_else(|| {
-                crate::metrics::MetricId::by_name(&t.selector.metric)
-                    .map(|id| (id.def().kind, id.def().contains))
-            })
-            .unwrap_or((MetricKind::Counter, crate::metrics::Contains::Default));
+        let (kind, contains) = (t.def.kind, t.def.contains);
         let _ = writeln!(
             out,
             "{indent}{} '{}' {}",
@@ -188,7 +181,7 @@ fn section_of(metric: &str, full: bool) -> Option<&'static str> {
         Some("GRPC")
     } else if WEBSOCKET.contains(&metric) {
         Some("WEBSOCKET")
-    } else if crate::metrics::MetricId::by_name(metric).is_some_and(|id| !id.is_builtin()) {
+    } else if crate::metrics::BUILTINS.iter().all(|d| d.name != metric) {
         Some("CUSTOM")
     } else {
         None

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use crate::logging::{self, Level};
 use crate::metrics::{
-    builtin, ms_since, MetricId, Sample, SampleBuffer, SystemTags, TagSetId, Tags,
+    builtin, ms_since, Aggregate, MetricId, Registry, Sample, SampleBuffer, SystemTags, TagSetId,
+    Tags,
 };
 use crate::transport::Outcome;
 
@@ -44,6 +45,7 @@ fn warn_once(flag: &AtomicBool, msg: impl FnOnce() -> String) {
 pub struct Recorder {
     buffer: Arc<SampleBuffer>,
     tags: Tags,
+    metrics: Registry,
     base: Vec<(String, String)>,
     cache: HashMap<String, TagSetId>,
     cache_bytes: usize,
@@ -70,27 +72,22 @@ pub struct RequestInfo<'a> {
 }
 
 impl Recorder {
-    /// A recorder writing to `buffer`; `base` tags (the scenario and its tags) go on every sample.
-    /// Sample times count from `origin` (the aggregate's start).
-    pub fn new(
-        buffer: Arc<SampleBuffer>,
-        tags: Tags,
-        base: Vec<(String, String)>,
-        origin: Instant,
-        system: SystemTags,
-    ) -> Self {
+    /// A recorder writing to a new buffer of `agg`, with its tags, metrics and clock; `base`
+    /// tags (the scenario and its tags) go on every sample.
+    pub fn new(agg: &Aggregate, base: Vec<(String, String)>, system: SystemTags) -> Self {
         let mut recorder = Recorder {
+            buffer: agg.buffer(),
+            tags: agg.tags().clone(),
+            metrics: agg.metrics().clone(),
+            origin: agg.origin().0,
             groups: Vec::new(),
             refused_groups: 0,
             cache_bytes: 0,
             system,
-            buffer,
-            tags,
             base,
             cache: HashMap::new(),
             key: String::new(),
             batch: Vec::with_capacity(12),
-            origin,
         };
         // The base set exists from the start, so a full interner never drops iterations.
         recorder.tag_set_exact(&[]);
@@ -294,6 +291,11 @@ impl Recorder {
         self.flush();
     }
 
+    /// The test's metric definitions (custom metrics are defined through them).
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
     /// Records a custom metric sample with the guest's extra tags.
     pub fn custom(&mut self, metric: MetricId, value: f64, tags: &[(String, String)]) {
         let extra: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -369,15 +371,8 @@ mod tests {
     use crate::metrics::Aggregate;
 
     fn recorder() -> (Arc<Aggregate>, Recorder) {
-        let agg = Aggregate::new(Tags::new());
-        let (origin, _) = agg.origin();
-        let rec = Recorder::new(
-            agg.buffer(),
-            agg.tags().clone(),
-            Vec::new(),
-            origin,
-            SystemTags::default(),
-        );
+        let agg = Aggregate::new(Tags::new(), Registry::new());
+        let rec = Recorder::new(&agg, Vec::new(), SystemTags::default());
         (agg, rec)
     }
 

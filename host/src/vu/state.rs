@@ -19,7 +19,7 @@ use super::bindings::{checks, group, http, log, metrics, timing, vu};
 use super::recorder::Recorder;
 use super::tcp::Slots;
 use crate::logging::{GuestLog, Level, MAX_LINE_BYTES};
-use crate::metrics::{Contains, MetricId, MetricKind};
+use crate::metrics::{Contains, MetricKind};
 use crate::sandbox::Sandbox;
 use crate::transport::{self, Client};
 
@@ -94,13 +94,7 @@ impl VuSetup {
             scenario: scenario.into(),
             exec: "default".into(),
             env: Default::default(),
-            recorder: Recorder::new(
-                agg.buffer(),
-                agg.tags().clone(),
-                Vec::new(),
-                agg.origin().0,
-                crate::metrics::SystemTags::default(),
-            ),
+            recorder: Recorder::new(agg, Vec::new(), crate::metrics::SystemTags::default()),
             test_start: Instant::now(),
             sandbox,
             http,
@@ -234,7 +228,11 @@ impl metrics::Host for VuState {
                 "metric '{name}': value {value} is not a finite number"
             ));
         }
-        let id = MetricId::custom(&name, kind, contains).map_err(|e| e.to_string())?;
+        let id = self
+            .recorder
+            .metrics()
+            .custom(&name, kind, contains)
+            .map_err(|e| e.to_string())?;
         let tags: Vec<(String, String)> = tags.into_iter().map(|t| (t.key, t.value)).collect();
         self.recorder.custom(id, value, &tags);
         Ok(())

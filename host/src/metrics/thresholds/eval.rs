@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use super::parse::{Aggregation, Selector};
 use super::resolve::{MetricThresholds, ThresholdSpec};
-use crate::metrics::{Aggregate, MetricValue};
+use crate::metrics::{Aggregate, MetricDef, MetricValue};
 
 /// The result of one threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// Metric and tag filter.
     pub selector: Selector,
+    /// The metric's definition.
+    pub def: MetricDef,
     /// The expression as written.
     pub source: String,
     /// What it aggregates.
@@ -30,6 +32,7 @@ pub fn evaluate(defs: &[MetricThresholds], agg: &Aggregate, elapsed: Duration) -
             let value = spec_value(def, spec, agg, elapsed, metric_value.as_ref());
             out.push(Outcome {
                 selector: def.selector.clone(),
+                def: agg.metrics().def(def.metric),
                 source: spec.expr.source.clone(),
                 aggregation: spec.expr.aggregation,
                 value,

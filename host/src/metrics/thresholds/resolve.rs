@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::parse::{parse_expr, parse_selector, Expr, Selector};
-use crate::metrics::MetricId;
+use crate::metrics::{MetricId, Registry};
 
 /// One threshold as the user wrote it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,20 +39,21 @@ pub struct MetricThresholds {
     pub specs: Vec<ThresholdSpec>,
 }
 
-/// The thresholds written on `name` (a metric with an optional `{tag:value}` selector), or
-/// why they cannot be used.
+/// The thresholds written on `name` (a metric of `metrics` with an optional `{tag:value}`
+/// selector), or why they cannot be used.
 pub fn resolve(
+    metrics: &Registry,
     name: &str,
     written: impl IntoIterator<Item = Written>,
 ) -> Result<MetricThresholds, String> {
     let selector = parse_selector(name).map_err(|e| e.to_string())?;
-    let metric = MetricId::by_name(&selector.metric).ok_or_else(|| {
+    let metric = metrics.by_name(&selector.metric).ok_or_else(|| {
         format!(
             "unknown metric '{}' (declare custom metrics under [metrics])",
             selector.metric
         )
     })?;
-    let kind = metric.def().kind;
+    let kind = metrics.def(metric).kind;
     let specs = written
         .into_iter()
         .map(|w| {

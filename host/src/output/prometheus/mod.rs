@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::duration::parse_duration;
 use crate::logging::{self, Level};
-use crate::metrics::{Contains, MetricId, MetricKind, Sample, TagSet, TagSetId, Tags};
+use crate::metrics::{Contains, MetricId, MetricKind, Registry, Sample, TagSet, TagSetId, Tags};
 use wire::{Label, NativeHistogram, Point, Series};
 
 /// Where and how often to push.
@@ -80,6 +80,7 @@ enum State {
 struct Writer {
     settings: Settings,
     tags: Tags,
+    metrics: Registry,
     sets: Vec<TagSet>,
     series: HashMap<(MetricId, TagSetId), (Vec<Label>, State)>,
     client: reqwest::Client,
@@ -91,6 +92,7 @@ pub fn run(
     rx: mpsc::Receiver<Arc<Vec<Sample>>>,
     settings: Settings,
     tags: Tags,
+    metrics: Registry,
 ) -> Result<u64, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,6 +105,7 @@ pub fn run(
     let mut w = Writer {
         settings,
         tags,
+        metrics,
         sets: Vec::new(),
         series: HashMap::new(),
         client,
@@ -133,7 +136,7 @@ impl Writer {
             if s.tags.0 as usize >= self.sets.len() {
                 self.sets = self.tags.all();
             }
-            let def = s.metric.def();
+            let def = self.metrics.def(s.metric);
             let (_, state) = self.series.entry((s.metric, s.tags)).or_insert_with(|| {
                 let labels = labels(
                     &series_name(&self.settings.prefix, def.name, def.kind, def.contains),
