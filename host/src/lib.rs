@@ -6,6 +6,7 @@
 //! built-in system under test.
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod duration;

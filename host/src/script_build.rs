@@ -109,6 +109,13 @@ pub enum BuildError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The built-scripts cache is in a directory others can write (they could swap the
+    /// component the run loads).
+    #[error("cache directory {} cannot be trusted (see the warning above): set VOLLEY_CACHE_DIR to a directory only you can write", .dir.display())]
+    UntrustedCache {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A `.proto` file the script loads was not found.
     #[error("{script} loads {name}, which is in none of: {searched} (k6/net/grpc's .proto files are embedded when the script is built; name them relative to the script or to a folder given to client.load)")]
     ProtoMissing {
@@ -451,20 +458,6 @@ pub fn build(script: &Path, out: &Path) -> Result<Built, BuildError> {
     })
 }
 
-/// `$VOLLEY_CACHE_DIR/scripts`, else `$XDG_CACHE_HOME/volley/scripts`, else
-/// `~/.cache/volley/scripts`.
-fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("VOLLEY_CACHE_DIR") {
-        return PathBuf::from(d).join("scripts");
-    }
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("volley")
-        .join("scripts")
-}
-
 /// Builds `script` unless a component of the same bundle was built before; returns the cached
 /// component. The key is the sha256 of the bundle (the script, what it imports and the shim),
 /// the WIT and the componentize-js version, so editing any of them rebuilds.
@@ -488,7 +481,9 @@ pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
     }
     h.update(tc.componentize_js_version().as_bytes());
     let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let dir = cache_dir();
+    let dir = crate::cache::dir("scripts").ok_or_else(|| BuildError::UntrustedCache {
+        dir: crate::cache::location("scripts"),
+    })?;
     let path = dir.join(format!("{key}.wasm"));
     if path.is_file() {
         return Ok(Built {

@@ -1,6 +1,6 @@
 //! The metrics one test knows: k6's built-ins, then the custom metrics it declares or its
 //! scenarios create (`new Trend('x')`), with ids continuing from the built-ins. Owned by the
-//! test (its [`crate::config::TestConfig`] and the aggregate it records into), so two tests in
+//! test (its `TestConfig` and the aggregate it records into), so two tests in
 //! one process never see each other's metrics.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};

@@ -3,7 +3,6 @@
 //! content-addressed cache and pin it in `volley.lock`. Capabilities from the entry bound the
 //! sandbox: the user's grant can only narrow them.
 
-pub mod cache;
 pub mod commands;
 pub mod index;
 pub mod lock;
@@ -357,21 +356,10 @@ fn lock_changes(l: &Locked, entry: &Entry) -> Vec<String> {
     changes
 }
 
-/// The content-addressed cache directory, `$VOLLEY_CACHE_DIR/registry` or
-/// `~/.cache/volley/registry`, when only this user can write it (see [`cache::private_dir`]).
+/// The content-addressed cache directory (`registry` under the cache root), when only this
+/// user can write it.
 pub fn cache_dir() -> Option<PathBuf> {
-    cache::private_dir(&cache_location())
-}
-
-fn cache_location() -> PathBuf {
-    let base = std::env::var_os("VOLLEY_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("volley")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("volley"))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("volley"));
-    base.join("registry")
+    crate::cache::dir("registry")
 }
 
 /// Returns the verified component bytes of `entry`, from `cache` (if any) or downloaded within

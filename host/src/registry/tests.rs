@@ -380,28 +380,3 @@ async fn a_stalled_server_times_out() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     drop(listener);
 }
-
-#[test]
-fn a_cache_directory_others_can_write_is_untrusted() {
-    use std::os::unix::fs::PermissionsExt;
-    let root = temp("cache");
-    let fresh = root.join("a").join("b");
-    assert_eq!(cache::untrusted(&fresh), None, "created private");
-    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
-    assert_eq!(mode & 0o077, 0, "{mode:o}");
-    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let why = cache::untrusted(&fresh).unwrap();
-    assert!(why.contains("777"), "{why}");
-    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o775)).unwrap();
-    assert!(cache::untrusted(&fresh).is_some(), "group-writable");
-    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(cache::untrusted(&fresh), None);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        std::os::unix::fs::chown(&fresh, Some(65534), None).unwrap();
-        let why = cache::untrusted(&fresh).unwrap();
-        assert!(why.contains("owned by uid 65534"), "{why}");
-    }
-    assert!(cache::private_dir(&fresh).is_none());
-    let _ = std::fs::remove_dir_all(&root);
-}

@@ -321,10 +321,10 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.
-/// A cache directory others can write is not used (see `registry::cache::private_dir`): the
+/// A cache directory others can write is not used (see [`crate::cache::private_dir`]): the
 /// component is compiled without it.
 fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-    let Some(dir) = cache_dir().and_then(|d| crate::registry::cache::private_dir(&d)) else {
+    let Some(dir) = crate::cache::dir(crate::cache::COMPILED) else {
         return Component::new(engine, bytes);
     };
     let mut h = Sha256::new();
@@ -349,17 +349,6 @@ fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> 
         }
     }
     Ok(component)
-}
-
-/// `$VOLLEY_CACHE_DIR`, else `$XDG_CACHE_HOME/volley`, else `~/.cache/volley`.
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("VOLLEY_CACHE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("volley").join("compiled"))
 }
 
 #[cfg(test)]
