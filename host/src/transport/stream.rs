@@ -11,8 +11,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use super::connect::dial;
+use super::exchange::ms;
 use super::timed_io::{IoStats, TimedIo};
-use super::{dial, ms, tls, Client, TransportError};
+use super::{tls, Client, TransportError};
 
 /// A connection, plain or TLS, counting its bytes into [`Opened::stats`].
 pub enum Stream {
@@ -50,7 +52,7 @@ impl Client {
     ) -> Result<Opened, TransportError> {
         let config = self.config();
         let addr = config.resolver.resolve(host, port).await?;
-        let (tcp, connecting) = dial(addr, self.local_ip).await?;
+        let (tcp, connecting) = dial(addr, self.local_ip()).await?;
         let stats = IoStats::new();
         let timed = TimedIo::new(tcp, stats.clone());
         if !secure {

@@ -20,7 +20,8 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::Status;
 
-use super::{hyper_error, source_of, Client, IoStats, TransportError};
+use super::error::{hyper_error, source_of};
+use super::{Client, IoStats, TransportError};
 use crate::sandbox::Sandbox;
 
 mod protos;

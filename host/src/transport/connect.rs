@@ -1,0 +1,162 @@
+//! Opening an HTTP connection: TCP from the VU's source address, TLS for `https://`, and the
+//! HTTP/1.1 or HTTP/2 handshake, with what each step cost.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use super::error::hyper_error;
+use super::exchange::ms;
+use super::timed_io::{IoStats, TimedIo};
+use super::{tls, HttpConfig, TransportError};
+
+/// A connection's request half.
+pub(super) enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    pub(super) async fn ready(&mut self) -> bool {
+        match self {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// An open connection: its request half, its byte counters and its TLS version, if any.
+pub(super) struct Conn {
+    pub(super) sender: Sender,
+    pub(super) stats: Arc<IoStats>,
+    pub(super) tls_version: Option<&'static str>,
+}
+
+/// What opening a connection cost, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Setup {
+    pub(super) connecting: f64,
+    pub(super) tls_handshaking: f64,
+}
+
+/// Opens a connection: TCP, then TLS for `https://` (ALPN picks HTTP/2 or HTTP/1.1), or
+/// HTTP/2 with prior knowledge for `http://` when `h2c` is set.
+pub(super) async fn open(
+    config: &HttpConfig,
+    local_ip: Option<IpAddr>,
+    secure: bool,
+    host: &str,
+    port: u16,
+) -> Result<(Conn, Setup), TransportError> {
+    let addr = config.resolver.resolve(host, port).await?;
+    let (stream, connecting) = dial(addr, local_ip).await?;
+    let stats = IoStats::new();
+    let timed = TimedIo::new(stream, stats.clone());
+    let mut setup = Setup {
+        connecting,
+        tls_handshaking: 0.0,
+    };
+    if !secure {
+        let sender = handshake(TokioIo::new(timed), config.h2c).await?;
+        return Ok((
+            Conn {
+                sender,
+                stats,
+                tls_version: None,
+            },
+            setup,
+        ));
+    }
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| TransportError::InvalidUrl(format!("{host}: {e}")))?;
+    let t0 = Instant::now();
+    let tls = tokio_rustls::TlsConnector::from(config.tls.for_host(host))
+        .connect(name, timed)
+        .await
+        .map_err(|e| {
+            let (code, message) = tls::handshake_error(&e, host);
+            TransportError::Other { code, message }
+        })?;
+    setup.tls_handshaking = ms(t0.elapsed());
+    let session = tls.get_ref().1;
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    let tls_version = tls::version_label(session.protocol_version());
+    let sender = handshake(TokioIo::new(tls), h2).await?;
+    Ok((
+        Conn {
+            sender,
+            stats,
+            tls_version,
+        },
+        setup,
+    ))
+}
+
+/// The HTTP/1.1 or HTTP/2 handshake over `io`; the connection task runs on its own.
+async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, TransportError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        return Ok(Sender::H2(sender));
+    }
+    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
+    tokio::spawn(async move {
+        // Ends when the sender is dropped or the peer closes; errors surface on the sender.
+        let _ = connection.await;
+    });
+    Ok(Sender::H1(sender))
+}
+
+/// Opens a TCP connection, from `local` when given; returns it with the connect time in ms.
+pub(super) async fn dial(
+    addr: std::net::SocketAddr,
+    local: Option<IpAddr>,
+) -> Result<(TcpStream, f64), TransportError> {
+    let t0 = Instant::now();
+    let connect = async {
+        let Some(ip) = local else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        socket.connect(addr).await
+    };
+    let stream = connect.await.map_err(|e| {
+        let code = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => 1212,
+            std::io::ErrorKind::TimedOut => 1211,
+            _ => 1210,
+        };
+        TransportError::Connect {
+            code,
+            message: format!("tcp {addr}: {e}"),
+        }
+    })?;
+    let connecting = ms(t0.elapsed());
+    let _ = stream.set_nodelay(true);
+    Ok((stream, connecting))
+}
