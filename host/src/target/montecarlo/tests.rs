@@ -1,7 +1,20 @@
-use super::*;
+//! Monte Carlo target tests: the model, the query, the pool, and the HTTP front end on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderMap, HOST};
+use hyper::header::{HeaderMap, ALLOW, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::model::{erfc, Normals, MATURITY, RATE, SPOT, STRIKE, VOLATILITY};
+use super::params::parse_query;
+use super::pool::Job;
+use super::*;
 
 const REFERENCE_PRICE: f64 = 8.021_352_235_143_176;
 
