@@ -1,3 +1,5 @@
+//! Execution segment tests: parsing, sequences, striping and re-segmenting against k6's results.
+
 use super::*;
 
 fn r(s: &str) -> Ratio {
