@@ -9,6 +9,7 @@ use crate::config::{Options, StageOpt, SummaryOpt};
 use crate::duration::parse_duration;
 use crate::duration::Dur;
 use crate::output::stream::OutSpec;
+use crate::target::montecarlo::TargetConfig;
 
 /// Load testing with WebAssembly component scenarios.
 #[derive(Debug, Parser)]
@@ -166,6 +167,26 @@ pub enum TargetCommand {
         #[arg(long)]
         steps: Option<u32>,
     },
+}
+
+impl TargetCommand {
+    /// Where to listen and the target's configuration: its defaults, overridden by the flags given.
+    pub fn settings(&self) -> (std::net::SocketAddr, TargetConfig) {
+        let TargetCommand::Montecarlo {
+            port,
+            host,
+            workers,
+            paths,
+            steps,
+        } = *self;
+        let defaults = TargetConfig::default();
+        let config = TargetConfig {
+            workers: workers.unwrap_or(defaults.workers),
+            paths: paths.unwrap_or(defaults.paths),
+            steps: steps.unwrap_or(defaults.steps),
+        };
+        ((host, port).into(), config)
+    }
 }
 
 /// Options of `run` and `inspect`.

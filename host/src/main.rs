@@ -1,8 +1,10 @@
 //! The `volley` command.
 
 use clap::Parser;
-use volley::cli::{Cli, Command, IndexCommand, RegistryCommand, TargetCommand};
-use volley::{app, target::montecarlo};
+use volley::cli::{Cli, Command, IndexCommand, RegistryCommand};
+use volley::engine::control;
+use volley::registry::{commands, RegistryError};
+use volley::{app, script_build, target::montecarlo};
 
 fn main() {
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -52,9 +54,13 @@ async fn dispatch(cli: Cli) -> i32 {
             address,
         } => {
             let body = serde_json::json!({ "vus": vus, "scenario": scenario });
-            control_call(address, hyper::Method::PATCH, Some(body)).await
+            let reply = control::request(address, hyper::Method::PATCH, Some(body)).await;
+            Ok(printed(reply.map(|text| vec![text])))
         }
-        Command::Status { address } => control_call(address, hyper::Method::GET, None).await,
+        Command::Status { address } => {
+            let reply = control::request(address, hyper::Method::GET, None).await;
+            Ok(printed(reply.map(|text| vec![text])))
+        }
         Command::Merge {
             files,
             summary_export,
@@ -67,17 +73,17 @@ async fn dispatch(cli: Cli) -> i32 {
             !no_summary,
         )
         .or_else(app_error),
-        Command::Registry { command } => registry_command(command).await,
-        Command::Build { script, output } => Ok(build(&script, output)),
-        Command::Target { target } => match target {
-            TargetCommand::Montecarlo {
-                port,
-                host,
-                workers,
-                paths,
-                steps,
-            } => serve(host, port, workers, paths, steps).await,
-        },
+        Command::Registry { command } => Ok(printed(registry_command(command).await)),
+        Command::Build { script, output } => Ok(printed(
+            script_build::command(&script, output.as_deref()).map(|_| Vec::new()),
+        )),
+        Command::Target { target } => {
+            let (address, config) = target.settings();
+            montecarlo::serve_until_ctrl_c(address, config)
+                .await
+                .map(|()| 0)
+                .map_err(anyhow::Error::from)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -85,26 +91,24 @@ async fn dispatch(cli: Cli) -> i32 {
     })
 }
 
-async fn control_call(
-    address: std::net::SocketAddr,
-    method: hyper::Method,
-    body: Option<serde_json::Value>,
-) -> anyhow::Result<i32> {
-    match volley::engine::control::request(address, method, body).await {
-        Ok(text) => {
-            println!("{text}");
-            Ok(0)
+/// Prints `lines` and gives exit code 0, or prints the error and gives 1.
+fn printed(lines: Result<Vec<String>, impl std::fmt::Display>) -> i32 {
+    match lines {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            0
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(1)
+            1
         }
     }
 }
 
-async fn registry_command(command: RegistryCommand) -> anyhow::Result<i32> {
-    use volley::registry::commands;
-    let lines = match command {
+async fn registry_command(command: RegistryCommand) -> Result<Vec<String>, RegistryError> {
+    match command {
         RegistryCommand::Index {
             command: IndexCommand::Build { dir },
         } => commands::build_index(&dir),
@@ -116,45 +120,6 @@ async fn registry_command(command: RegistryCommand) -> anyhow::Result<i32> {
             .await
             .map(|l| vec![l]),
         RegistryCommand::List { registries } => commands::list(&registries.list).await,
-    };
-    match lines {
-        Ok(lines) => {
-            for l in lines {
-                println!("{l}");
-            }
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(1)
-        }
-    }
-}
-
-fn build(script: &std::path::Path, output: Option<std::path::PathBuf>) -> i32 {
-    let out = output.unwrap_or_else(|| script.with_extension("wasm"));
-    eprintln!(
-        "building {} with componentize-js (about a minute)...",
-        script.display()
-    );
-    match volley::script_build::build(script, &out) {
-        Ok(b) => {
-            let how = if b.cached {
-                "from the cache".to_string()
-            } else {
-                format!("in {:.1} s", b.elapsed.as_secs_f64())
-            };
-            eprintln!(
-                "built {} ({:.1} MB) {how}",
-                b.output.display(),
-                b.bytes as f64 / 1e6,
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
     }
 }
 
@@ -185,31 +150,4 @@ async fn wait_signal(term: &mut Option<tokio::signal::unix::Signal>) {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-async fn serve(
-    host: std::net::IpAddr,
-    port: u16,
-    workers: Option<usize>,
-    paths: Option<u32>,
-    steps: Option<u32>,
-) -> anyhow::Result<i32> {
-    let mut config = montecarlo::TargetConfig::default();
-    if let Some(w) = workers {
-        config.workers = w;
-    }
-    if let Some(p) = paths {
-        config.paths = p;
-    }
-    if let Some(s) = steps {
-        config.steps = s;
-    }
-    let target = montecarlo::start((host, port).into(), config).await?;
-    eprintln!(
-        "Monte Carlo target listening on http://{} (Ctrl-C to stop)",
-        target.local_addr()
-    );
-    tokio::signal::ctrl_c().await?;
-    target.shutdown().await;
-    Ok(0)
 }

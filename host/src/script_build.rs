@@ -458,6 +458,28 @@ pub fn build(script: &Path, out: &Path) -> Result<Built, BuildError> {
     })
 }
 
+/// `volley build`: builds `script` into `output` (default: the script's path with `.wasm`),
+/// saying on stderr what it builds and, once done, what it wrote.
+pub fn command(script: &Path, output: Option<&Path>) -> Result<Built, BuildError> {
+    let out = output.map_or_else(|| script.with_extension("wasm"), Path::to_path_buf);
+    eprintln!(
+        "building {} with componentize-js (about a minute)...",
+        script.display()
+    );
+    let built = build(script, &out)?;
+    let how = if built.cached {
+        "from the cache".to_string()
+    } else {
+        format!("in {:.1} s", built.elapsed.as_secs_f64())
+    };
+    eprintln!(
+        "built {} ({:.1} MB) {how}",
+        built.output.display(),
+        built.bytes as f64 / 1e6,
+    );
+    Ok(built)
+}
+
 /// Builds `script` unless a component of the same bundle was built before; returns the cached
 /// component. The key is the sha256 of the bundle (the script, what it imports and the shim),
 /// the WIT and the componentize-js version, so editing any of them rebuilds.

@@ -74,6 +74,9 @@ pub enum TargetError {
     /// A worker thread could not be spawned.
     #[error("cannot spawn a target worker thread")]
     Spawn(#[source] std::io::Error),
+    /// Ctrl-C could not be listened for.
+    #[error(transparent)]
+    Signal(std::io::Error),
 }
 
 /// A running target; dropping it or calling shutdown stops accepting and ends the worker threads.
@@ -168,6 +171,18 @@ pub async fn start(addr: SocketAddr, config: TargetConfig) -> Result<RunningTarg
         server: Some(server),
         workers_alive: Some(workers_alive),
     })
+}
+
+/// `volley target montecarlo`: serves on `addr` until Ctrl-C, then shuts the target down.
+pub async fn serve_until_ctrl_c(addr: SocketAddr, config: TargetConfig) -> Result<(), TargetError> {
+    let target = start(addr, config).await?;
+    eprintln!(
+        "Monte Carlo target listening on http://{} (Ctrl-C to stop)",
+        target.local_addr()
+    );
+    tokio::signal::ctrl_c().await.map_err(TargetError::Signal)?;
+    target.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]
