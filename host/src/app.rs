@@ -18,7 +18,7 @@ use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError
 use crate::plan::Step;
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
 use crate::sandbox::Sandbox;
-use crate::target::montecarlo::{self, TargetConfig, TargetError};
+use crate::target::montecarlo::{self, RunningTarget, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{GuestError, Plugin, PluginError, PoolSize, Vu, VuSetup};
 
@@ -472,36 +472,13 @@ fn requirements(p: &Prepared) -> Vec<Step> {
 
 /// `volley run`: runs the test and returns the exit code (0, 99 or 105).
 pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
-    // Ctrl-C or SIGTERM ends a download, a build or a spinning options() call at once.
-    let mut early = signal.clone();
-    let mut p = tokio::select! {
-        p = prepare(args) => p?,
-        Ok(_) = early.wait_for(|stop| *stop) => return Err(AppError::Interrupted),
-    };
+    let mut p = prepare_unless_stopped(args, &signal).await?;
     if let Some((lock, path)) = &p.lock {
         lock.write(path)?;
     }
-    let nofile = crate::limits::raise_nofile();
     let local_vus = p.test.local_max_vus(&p.segment);
-    for w in crate::limits::check(u64::from(local_vus), nofile) {
-        logging::host(Level::Warn, &w);
-    }
-    let mut target = None;
-    // The built-in target stands in when the user granted no host: no BASE_URL and no
-    // allowed-hosts (a WebSocket, gRPC or TCP scenario names its hosts and has no use for it).
-    if p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL") {
-        let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
-        logging::host(
-            Level::Info,
-            &format!(
-                "no BASE_URL given: serving the built-in Monte Carlo target at {}",
-                t.base_url()
-            ),
-        );
-        p.test.env.insert("BASE_URL".into(), t.base_url());
-        p.test.sandbox.grant_builtin_target(&t.base_url());
-        target = Some(t);
-    }
+    warn_of_system_limits(local_vus);
+    let target = start_builtin_target(&mut p).await?;
     let plugin = Arc::new(Plugin::from_bytes(
         &p.wasm,
         &p.origin,
@@ -520,47 +497,113 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     if args.report.is_some() || !args.quiet {
         aggregate.keep_series();
     }
-    let mut streams = Vec::new();
-    for spec in &args.outputs {
-        streams.push(
-            Stream::start(spec, &aggregate).map_err(|source| AppError::Output {
-                output: spec.to_string(),
-                source,
-            })?,
-        );
-    }
-    let http = Arc::new(HttpConfig::new(&p.test.http)?);
+    let streams = start_streams(&args.outputs, &aggregate)?;
     let settings = RunSettings {
-        http,
+        http: Arc::new(HttpConfig::new(&p.test.http)?),
         segment: p.segment.clone(),
         control_address: args.address,
     };
     let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
+    finish_streams(&aggregate, streams);
+    if let Some(t) = target {
+        t.shutdown().await;
+    }
+    let results = Results::collect(&p.test, &aggregate, run_facts(&report, &p.segment));
+    write_results(args, &p, &results, &aggregate)?;
+    warn_of_what_went_wrong(&report);
+    Ok(exit_code(&report, &results))
+}
+
+/// [`prepare`], unless Ctrl-C or SIGTERM comes first: that ends a download, a build or a
+/// spinning `options()` call at once.
+async fn prepare_unless_stopped(
+    args: &RunArgs,
+    signal: &watch::Receiver<bool>,
+) -> Result<Prepared, AppError> {
+    let mut early = signal.clone();
+    tokio::select! {
+        p = prepare(args) => p,
+        Ok(_) = early.wait_for(|stop| *stop) => Err(AppError::Interrupted),
+    }
+}
+
+/// Raises the open-file limit and warns when the system's limits look too low for `local_vus`.
+fn warn_of_system_limits(local_vus: u32) {
+    let nofile = crate::limits::raise_nofile();
+    for w in crate::limits::check(u64::from(local_vus), nofile) {
+        logging::host(Level::Warn, &w);
+    }
+}
+
+/// Starts the built-in target when the user granted no host: no BASE_URL and no allowed-hosts
+/// (a WebSocket, gRPC or TCP scenario names its hosts and has no use for it); points BASE_URL
+/// and the sandbox at it.
+async fn start_builtin_target(p: &mut Prepared) -> Result<Option<RunningTarget>, AppError> {
+    if !p.test.sandbox.grants_nothing() || p.test.env.contains_key("BASE_URL") {
+        return Ok(None);
+    }
+    let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
+    logging::host(
+        Level::Info,
+        &format!(
+            "no BASE_URL given: serving the built-in Monte Carlo target at {}",
+            t.base_url()
+        ),
+    );
+    p.test.env.insert("BASE_URL".into(), t.base_url());
+    p.test.sandbox.grant_builtin_target(&t.base_url());
+    Ok(Some(t))
+}
+
+/// Starts the `--out` streams, each fed by `aggregate`.
+fn start_streams(outputs: &[OutSpec], aggregate: &Aggregate) -> Result<Vec<Stream>, AppError> {
+    outputs
+        .iter()
+        .map(|spec| {
+            Stream::start(spec, aggregate).map_err(|source| AppError::Output {
+                output: spec.to_string(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Closes the outputs and waits for each stream to finish writing; failures are logged.
+fn finish_streams(aggregate: &Aggregate, streams: Vec<Stream>) {
     aggregate.close_outputs();
     for stream in streams {
         if let Err(e) = stream.finish() {
             logging::host(Level::Error, &e);
         }
     }
-    if let Some(t) = target {
-        t.shutdown().await;
-    }
-    let facts = RunFacts {
+}
+
+/// What the summary says of the run besides the metrics.
+fn run_facts(report: &engine::RunReport, segment: &ExecutionTuple) -> RunFacts {
+    RunFacts {
         duration: report.elapsed,
         iterations: report
             .scenarios
             .iter()
             .fold((0, 0), |(c, i), (_, sc, si)| (c + sc, i + si)),
-        segment: p.segment.segment().to_string(),
+        segment: segment.segment().to_string(),
         errors: report.errors.clone(),
-    };
-    let results = Results::collect(&p.test, &aggregate, facts);
+    }
+}
+
+/// Prints the summary and writes the HTML report and the JSON export, as asked.
+fn write_results(
+    args: &RunArgs,
+    p: &Prepared,
+    results: &Results,
+    aggregate: &Aggregate,
+) -> Result<(), AppError> {
     if p.test.summary.enabled {
-        logging::to_stdout(&summary::render(&results));
+        logging::to_stdout(&summary::render(results));
     }
     if let Some(path) = &args.report {
         let page = report::render(
-            &results,
+            results,
             &aggregate.series(),
             &format!("Volley report: {}", p.origin),
         );
@@ -570,12 +613,18 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         })?;
     }
     if let Some(path) = &p.test.summary.export {
-        let doc = serde_json::to_string_pretty(&export::to_json(&results)).unwrap_or_default();
+        let doc = serde_json::to_string_pretty(&export::to_json(results)).unwrap_or_default();
         std::fs::write(path, doc).map_err(|source| AppError::Write {
             path: path.clone(),
             source,
         })?;
     }
+    Ok(())
+}
+
+/// Warns of dropped guest log lines and repeated iteration errors, and reports a failed
+/// scenario task.
+fn warn_of_what_went_wrong(report: &engine::RunReport) {
     if logging::suppressed() > 0 {
         logging::host(
             Level::Warn,
@@ -597,11 +646,15 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
             &format!("the run was stopped because a scenario task failed: {panic}"),
         );
     }
-    Ok(match report.aborted {
+}
+
+/// The run's exit code (k6's), saying which thresholds were crossed when they decide it.
+fn exit_code(report: &engine::RunReport, results: &Results) -> i32 {
+    match report.aborted {
         Some(Abort::Signal) => exit::EXTERNAL_ABORT,
         _ if report.panicked.is_some() => exit::HOST_PANIC,
         _ if matches!(report.teardown, Some(GuestError::Timeout { .. })) => exit::TEARDOWN_TIMEOUT,
-        Some(Abort::Threshold(metrics)) => {
+        Some(Abort::Threshold(ref metrics)) => {
             logging::host(
                 Level::Error,
                 &format!(
@@ -627,7 +680,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
             exit::THRESHOLDS_FAILED
         }
         None => 0,
-    })
+    }
 }
 
 /// `volley merge`: reads the summaries, prints and exports the merged one; exit 99 when a
