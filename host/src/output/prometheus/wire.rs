@@ -242,6 +242,62 @@ mod tests {
         assert_eq!(m.0, expected);
     }
 
+    /// A push of `n` series as a run makes them: eight labels each, half float samples, half
+    /// native histograms of a latency trend.
+    fn typical_push(n: usize) -> Vec<Series> {
+        (0..n)
+            .map(|i| {
+                let mut labels: Vec<Label> = [
+                    ("__name__", "k6_http_req_duration_seconds"),
+                    ("expected_response", "true"),
+                    ("method", "GET"),
+                    ("name", "http://127.0.0.1:8080/"),
+                    ("proto", "HTTP/1.1"),
+                    ("scenario", "default"),
+                    ("status", "200"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                labels.push(("url".into(), format!("http://127.0.0.1:8080/{i}")));
+                let point = if i % 2 == 0 {
+                    Point::Float(i as f64 * 1.5)
+                } else {
+                    let mut h = NativeHistogram::default();
+                    for k in 0..2_000 {
+                        h.observe(0.001 + f64::from(k % 400) * 0.000_1);
+                    }
+                    Point::Histogram(h)
+                };
+                Series {
+                    labels,
+                    point,
+                    timestamp_ms: 1_700_000_000_000,
+                }
+            })
+            .collect()
+    }
+
+    /// What encoding a push costs, per series: `cargo test --release -p volley --lib
+    /// encoding_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, run by name"]
+    fn encoding_cost() {
+        let series = typical_push(1_000);
+        let rounds = 200;
+        let mut bytes = 0;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            bytes += std::hint::black_box(write_request(&series)).len();
+        }
+        let per_series = start.elapsed().as_nanos() as f64 / (rounds * series.len()) as f64;
+        println!(
+            "write_request: {per_series:.0} ns per series ({} bytes per push of {})",
+            bytes / rounds,
+            series.len()
+        );
+    }
+
     #[test]
     fn encodes_a_float_series() {
         let req = write_request(&[Series {
