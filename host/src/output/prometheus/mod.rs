@@ -188,7 +188,7 @@ impl Writer {
 
     fn push(&self) -> Result<(), String> {
         let url = &self.settings.url;
-        let body = wire::compress(&wire::write_request(&self.snapshot()))
+        let body = wire::compress(&wire::write_request(self.snapshot()))
             .map_err(|e| format!("prometheus-rw: cannot compress the request: {e}"))?;
         let request = self
             .client
