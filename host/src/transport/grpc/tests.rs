@@ -1,3 +1,5 @@
+//! gRPC tests: loading `.proto` sources, JSON conversion, targets, limits and metadata.
+
 use super::*;
 
 pub(super) const HELLO: &str = r#"syntax = "proto3";
