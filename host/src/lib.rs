@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod engine;
+pub mod interrupt;
 pub mod limits;
 pub mod logging;
 pub mod metrics;

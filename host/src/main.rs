@@ -4,7 +4,7 @@ use clap::Parser;
 use volley::cli::{Cli, Command, IndexCommand, RegistryCommand};
 use volley::engine::control;
 use volley::registry::{commands, RegistryError};
-use volley::{app, script_build, target::montecarlo};
+use volley::{app, interrupt, script_build, target::montecarlo};
 
 fn main() {
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -37,7 +37,9 @@ fn main() {
 
 async fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
-        Command::Run(args) => app::run(&args, signals()).await.or_else(app_error),
+        Command::Run(args) => app::run(&args, interrupt::stop_flag())
+            .await
+            .or_else(app_error),
         Command::Inspect(args) => match app::inspect(&args).await {
             Ok(json) => {
                 println!(
@@ -126,28 +128,4 @@ async fn registry_command(command: RegistryCommand) -> Result<Vec<String>, Regis
 fn app_error(e: app::AppError) -> anyhow::Result<i32> {
     eprintln!("error: {e}");
     Ok(e.exit_code())
-}
-
-/// A flag that turns true on the first Ctrl-C or SIGTERM; a second one exits at once.
-fn signals() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        wait_signal(&mut term).await;
-        volley::logging::to_stderr("\nstopping: interrupting iterations, then printing the summary (Ctrl-C again to quit now)");
-        tx.send_replace(true);
-        wait_signal(&mut term).await;
-        std::process::exit(app::exit::EXTERNAL_ABORT);
-    });
-    rx
-}
-
-async fn wait_signal(term: &mut Option<tokio::signal::unix::Signal>) {
-    match term.as_mut() {
-        Some(t) => tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = t.recv() => {} },
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
