@@ -63,7 +63,10 @@ fn main() {
     }
     let mut m = store.matches(&url::Url::parse("http://shop.test/cart/view").unwrap());
     m.sort_by_key(|c| std::cmp::Reverse(c.path.as_ref().len()));
-    let theirs: Vec<String> = m.iter().map(|c| format!("{}={}", c.name(), c.value())).collect();
+    let theirs: Vec<String> = m
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
     println!(
         "same header: volley {:?}, cookie_store {:?}",
         jar.header(false, "shop.test", "/cart/view", &[]),
