@@ -1,3 +1,5 @@
+//! Tests of option parsing, the layer merge and validation into a `TestConfig`.
+
 use super::*;
 use crate::plan::executor::{ConstantVus, Executor, PerVuIterations, RampingVus, SharedIterations};
 

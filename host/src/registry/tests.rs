@@ -1,3 +1,5 @@
+//! Tests of registry entries, references, transfers and their limits, and the lock file.
+
 use super::*;
 
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
