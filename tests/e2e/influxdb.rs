@@ -204,7 +204,7 @@ fn points_land_in_a_real_influxdb() {
         run.stderr
     );
     assert!(
-        !run.stderr.contains("influxdb:"),
+        !run.stderr.contains("not written") && !run.stderr.contains("influxdb: write to"),
         "no write failed: {}",
         run.stderr
     );
@@ -270,7 +270,8 @@ fn credentials_come_from_k6s_variables() {
             ("K6_INFLUXDB_PASSWORD", "s3cret"),
         ],
     );
-    assert!(!run.stderr.contains("influxdb:"), "{}", run.stderr);
+    // (A write slower than the push interval on a busy machine is a warning, not a failure.)
+    assert!(!run.stderr.contains("not written"), "{}", run.stderr);
     let reqs = count(&summary, "http_reqs");
     // admin:s3cret
     let auth = Some("YWRtaW46czNjcmV0");

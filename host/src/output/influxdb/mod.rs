@@ -467,7 +467,7 @@ pub fn run(
         Err(_) => queue.points.load(Ordering::Relaxed),
     };
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
-    let lost = t.lost + enc.dropped + abandoned;
+    let lost = t.lost + enc.dropped + enc.unsent + abandoned;
     if lost == 0 {
         return Ok(t.written);
     }
@@ -485,6 +485,9 @@ pub fn run(
             enc.dropped,
             MAX_QUEUED_BYTES >> 20
         ));
+    }
+    if enc.unsent > 0 {
+        why.push(format!("{} never reached the writer", enc.unsent));
     }
     if abandoned > 0 {
         why.push(format!(
@@ -513,6 +516,8 @@ struct Encoder {
     ready: Vec<Body>,
     current: Body,
     dropped: u64,
+    /// Points the writer never received.
+    unsent: u64,
     warned: bool,
 }
 
@@ -535,6 +540,7 @@ impl Encoder {
                 points: 0,
             },
             dropped: 0,
+            unsent: 0,
             warned: false,
         }
     }
@@ -609,7 +615,10 @@ impl Encoder {
             queue.bytes.fetch_add(body.text.len(), Ordering::Relaxed);
             queue.points.fetch_add(body.points, Ordering::Relaxed);
             if let Err(e) = tx.send(body) {
+                // The writer failed to start (and said why).
                 queue.bytes.fetch_sub(e.0.text.len(), Ordering::Relaxed);
+                queue.points.fetch_sub(e.0.points, Ordering::Relaxed);
+                self.unsent += e.0.points;
             }
         }
     }
