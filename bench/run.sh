@@ -8,6 +8,8 @@
 #               rate, dropped iterations, start lateness p99 — with k6 side by side when installed
 #   outputs     the cost of streaming outputs: throughput as above with no output, --out json=FILE and
 #               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
+#   influxdb    the cost of --out influxdb: throughput as above without and with it, into a real
+#               InfluxDB 1.x (Debian's influxd, on CPU 1 beside nginx); points written vs requests
 #   tls         requests/s and CPU-seconds per 100k requests over HTTPS, HTTP/1.1 and HTTP/2 (ALPN), 50
 #               VUs against nginx with a self-signed certificate — with k6 and h2load side by side
 #   websocket   WebSocket messages/s and CPU-seconds per 100k messages: $WS_VUS (default 50) VUs, each
@@ -21,7 +23,7 @@
 #               pipelining, against redis-server on CPU 1: Volley running plugins/redis (SET, GET, INCR,
 #               LPUSH, LTRIM, LRANGE per iteration) beside redis-benchmark (-t set,get,incr,lpush)
 #
-# Usage: bench/run.sh [memory|throughput|arrival|outputs|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|outputs|influxdb|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -485,11 +487,50 @@ TOML
   done
 }
 
+start_influxdb() {
+  [ -x /usr/bin/influxd ] || { echo "influxd is required: apt-get install influxdb" >&2; exit 1; }
+  INFLUX_PORT=$((PORT + 5))
+  local d="$WORK/influx"
+  mkdir -p "$d"
+  printf 'reporting-enabled = false\nbind-address = "127.0.0.1:%s"\n[meta]\n  dir = "%s/meta"\n[data]\n  dir = "%s/data"\n  wal-dir = "%s/wal"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  bind-address = "127.0.0.1:%s"\n  log-enabled = false\n' \
+    $((PORT + 6)) "$d" "$d" "$d" "$INFLUX_PORT" > "$d/influxdb.conf"
+  taskset -c 1 /usr/bin/influxd run -config "$d/influxdb.conf" >"$d/log" 2>&1 &
+  INFLUX_PID=$!
+  trap 'kill "$(cat "$WORK/nginx/nginx.pid")" "$INFLUX_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$INFLUX_PORT/ping" >/dev/null && return 0; sleep 0.1; done
+  echo "influxd did not start" >&2; exit 1
+}
+
+influxdb() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  start_influxdb
+  echo "== influxdb: volley, 50 VUs, no sleep, ${DUR}s, static nginx + influxd on CPU 1, generator on CPU 0; median of $RUNS"
+  local names=(none influxdb)
+  local extras=("" "--out influxdb=http://127.0.0.1:$INFLUX_PORT/bench")
+  for i in 0 1; do : > "$WORK/influx-$i.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for i in 0 1; do VOLLEY_EXTRA="${extras[$i]}" one_run volley >> "$WORK/influx-$i.tsv"; done
+    # What the last run wrote, and what it could not (dropped past the queue bound, failed writes).
+    grep -o 'influxdb[^"]*' "$WORK/err" | tail -2 || true
+  done
+  printf '%-14s %-10s %-22s %-12s\n' output req_per_s cpu_s_per_100k_req peak_rss_MB
+  for i in 0 1; do
+    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" \
+      "$(cut -d' ' -f1 "$WORK/influx-$i.tsv" | median)" \
+      "$(cut -d' ' -f2 "$WORK/influx-$i.tsv" | median)" \
+      "$(cut -d' ' -f3 "$WORK/influx-$i.tsv" | median)"
+  done
+  curl -s "http://127.0.0.1:$INFLUX_PORT/query?db=bench" --data-urlencode 'q=SELECT count(value) FROM http_reqs' |
+    python3 -c "import json,sys;print('points in http_reqs, all runs:', json.load(sys.stdin)['results'][0]['series'][0]['values'][0][1])"
+}
+
 case "$WHAT" in
   memory) memory ;;
   throughput) throughput ;;
   arrival) arrival ;;
   outputs) outputs ;;
+  influxdb) influxdb ;;
   tls) tls ;;
   grpc) grpc ;;
   soak) soak ;;

@@ -225,7 +225,8 @@ pub struct RunArgs {
     #[arg(short = 'e', long = "env", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
     /// Stream every sample to an output, repeatable: `json=FILE` (k6's NDJSON), `csv=FILE`,
-    /// `prometheus-rw=URL` (remote write; trends as native histograms).
+    /// `prometheus-rw=URL` (remote write; trends as native histograms), `influxdb=URL` (k6's
+    /// InfluxDB 1.x output).
     #[arg(short = 'o', long = "out", env = "VOLLEY_OUT", value_delimiter = ',', value_parser = OutSpec::parse)]
     pub outputs: Vec<OutSpec>,
     /// A tag on every sample, NAME=VALUE, repeatable (k6 `--tag`).

@@ -7,6 +7,7 @@ mod hostile_limits;
 mod hostile_net;
 mod hostile_options;
 mod http;
+mod influxdb;
 mod languages;
 mod merge;
 mod metrics;

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod format;
+pub mod influxdb;
 pub mod merge;
 pub mod prometheus;
 pub mod report;

@@ -6,6 +6,7 @@
 //! - `csv`: k6's columns; `timestamp` is unix seconds; tags without a column go to `extra_tags` as
 //!   `k=v&k=v`.
 //! - `prometheus-rw`: Prometheus remote write ([`super::prometheus`]).
+//! - `influxdb`: InfluxDB 1.x line protocol ([`super::influxdb`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::prometheus;
+use super::{influxdb, prometheus};
 use crate::metrics::{Aggregate, MetricDef, MetricId, Registry, Sample, TagSet, Tags};
 
 /// k6's CSV columns, in order.
@@ -51,13 +52,23 @@ pub enum OutSpec {
     Csv(PathBuf),
     /// Prometheus remote write.
     PrometheusRw(prometheus::Settings),
+    /// InfluxDB 1.x.
+    InfluxDb(influxdb::Settings),
 }
 
 impl OutSpec {
-    /// Parses `json=FILE`, `csv=FILE` or `prometheus-rw=URL`.
+    /// Parses `json=FILE`, `csv=FILE`, `prometheus-rw=URL` or `influxdb[=URL]`.
     pub fn parse(text: &str) -> Result<OutSpec, String> {
+        if text == "influxdb" {
+            return influxdb::Settings::new("")
+                .map(OutSpec::InfluxDb)
+                .map_err(|e| e.to_string());
+        }
         let (kind, arg) = text.split_once('=').ok_or_else(|| {
-            format!("invalid output {text:?}: expected json=FILE, csv=FILE or prometheus-rw=URL")
+            format!(
+                "invalid output {text:?}: expected json=FILE, csv=FILE, prometheus-rw=URL or \
+                 influxdb=URL"
+            )
         })?;
         if arg.is_empty() {
             return Err(format!("invalid output {text:?}: missing file name or URL"));
@@ -68,8 +79,11 @@ impl OutSpec {
             "prometheus-rw" | "experimental-prometheus-rw" => {
                 prometheus::Settings::new(arg).map(OutSpec::PrometheusRw)
             }
+            "influxdb" => influxdb::Settings::new(arg)
+                .map(OutSpec::InfluxDb)
+                .map_err(|e| e.to_string()),
             other => Err(format!(
-                "unknown output '{other}' (available: json, csv, prometheus-rw)"
+                "unknown output '{other}' (available: json, csv, prometheus-rw, influxdb)"
             )),
         }
     }
@@ -81,6 +95,7 @@ impl std::fmt::Display for OutSpec {
             OutSpec::Json(p) => write!(f, "json ({})", p.display()),
             OutSpec::Csv(p) => write!(f, "csv ({})", p.display()),
             OutSpec::PrometheusRw(s) => write!(f, "prometheus-rw ({})", s.url),
+            OutSpec::InfluxDb(s) => write!(f, "influxdb ({s})"),
         }
     }
 }
@@ -111,6 +126,10 @@ impl Stream {
                 let settings = settings.clone();
                 spawn.spawn(move || prometheus::run(rx, settings, tags, metrics))?
             }
+            OutSpec::InfluxDb(settings) => {
+                let settings = settings.clone();
+                spawn.spawn(move || influxdb::run(rx, settings, tags, metrics, wall_start))?
+            }
         };
         agg.add_output(tx);
         Ok(Stream {
@@ -120,7 +139,7 @@ impl Stream {
     }
 
     /// Waits for the writer to drain (after [`Aggregate::close_outputs`]); returns the samples
-    /// written (files) or the pushes made (Prometheus).
+    /// written (files, InfluxDB) or the pushes made (Prometheus).
     pub fn finish(self) -> Result<u64, String> {
         let name = self.name;
         match self.handle.join() {
@@ -321,9 +340,13 @@ mod tests {
             OutSpec::parse("csv=b.csv").unwrap(),
             OutSpec::Csv("b.csv".into())
         );
-        assert!(OutSpec::parse("influxdb=http://x")
+        assert!(OutSpec::parse("statsd=127.0.0.1:8125")
             .unwrap_err()
             .contains("unknown output"));
+        assert!(matches!(
+            OutSpec::parse("influxdb=http://127.0.0.1:8086/k6").unwrap(),
+            OutSpec::InfluxDb(_)
+        ));
         assert!(OutSpec::parse("json").is_err());
         assert!(OutSpec::parse("json=").is_err());
         assert!(matches!(

@@ -360,6 +360,12 @@ fn stages(key: &Key, stages: Option<&[StageOpt]>) -> Result<Vec<Stage>, OptionEr
 }
 
 /// `1-2` for pre-allocated and max VUs, or `2` when they are equal.
+/// Decimal digits of `n`: iteration counts on the progress line are zero-padded to the total's
+/// width, as k6 pads them, so the line does not jump about.
+fn digits(n: u64) -> usize {
+    n.max(1).ilog10() as usize + 1
+}
+
 fn vu_range(pre: u32, max: u32) -> String {
     if pre == max {
         max.to_string()

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::shared_iterations::max_duration;
 use super::{
-    count, ser_ms, vus_count, Closed, Drive, Iterations, Key, OptionError, Schedule, Unknown,
+    count, digits, ser_ms, vus_count, Closed, Drive, Iterations, Key, OptionError, Schedule,
+    Unknown,
 };
 use crate::duration::{format_duration, Dur};
 
@@ -77,7 +78,11 @@ impl Schedule for PerVuIterations {
     fn progress(&self, done: u64, planned: u64, _elapsed: f64) -> (f64, String) {
         (
             done as f64 / planned.max(1) as f64,
-            format!("  {done}/{planned} iters, {} per VU", self.iterations),
+            format!(
+                "  {done:0w$}/{planned} iters, {} per VU",
+                self.iterations,
+                w = digits(planned)
+            ),
         )
     }
 }

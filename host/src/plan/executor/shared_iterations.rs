@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    count, ser_ms, vus_count, Closed, Drive, Iterations, Key, OptionError, Schedule, Unknown,
-    DEFAULT_MAX_DURATION,
+    count, digits, ser_ms, vus_count, Closed, Drive, Iterations, Key, OptionError, Schedule,
+    Unknown, DEFAULT_MAX_DURATION,
 };
 use crate::duration::{format_duration, Dur};
 
@@ -98,7 +98,7 @@ impl Schedule for SharedIterations {
     fn progress(&self, done: u64, planned: u64, _elapsed: f64) -> (f64, String) {
         (
             done as f64 / planned.max(1) as f64,
-            format!("  {done}/{planned} shared iters"),
+            format!("  {done:0w$}/{planned} shared iters", w = digits(planned)),
         )
     }
 }
