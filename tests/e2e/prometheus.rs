@@ -213,6 +213,25 @@ fn remote_write_lands_in_a_real_prometheus() {
     assert_eq!(samples.len() as f64, reqs);
     samples.sort_by(f64::total_cmp);
     let growth = 2f64.powf(1.0 / 32.0);
+    // The buckets Prometheus holds are schema 5's: each bound 2^(1/32) above the one below.
+    let (status, body) = prom.get(&format!(
+        "/api/v1/query?query={}",
+        encode("sum(k6_http_req_duration_seconds)")
+    ));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let buckets = v["data"]["result"][0]["histogram"][1]["buckets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no native histogram: {body}"));
+    assert!(!buckets.is_empty(), "{body}");
+    for b in buckets {
+        let bound = |i: usize| b[i].as_str().unwrap().parse::<f64>().unwrap();
+        let ratio = bound(2) / bound(1);
+        assert!(
+            (ratio - growth).abs() < 1e-9,
+            "bucket {b} grows by {ratio}, not 2^(1/32)"
+        );
+    }
     for q in [0.5, 0.95, 0.99] {
         let exact = samples[(q * reqs).ceil() as usize - 1];
         let theirs = prom.scalar(&format!(
