@@ -14,6 +14,7 @@ mod outputs;
 mod prometheus;
 mod registry;
 mod sandbox;
+mod summary;
 mod support;
 mod tcp;
 mod websocket;
