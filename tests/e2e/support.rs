@@ -79,11 +79,20 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
-/// The first of `paths` that exists, for a test that needs that tool. A missing tool fails the
-/// test naming it and how to install it, unless the developer lists it in `VOLLEY_TEST_SKIP`
-/// (comma-separated, e.g. `chromium,prometheus`): then the test says so and returns `None`.
+/// The tool a test needs: the first of `paths`' file names found on PATH, else the first of
+/// `paths` that exists (as `.ci/run` looks: `command -v`, then the Debian path). A missing tool
+/// fails the test naming it and how to install it, unless the developer lists it in
+/// `VOLLEY_TEST_SKIP` (comma-separated, e.g. `chromium,prometheus`): then the test says so and
+/// returns `None`.
 pub fn required_tool(name: &str, paths: &[&str], install: &str) -> Option<PathBuf> {
-    if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
+    let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let on_path = paths.iter().find_map(|p| {
+        let file = Path::new(p).file_name()?;
+        path_dirs.iter().map(|d| d.join(file)).find(|c| c.is_file())
+    });
+    if let Some(found) = on_path.or_else(|| paths.iter().map(PathBuf::from).find(|p| p.is_file())) {
         return Some(found);
     }
     let skipped = std::env::var("VOLLEY_TEST_SKIP").unwrap_or_default();
