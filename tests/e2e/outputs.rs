@@ -4,28 +4,38 @@ use crate::support::{component, read_json, run, scratch, Probe, Server};
 
 #[test]
 fn json_and_csv_outputs_match_the_summary() {
+    // Not through Probe::run: -q would leave out the banner this test reads.
     let probe = Probe::start("outputs");
-    let (json, csv) = (probe.dir.join("out.json"), probe.dir.join("out.csv"));
-    let (out, summary) = probe.run(
-        &[
-            "-e",
-            "REQUESTS=2",
-            "--vus",
-            "2",
-            "--iterations",
-            "5",
-            "--out",
-            &format!("json={}", json.display()),
-            "-o",
-            &format!("csv={}", csv.display()),
-        ],
-        0,
+    let (json, csv, export) = (
+        probe.dir.join("out.json"),
+        probe.dir.join("out.csv"),
+        probe.dir.join("s.json"),
     );
+    let out = run(&[
+        "run",
+        component("probe").to_str().unwrap(),
+        "-e",
+        &format!("BASE_URL={}", probe.server.url()),
+        "-e",
+        "REQUESTS=2",
+        "--vus",
+        "2",
+        "--iterations",
+        "5",
+        "--out",
+        &format!("json={}", json.display()),
+        "-o",
+        &format!("csv={}", csv.display()),
+        "--summary-export",
+        export.to_str().unwrap(),
+    ])
+    .expect_code(0);
     assert!(
         out.stderr.contains("output: json ("),
         "banner names the outputs: {}",
         out.stderr
     );
+    let summary = read_json(&export);
 
     // NDJSON: a Metric line before the first Point of each metric, then one Point per sample.
     let mut declared = std::collections::HashSet::new();

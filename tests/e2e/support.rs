@@ -97,7 +97,13 @@ pub fn required_tool(name: &str, paths: &[&str], install: &str) -> Option<PathBu
     }
     let skipped = std::env::var("VOLLEY_TEST_SKIP").unwrap_or_default();
     if skipped.split(',').any(|t| t.trim() == name) {
-        eprintln!("SKIPPED: {name} is absent and VOLLEY_TEST_SKIP names it");
+        // Straight to the process's stderr: libtest hides eprintln! of a passing test, and a
+        // skip must show in the test output.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {name} is absent and VOLLEY_TEST_SKIP names it"
+        );
         return None;
     }
     panic!(
