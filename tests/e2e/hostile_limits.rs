@@ -45,7 +45,6 @@ impl Drop for Unreaped {
 /// Runs attack `exec` once on one VU with `env` (TOML `KEY = "value"` lines), measuring the
 /// host's peak RSS: `VmHWM` polled while it runs (killing it past `bound_mib`), then the exact
 /// `ru_maxrss` when it is reaped.
-#[expect(clippy::zombie_processes, reason = "reaped by wait4, for its rusage")]
 fn attack(exec: &str, env: &str, bound_mib: u64) -> Measured {
     let dir = scratch(&format!("limits-{exec}"));
     let test = dir.join("test.toml");
