@@ -48,18 +48,37 @@ PROBE="$PWD/target/guest/wasm32-wasip2/guest/probe.wasm"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+# rounds NAME FN LABEL...: $RUNS rounds; each round runs `FN LABEL` for every LABEL in turn (so a
+# slow spell of the machine hits every tool alike) and appends the line of space-separated figures
+# it prints to $WORK/NAME-LABEL.tsv. medians NAME LABEL: the median of each column of those lines.
+rounds() {
+  local name=$1 fn=$2 label; shift 2
+  for label in "$@"; do : > "$WORK/$name-$label.tsv"; done
+  for _ in $(seq "$RUNS"); do
+    for label in "$@"; do "$fn" "$label" >> "$WORK/$name-$label.tsv"; done
+  done
+}
+medians() {
+  local file="$WORK/$1-$2.tsv" col
+  for col in $(seq "$(head -1 "$file" | wc -w)"); do cut -d' ' -f"$col" "$file" | median; done | paste -sd' '
+}
+
+# memory_run VUS -> "peak_rss_kB"
+memory_run() {
+  /usr/bin/time -f '%M' -o "$WORK/time" taskset -c 0 "$VOLLEY" run "$PROBE" -q --no-summary \
+    -e BASE_URL=http://127.0.0.1:9 -e REQUESTS=0 -e SLEEP_MS=1000 --vus "$1" --duration "${DUR}s" \
+    >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+  tail -1 "$WORK/time"
+}
+
 memory() {
   echo "== memory: RSS per idle VU (scenario: sleep 1 s per iteration, no requests; ${DUR}s; median of $RUNS)"
   printf '%-8s %-12s %-14s %-20s\n' VUs peak_rss_MB rss_per_vu_KB marginal_KB_per_vu
   local base=""
   for n in 1 $VUS_LIST; do
     local rss
-    rss=$(for _ in $(seq "$RUNS"); do
-      /usr/bin/time -f '%M' -o "$WORK/time" taskset -c 0 "$VOLLEY" run "$PROBE" -q --no-summary \
-        -e BASE_URL=http://127.0.0.1:9 -e REQUESTS=0 -e SLEEP_MS=1000 --vus "$n" --duration "${DUR}s" \
-        >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
-      tail -1 "$WORK/time"
-    done | median)
+    rounds memory memory_run "$n"
+    rss=$(medians memory "$n")
     [ -n "$base" ] || base="$rss"
     awk -v n="$n" -v r="$rss" -v b="$base" 'BEGIN {
       m = (n > 1) ? sprintf("%.1f", (r - b) / (n - 1)) : "-";
@@ -126,16 +145,10 @@ throughput() {
   command -v wrk >/dev/null && tools="$tools wrk"
   command -v k6 >/dev/null && tools="$tools k6"
   echo "== throughput: 50 VUs/connections, no sleep, ${DUR}s, static nginx on CPU 1, generator on CPU 0; median of $RUNS"
-  for t in $tools; do : > "$WORK/$t.tsv"; done
-  for _ in $(seq "$RUNS"); do
-    for t in $tools; do one_run "$t" >> "$WORK/$t.tsv"; done
-  done
+  rounds throughput one_run $tools
   printf '%-8s %-10s %-22s %-12s\n' tool req_per_s cpu_s_per_100k_req peak_rss_MB
   for t in $tools; do
-    printf '%-8s %-10s %-22s %-12s\n' "$t" \
-      "$(cut -d' ' -f1 "$WORK/$t.tsv" | median)" \
-      "$(cut -d' ' -f2 "$WORK/$t.tsv" | median)" \
-      "$(cut -d' ' -f3 "$WORK/$t.tsv" | median)"
+    printf '%-8s %-10s %-22s %-12s\n' "$t" $(medians throughput "$t")
   done
 }
 
@@ -268,13 +281,11 @@ tls() {
   printf '%-8s %-9s %-10s %-22s %-12s\n' tool proto req_per_s cpu_s_per_100k_req peak_rss_MB
   for proto in h1 h2; do
     local port=$H1_PORT; [ "$proto" = h2 ] && port=$H2_PORT
+    tls_one() { tls_run "$1" "$port" "$proto"; }
+    rounds "tls-$proto" tls_one $tools
     for t in $tools; do
-      : > "$WORK/$t-$proto.tsv"
-      for _ in $(seq "$RUNS"); do tls_run "$t" "$port" "$proto" >> "$WORK/$t-$proto.tsv"; done
       printf '%-8s %-9s %-10s %-22s %-12s\n' "$t" "$([ "$proto" = h1 ] && echo HTTP/1.1 || echo HTTP/2)" \
-        "$(cut -d' ' -f1 "$WORK/$t-$proto.tsv" | median)" \
-        "$(cut -d' ' -f2 "$WORK/$t-$proto.tsv" | median)" \
-        "$(cut -d' ' -f3 "$WORK/$t-$proto.tsv" | median)"
+        $(medians "tls-$proto" "$t")
     done
   done
 }
@@ -300,16 +311,11 @@ outputs() {
   echo "== outputs: volley, 50 VUs, no sleep, ${DUR}s, static nginx + Prometheus on CPU 1, generator on CPU 0; median of $RUNS"
   local names=(none json prometheus-rw)
   local extras=("" "--out json=$WORK/out.json" "--out prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write")
-  for i in 0 1 2; do : > "$WORK/out-$i.tsv"; done
-  for _ in $(seq "$RUNS"); do
-    for i in 0 1 2; do VOLLEY_EXTRA="${extras[$i]}" one_run volley >> "$WORK/out-$i.tsv"; rm -f "$WORK/out.json"; done
-  done
+  outputs_one() { VOLLEY_EXTRA="${extras[$1]}" one_run volley; rm -f "$WORK/out.json"; }
+  rounds outputs outputs_one 0 1 2
   printf '%-14s %-10s %-22s %-12s\n' output req_per_s cpu_s_per_100k_req peak_rss_MB
   for i in 0 1 2; do
-    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" \
-      "$(cut -d' ' -f1 "$WORK/out-$i.tsv" | median)" \
-      "$(cut -d' ' -f2 "$WORK/out-$i.tsv" | median)" \
-      "$(cut -d' ' -f3 "$WORK/out-$i.tsv" | median)"
+    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" $(medians outputs "$i")
   done
 }
 
@@ -367,17 +373,11 @@ websocket() {
   local tools="volley"
   command -v k6 >/dev/null && tools="$tools k6"
   echo "== websocket: $WS_VUS VUs, sessions of $WS_MESSAGES echoed lines, ${DUR}s, echo server on CPU 1, generator on CPU 0; median of $RUNS"
-  for t in $tools; do : > "$WORK/ws-$t.tsv"; done
-  for _ in $(seq "$RUNS"); do
-    for t in $tools; do ws_run "$t" "ws://127.0.0.1:$port" >> "$WORK/ws-$t.tsv"; done
-  done
+  ws_one() { ws_run "$1" "ws://127.0.0.1:$port"; }
+  rounds ws ws_one $tools
   printf '%-8s %-12s %-23s %-12s %-10s\n' tool msgs_per_s cpu_s_per_100k_msgs peak_rss_MB sessions
   for t in $tools; do
-    printf '%-8s %-12s %-23s %-12s %-10s\n' "$t" \
-      "$(cut -d' ' -f1 "$WORK/ws-$t.tsv" | median)" \
-      "$(cut -d' ' -f2 "$WORK/ws-$t.tsv" | median)" \
-      "$(cut -d' ' -f3 "$WORK/ws-$t.tsv" | median)" \
-      "$(cut -d' ' -f4 "$WORK/ws-$t.tsv" | median)"
+    printf '%-8s %-12s %-23s %-12s %-10s\n' "$t" $(medians ws "$t")
   done
 }
 
@@ -422,16 +422,10 @@ redis() {
   local tools="volley"
   command -v redis-benchmark >/dev/null && tools="$tools redis-benchmark"
   echo "== redis: 50 VUs/connections, no pipelining, ${DUR}s, redis-server on CPU 1, generator on CPU 0; median of $RUNS"
-  for t in $tools; do : > "$WORK/$t.tsv"; done
-  for _ in $(seq "$RUNS"); do
-    for t in $tools; do redis_run "$t" >> "$WORK/$t.tsv"; done
-  done
+  rounds redis redis_run $tools
   printf '%-16s %-10s %-23s %-12s\n' tool cmds_per_s cpu_s_per_100k_cmds peak_rss_MB
   for t in $tools; do
-    printf '%-16s %-10s %-23s %-12s\n' "$t" \
-      "$(cut -d' ' -f1 "$WORK/$t.tsv" | median)" \
-      "$(cut -d' ' -f2 "$WORK/$t.tsv" | median)" \
-      "$(cut -d' ' -f3 "$WORK/$t.tsv" | median)"
+    printf '%-16s %-10s %-23s %-12s\n' "$t" $(medians redis "$t")
   done
 }
 
@@ -474,16 +468,10 @@ TOML
   local tools="volley"
   command -v k6 >/dev/null && tools="$tools k6"
   echo "== grpc: unary SayHello, 50 VUs, one h2c connection each, no sleep, ${DUR}s, tonic server (1 thread) on CPU 1, generator on CPU 0; median of $RUNS"
-  for t in $tools; do : > "$WORK/grpc-$t.tsv"; done
-  for _ in $(seq "$RUNS"); do
-    for t in $tools; do grpc_run "$t" >> "$WORK/grpc-$t.tsv"; done
-  done
+  rounds grpc grpc_run $tools
   printf '%-8s %-12s %-24s %-12s\n' tool calls_per_s cpu_s_per_100k_calls peak_rss_MB
   for t in $tools; do
-    printf '%-8s %-12s %-24s %-12s\n' "$t" \
-      "$(cut -d' ' -f1 "$WORK/grpc-$t.tsv" | median)" \
-      "$(cut -d' ' -f2 "$WORK/grpc-$t.tsv" | median)" \
-      "$(cut -d' ' -f3 "$WORK/grpc-$t.tsv" | median)"
+    printf '%-8s %-12s %-24s %-12s\n' "$t" $(medians grpc "$t")
   done
 }
 

@@ -1,10 +1,11 @@
 //! Executors end to end: arrival rates, dropped iterations, VU growth, several scenarios with
 //! their own entry points, execution segments across processes, and the control API.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{check, component, probe_test, run, run_with_summary, volley, Run, Server};
+use crate::support::{
+    check, component, on_a_free_port, probe_test, run, run_with_summary, volley, Child, Server,
+};
 
 /// A probe test file with `body` (see [`probe_test`]).
 fn test_file(server: &Server, name: &str, body: &str) -> std::path::PathBuf {
@@ -30,19 +31,43 @@ fn constant_arrival_rate_starts_every_scheduled_iteration() {
         "[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"2s\"\npreAllocatedVUs = 3\nmaxVUs = 10\n",
     );
     let s = run_export(&test, &[]);
+    // What the schedule guarantees whatever the machine's load: every start happens, on a free
+    // VU (an iteration) or dropped for want of one. With 3 to 10 VUs for 1 ms iterations a drop
+    // takes a stall of the whole process, so none is expected, but none is asserted either.
+    let done = count(&s, "iterations");
     assert_eq!(
-        count(&s, "iterations"),
+        done + count(&s, "dropped_iterations"),
         41.0,
         "20/s for 2 s starts at 0, 50 ms, ..., 2 s (k6 v1.1.0 runs 41)"
     );
-    assert_eq!(count(&s, "dropped_iterations"), 0.0);
-    assert_eq!(server.hits(), 41);
-    // Coordinated-omission-corrected figures are reported beside k6's.
+    assert!(done >= 1.0, "{s}");
+    assert_eq!(
+        server.hits() as f64,
+        done,
+        "each iteration sent its request"
+    );
+    // Coordinated-omission-corrected figures are reported beside k6's: the duration from the
+    // scheduled start is the duration from the actual start plus the lateness, iteration by
+    // iteration, so the averages add up too (a copy of iteration_duration would not: lateness
+    // is never 0).
     let intended = &s["metrics"]["iteration_duration_intended"]["values"];
     let plain = &s["metrics"]["iteration_duration"]["values"];
-    assert_eq!(intended["count"], 41);
-    assert!(intended["avg"].as_f64().unwrap() >= plain["avg"].as_f64().unwrap());
-    assert_eq!(s["metrics"]["iteration_lateness"]["values"]["count"], 41);
+    let lateness = &s["metrics"]["iteration_lateness"]["values"];
+    assert_eq!(intended["count"].as_f64(), Some(done));
+    assert_eq!(lateness["count"].as_f64(), Some(done));
+    let (intended, plain, lateness) = (
+        intended["avg"].as_f64().unwrap(),
+        plain["avg"].as_f64().unwrap(),
+        lateness["avg"].as_f64().unwrap(),
+    );
+    assert!(
+        lateness > 0.0,
+        "a start is never exactly on time: {lateness}"
+    );
+    assert!(
+        (intended - (plain + lateness)).abs() <= 1e-6 * intended,
+        "intended {intended} ms = duration {plain} ms + lateness {lateness} ms"
+    );
 }
 
 #[test]
@@ -60,9 +85,10 @@ fn arrival_rate_drops_starts_without_a_free_vu() {
         21.0,
         "every scheduled start either ran or was dropped"
     );
+    // One VU busy 400 ms per iteration starts at most at 0, 400 and 800 ms of a 1 s schedule.
     assert!(
-        dropped >= 15.0,
-        "one VU busy 400 ms per iteration cannot take 20/s: dropped {dropped}"
+        (1.0..=3.0).contains(&done),
+        "one VU busy 400 ms per iteration cannot take 20/s: ran {done}, dropped {dropped}"
     );
 }
 
@@ -75,11 +101,10 @@ fn arrival_rate_grows_vus_up_to_max_vus() {
         "[scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"2s\"\npreAllocatedVUs = 0\nmaxVUs = 4\nenv = { SLEEP_MS = \"150\" }\n",
     );
     let s = run_export(&test, &[]);
+    // Each iteration lasts 150 ms plus its request, so 3 VUs never cover 20 starts/s: every
+    // 4th start finds none free, and each dropped start asks for one more VU, up to maxVUs.
     let vus_max = s["metrics"]["vus_max"]["values"]["max"].as_f64().unwrap();
-    assert!(
-        (1.0..=4.0).contains(&vus_max),
-        "grew from 0 to at most maxVUs: {vus_max}"
-    );
+    assert_eq!(vus_max, 4.0, "grew from 0 to exactly maxVUs");
     assert_eq!(
         count(&s, "iterations") + count(&s, "dropped_iterations"),
         41.0
@@ -100,8 +125,10 @@ fn ramping_arrival_rate_follows_the_integral_of_the_rate() {
         "[scenarios.rar]\nexecutor = \"ramping-arrival-rate\"\nstartRate = 0\nstages = [{ duration = \"3s\", target = 7 }]\npreAllocatedVUs = 2\nmaxVUs = 5\n",
     );
     let s = run_export(&test, &[]);
-    assert_eq!(count(&s, "iterations"), 10.0);
-    assert_eq!(server.hits(), 10);
+    let done = count(&s, "iterations");
+    assert_eq!(done + count(&s, "dropped_iterations"), 10.0);
+    assert!(done >= 1.0, "{s}");
+    assert_eq!(server.hits() as f64, done);
 }
 
 #[test]
@@ -209,7 +236,7 @@ fn executor_options_are_validated_before_the_start() {
         ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nrate = 5\nduration = \"1s\"\npreAllocatedVUs = 5\nmaxVUs = 2\n", "max-vus: 2 is less than pre-allocated-vus (5)"),
         ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nduration = \"1s\"\npreAllocatedVUs = 1\n", "scenarios.a.rate: is required"),
         ("[scenarios.a]\nexecutor = \"constant-arrival-rate\"\nrate = 0\nduration = \"1s\"\npreAllocatedVUs = 1\n", "scenarios.a.rate: must be at least 1"),
-        ("[scenarios.a]\nexecutor = \"ramping-arrival-rate\"\npreAllocatedVUs = 1\nstages = [{ duration = \"1s\", target = -1 }]\n", "stages[0].target"),
+        ("[scenarios.a]\nexecutor = \"ramping-arrival-rate\"\npreAllocatedVUs = 1\nstages = [{ duration = \"1s\", target = -1 }]\n", "scenarios.a.stages[0].target: must be 0..=10000000, got -1"),
         ("[scenarios.a]\nexecutor = \"externally-controlled\"\nduration = \"1s\"\ngracefulStop = \"1s\"\n", "graceful-stop: not an option"),
         ("[scenarios.a]\nexecutor = \"per-vu-iterations\"\nrate = 3\n", "scenarios.a.rate: not an option of executor per-vu-iterations"),
     ];
@@ -230,7 +257,12 @@ fn executor_options_are_validated_before_the_start() {
         "2/3:1/3",
     ])
     .expect_code(104);
-    assert!(out.stderr.contains("execution-segment"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("execution segment '2/3:1/3': from (2/3) must be below to (1/3)"),
+        "{}",
+        out.stderr
+    );
     let ext = test_file(
         &server,
         "extseg",
@@ -243,27 +275,35 @@ fn executor_options_are_validated_before_the_start() {
 #[test]
 fn externally_controlled_vus_change_through_the_control_api() {
     let server = Server::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
     let test = test_file(
         &server,
         "external",
         "[scenarios.ext]\nexecutor = \"externally-controlled\"\nvus = 1\nmaxVUs = 4\nduration = \"60s\"\nenv = { SLEEP_MS = \"20\" }\n",
     );
-    let child = volley()
-        .args(["run", test.to_str().unwrap(), "-q", "--address", &address])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        server.wait_for_hits(3, Duration::from_secs(30)),
-        "the run started"
-    );
+    // Volley binds the control API before setup(), so once requests arrive it holds the port;
+    // a run that lost the port to another process exits first, and another port is tried.
+    let (child, address) = on_a_free_port(|port| {
+        let address = format!("127.0.0.1:{port}");
+        let mut child = Child::spawn_piped(volley().args([
+            "run",
+            test.to_str().unwrap(),
+            "-q",
+            "--address",
+            &address,
+        ]));
+        let limit = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(std::time::Instant::now() < limit, "the run did not start");
+            if server.wait_for_hits(3, Duration::from_millis(50)) {
+                return Some((child, address));
+            }
+            if child.try_wait().is_some() {
+                let out = child.finish();
+                assert!(out.stderr.contains("in use"), "{}", out.stderr);
+                return None;
+            }
+        }
+    });
     let status = run(&["status", "--address", &address]).expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["scenarios"]["ext"]["vus"], 1);
@@ -279,7 +319,7 @@ fn externally_controlled_vus_change_through_the_control_api() {
     // 3 VUs now send requests: the request rate rises (observed, not timed).
     let before = server.hits();
     assert!(server.wait_for_hits(before + 30, Duration::from_secs(30)));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = Run::from_output(child.wait_with_output().unwrap()).expect_code(105);
+    child.interrupt();
+    let out = child.finish().expect_code(105);
     assert!(out.stdout.contains("TOTAL RESULTS"));
 }

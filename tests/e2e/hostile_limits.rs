@@ -29,10 +29,22 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A child that `wait4` reaps by pid: killed and reaped on drop unless reaped already (a failed
+/// assertion must not leave it running, and a reaped pid must not be signalled).
+struct Unreaped(Option<std::process::Child>);
+
+impl Drop for Unreaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Runs attack `exec` once on one VU with `env` (TOML `KEY = "value"` lines), measuring the
 /// host's peak RSS: `VmHWM` polled while it runs (killing it past `bound_mib`), then the exact
 /// `ru_maxrss` when it is reaped.
-#[expect(clippy::zombie_processes, reason = "reaped by wait4, for its rusage")]
 fn attack(exec: &str, env: &str, bound_mib: u64) -> Measured {
     let dir = scratch(&format!("limits-{exec}"));
     let test = dir.join("test.toml");
@@ -44,18 +56,20 @@ fn attack(exec: &str, env: &str, bound_mib: u64) -> Measured {
     );
     std::fs::write(&test, toml).unwrap();
     let started = Instant::now();
-    let mut child = volley()
-        .arg("run")
-        .arg(&test)
-        .arg("--summary-export")
-        .arg(&export)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut stderr = child.stderr.take().unwrap();
+    let mut child = Unreaped(Some(
+        volley()
+            .arg("run")
+            .arg(&test)
+            .arg("--summary-export")
+            .arg(&export)
+            .arg("-q")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let pid = child.0.as_ref().unwrap().id();
+    let mut stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
     let reader = thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stderr.read_to_end(&mut buf);
@@ -67,11 +81,13 @@ fn attack(exec: &str, env: &str, bound_mib: u64) -> Measured {
     loop {
         peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
         if peak_kib > bound_mib << 10 {
-            let _ = child.kill();
+            let _ = child.0.as_mut().unwrap().kill();
         }
         // SAFETY: as above; `pid` is our child, reaped only here.
         let reaped = unsafe { libc::wait4(pid as i32, &mut status, libc::WNOHANG, &mut usage) };
         if reaped == pid as i32 {
+            // Reaped: its pid is no longer ours to kill.
+            child.0 = None;
             break;
         }
         assert!(reaped == 0, "wait4 failed");

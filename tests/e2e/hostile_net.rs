@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use test_servers::grpc::GrpcServer;
 use test_servers::ws::WsServer;
 
-use crate::support::{check, component, read_json, scratch, volley, Run, Server};
+use crate::support::{check, component, read_json, scratch, volley, Child, Run, Server};
 
 /// Longest any attack may keep the run going.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -50,19 +50,19 @@ fn attack(
 fn run_measured(test: &Path, extra: &[&str]) -> (Run, serde_json::Value, u64) {
     let export = test.with_extension("json");
     let (out, err) = (test.with_extension("out"), test.with_extension("err"));
-    let mut child = volley()
-        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
-        .arg(&export)
-        .args(extra)
-        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-        .spawn()
-        .unwrap();
+    let mut child = Child::spawn(
+        volley()
+            .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+            .arg(&export)
+            .args(extra)
+            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&err).unwrap())),
+    );
     let status_file = format!("/proc/{}/status", child.id());
     let started = Instant::now();
     let mut peak_kib = 0u64;
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait() {
             break status;
         }
         if let Some(kib) = std::fs::read_to_string(&status_file)
@@ -71,10 +71,11 @@ fn run_measured(test: &Path, extra: &[&str]) -> (Run, serde_json::Value, u64) {
         {
             peak_kib = peak_kib.max(kib);
         }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            panic!("the run did not end within {RUN_LIMIT:?}");
-        }
+        // Dropping the child kills it.
+        assert!(
+            started.elapsed() <= RUN_LIMIT,
+            "the run did not end within {RUN_LIMIT:?}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     };
     let run = Run {

@@ -15,14 +15,17 @@ mod outputs;
 mod prometheus;
 mod registry;
 mod sandbox;
+mod summary;
 mod support;
 mod tcp;
 mod websocket;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::{check, component, read_json, run, run_with_summary, scratch, volley, Run, Server};
+use support::{
+    check, component, read_json, run, run_with_summary, scratch, volley, Child, Probe,
+    RefusingPort, Server,
+};
 
 fn probe() -> String {
     component("probe").display().to_string()
@@ -34,31 +37,13 @@ fn base(server: &Server) -> String {
 
 #[test]
 fn shared_iterations_count_requests_checks_and_export() {
-    let server = Server::start();
-    let dir = scratch("shared");
-    let export = dir.join("summary.json");
-    let out = run(&[
-        "run",
-        &probe(),
-        "-e",
-        &base(&server),
-        "-e",
-        "REQUESTS=2",
-        "--vus",
-        "3",
-        "--iterations",
-        "12",
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
+    let probe = Probe::start("shared");
+    let (out, s) = probe.run(&["-e", "REQUESTS=2", "--vus", "3", "--iterations", "12"], 0);
     assert_eq!(
-        server.hits(),
+        probe.server.hits(),
         24,
         "12 iterations x 2 requests reach the server"
     );
-    let s = read_json(&export);
     assert_eq!(s["schema"], "volley.summary/v1");
     assert_eq!(s["iterations"]["complete"], 12);
     assert_eq!(s["metrics"]["http_reqs"]["values"]["count"], 24.0);
@@ -122,26 +107,9 @@ fn shared_iterations_count_requests_checks_and_export() {
 
 #[test]
 fn constant_vus_run_for_the_duration_with_keep_alive() {
-    let server = Server::start();
-    let dir = scratch("constant");
-    let export = dir.join("s.json");
-    run(&[
-        "run",
-        &probe(),
-        "-e",
-        &base(&server),
-        "-e",
-        "SLEEP_MS=100",
-        "--vus",
-        "2",
-        "--duration",
-        "2s",
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
-    let s = read_json(&export);
+    let probe = Probe::start("constant");
+    let (_, s) = probe.run(&["-e", "SLEEP_MS=100", "--vus", "2", "--duration", "2s"], 0);
+    let server = &probe.server;
     let reqs = s["metrics"]["http_reqs"]["values"]["count"]
         .as_f64()
         .unwrap();
@@ -159,30 +127,19 @@ fn constant_vus_run_for_the_duration_with_keep_alive() {
 
 #[test]
 fn crossed_thresholds_exit_99_and_show_a_cross() {
-    let server = Server::start();
-    let dir = scratch("thresholds");
-    let test = dir.join("test.toml");
-    std::fs::write(
-        &test,
-        format!(
-            r#"plugin = "{}"
-vus = 1
+    let probe = Probe::start("thresholds");
+    let test = probe.test(
+        "test",
+        r#"vus = 1
 iterations = 4
-
-[env]
-BASE_URL = "{}"
-REQ_PATH = "/status/500"
 
 [thresholds]
 http_req_failed = ["rate<0.01"]
 http_reqs = ["count==4"]
-"http_req_duration{{status:500}}" = ["max<10000"]
+"http_req_duration{status:500}" = ["max<10000"]
 "#,
-            component("probe").display(),
-            server.url()
-        ),
-    )
-    .unwrap();
+        "REQ_PATH = \"/status/500\"",
+    );
     let (out, s) = run_with_summary(&test, &[], 99);
     assert!(
         out.stdout.contains("✗ 'rate<0.01' rate=100.00%"),
@@ -217,18 +174,12 @@ http_reqs = ["count==4"]
 
 #[test]
 fn abort_on_fail_stops_the_test_early() {
-    let server = Server::start();
-    let dir = scratch("abort");
-    let test = dir.join("abort.toml");
-    std::fs::write(
-        &test,
-        format!(
-            "plugin = \"{}\"\nvus = 2\nduration = \"60s\"\n[env]\nBASE_URL = \"{}\"\nREQ_PATH = \"/status/503\"\nSLEEP_MS = \"50\"\n[thresholds]\nhttp_req_failed = [{{ threshold = \"rate<0.5\", abort-on-fail = true }}]\n",
-            component("probe").display(),
-            server.url()
-        ),
-    )
-    .unwrap();
+    let probe = Probe::start("abort");
+    let test = probe.test(
+        "abort",
+        "vus = 2\nduration = \"60s\"\n[thresholds]\nhttp_req_failed = [{ threshold = \"rate<0.5\", abort-on-fail = true }]\n",
+        "REQ_PATH = \"/status/503\"\nSLEEP_MS = \"50\"",
+    );
     let (out, s) = run_with_summary(&test, &[], 99);
     assert!(
         out.stderr.contains("the test was aborted"),
@@ -244,28 +195,21 @@ fn abort_on_fail_stops_the_test_early() {
 
 #[test]
 fn traps_and_errors_fail_only_their_iteration() {
-    let server = Server::start();
-    let dir = scratch("traps");
-    let export = dir.join("s.json");
-    let out = run(&[
-        "run",
-        &probe(),
-        "-e",
-        &base(&server),
-        "-e",
-        "TRAP_ON_ITER=1",
-        "-e",
-        "FAIL_ON_ITER=3",
-        "--vus",
-        "1",
-        "--iterations",
-        "6",
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
-    let s = read_json(&export);
+    let probe = Probe::start("traps");
+    let (out, s) = probe.run(
+        &[
+            "-e",
+            "TRAP_ON_ITER=1",
+            "-e",
+            "FAIL_ON_ITER=3",
+            "--vus",
+            "1",
+            "--iterations",
+            "6",
+        ],
+        0,
+    );
+    let server = &probe.server;
     // As k6 counts an iteration that threw: complete, with its error logged and counted.
     assert_eq!(s["iterations"]["complete"], 6);
     assert_eq!(s["iterations"]["interrupted"], 0);
@@ -302,33 +246,29 @@ fn traps_and_errors_fail_only_their_iteration() {
 
 #[test]
 fn unreachable_target_is_counted_not_fatal() {
-    // Bind and drop a listener: nothing accepts on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound without listening refuses connections, and stays ours for the test.
+    let refusing = RefusingPort::new();
     let dir = scratch("refused");
-    let export = dir.join("s.json");
-    run(&[
-        "run",
-        &probe(),
-        "-e",
-        &format!("BASE_URL=http://127.0.0.1:{port}"),
-        "--iterations",
-        "3",
-        "--summary-export",
-        export.to_str().unwrap(),
-        "-q",
-    ])
-    .expect_code(0);
-    let s = read_json(&export);
+    let test = dir.join("refused.toml");
+    // The sub-metric's threshold makes the summary report it: every request carries k6's
+    // error_code 1212 (connection refused).
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\niterations = 3\n[thresholds]\n\"http_reqs{{error_code:1212}}\" = [\"count==3\"]\n[env]\nBASE_URL = \"http://127.0.0.1:{}\"\n",
+            component("probe").display(),
+            refusing.port
+        ),
+    )
+    .unwrap();
+    let (_, s) = run_with_summary(&test, &[], 0);
     assert_eq!(s["metrics"]["http_reqs"]["values"]["count"], 3.0);
     assert_eq!(s["metrics"]["http_req_failed"]["values"]["passes"], 3);
     assert_eq!(s["iterations"]["complete"], 3);
-    assert!(s["metrics"]
-        .get("http_req_duration{error_code:1212}")
-        .is_none());
+    assert_eq!(
+        s["metrics"]["http_reqs{error_code:1212}"]["values"]["count"], 3.0,
+        "each refused request is tagged error_code 1212"
+    );
 }
 
 #[test]
@@ -345,7 +285,10 @@ fn invalid_configs_exit_104_naming_the_problem() {
             "[thresholds]\nnot_a_metric = [\"count>1\"]\n",
             "unknown metric 'not_a_metric'",
         ),
-        ("[thresholds]\nhttp_req_duration = [\"p95<1\"]\n", "p95<1"),
+        (
+            "[thresholds]\nhttp_req_duration = [\"p95<1\"]\n",
+            "unknown aggregation 'p95' (expected count, rate, value, avg, min, max, med or p(N))",
+        ),
         (
             "[thresholds]\nhttp_req_failed = [\"avg<1\"]\n",
             "does not apply to rate metric",
@@ -360,7 +303,7 @@ fn invalid_configs_exit_104_naming_the_problem() {
         ),
         (
             "stages = [{ duration = \"1s\", target = -2 }]\n",
-            "stages[0].target",
+            "scenarios.default.stages[0].target: must be 0..=10000000, got -2",
         ),
     ];
     for (i, (toml, needle)) in cases.iter().enumerate() {
@@ -390,7 +333,12 @@ fn invalid_configs_exit_104_naming_the_problem() {
         out.stderr
     );
     let out = run(&["inspect", &probe(), "--iterations", "0"]).expect_code(104);
-    assert!(out.stderr.contains("iterations"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("scenarios.default.iterations: must be at least 1, got 0"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -527,31 +475,25 @@ fn compiled_code_is_cached_on_disk() {
 #[test]
 fn ctrl_c_stops_gracefully_prints_the_summary_and_exits_105() {
     let server = Server::start();
-    let child = volley()
-        .args([
-            "run",
-            &probe(),
-            "-e",
-            &base(&server),
-            "-e",
-            "SLEEP_MS=20",
-            "--vus",
-            "2",
-            "--duration",
-            "60s",
-            "-q",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Child::spawn_piped(volley().args([
+        "run",
+        &probe(),
+        "-e",
+        &base(&server),
+        "-e",
+        "SLEEP_MS=20",
+        "--vus",
+        "2",
+        "--duration",
+        "60s",
+        "-q",
+    ]));
     assert!(
         server.wait_for_hits(5, Duration::from_secs(30)),
         "the run started"
     );
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = Run::from_output(child.wait_with_output().unwrap()).expect_code(105);
+    child.interrupt();
+    let out = child.finish().expect_code(105);
     assert!(out.stdout.contains("█ TOTAL RESULTS"), "{}", out.stdout);
 }
 

@@ -22,6 +22,13 @@ fn run_segment(test: &Path, segment: &str) -> PathBuf {
     export
 }
 
+/// A metric's count in a summary (0 when absent: no sample was recorded).
+fn count(s: &serde_json::Value, metric: &str) -> f64 {
+    s["metrics"][metric]["values"]["count"]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
 fn merge(files: &[&Path], extra: &[&str]) -> Run {
     let mut args = vec!["merge"];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
@@ -31,7 +38,7 @@ fn merge(files: &[&Path], extra: &[&str]) -> Run {
 
 const TEST: &str = "[scenarios.si]\nexecutor = \"shared-iterations\"\nvus = 4\niterations = 40\n\n\
 [scenarios.car]\nexecutor = \"constant-arrival-rate\"\nrate = 20\nduration = \"1s\"\npreAllocatedVUs = 4\n\n\
-[thresholds]\nhttp_reqs = [\"count<60\"]\nhttp_req_duration = [\"p(95)<2000\", \"max<2000 over 10s\"]\n\
+[thresholds]\nhttp_reqs = [\"count<50\"]\nhttp_req_duration = [\"p(95)<2000\", \"max<2000 over 10s\"]\n\
 \"checks{check:status is 200}\" = [\"rate>0.99\"]\n";
 
 #[test]
@@ -83,26 +90,38 @@ fn segments_merge_into_the_single_run_and_thresholds_apply_to_the_whole() {
         ],
     )
     .expect_code(99);
+    // 40 shared iterations plus 21 arrival-rate starts, each a request when a VU was free: what
+    // the schedule guarantees is the 61 starts, not that a busy machine never dropped one (the
+    // whole run and the parts are separate runs, so their drops may differ). Every segment holds
+    // count<50 (at most 31 requests); the merged run, at least 50 unless 11 starts were dropped,
+    // does not.
     assert!(
-        out.stderr.contains("http_reqs count<60"),
-        "every segment held count<60, the merged 61 requests do not: {}",
+        out.stderr.contains("http_reqs count<50"),
+        "every segment held count<50, the merged requests do not: {}",
         out.stderr
     );
     let merged = read_json(&merged_path);
     assert_eq!(merged["segment"], "0:1");
-    for key in ["http_reqs", "iterations"] {
+    for s in [&whole, &merged] {
+        let reqs = count(s, "http_reqs");
+        assert_eq!(reqs + count(s, "dropped_iterations"), 61.0, "{s}");
+        assert_eq!(count(s, "iterations"), reqs, "one request per iteration");
         assert_eq!(
-            merged["metrics"][key]["values"]["count"], whole["metrics"][key]["values"]["count"],
-            "{key}"
+            s["iterations"]["complete"].as_f64(),
+            Some(reqs),
+            "{}",
+            s["iterations"]
         );
+        assert_eq!(count(s, "http_req_duration"), reqs, "the histograms add up");
+        let status = s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "status is 200")
+            .unwrap();
+        assert_eq!(status["passes"].as_f64(), Some(reqs));
     }
-    assert_eq!(merged["metrics"]["http_reqs"]["values"]["count"], 61.0);
-    assert_eq!(
-        merged["metrics"]["http_req_duration"]["values"]["count"], 61,
-        "the histograms add up"
-    );
-    assert_eq!(merged["iterations"], whole["iterations"]);
-    assert_eq!(merged["checks"], whole["checks"]);
+    let merged_reqs = count(&merged, "http_reqs");
     let thresholds = &merged["metrics"]["http_req_duration"]["thresholds"];
     assert_eq!(thresholds["p(95)<2000"]["ok"], true);
     assert_eq!(
@@ -110,11 +129,11 @@ fn segments_merge_into_the_single_run_and_thresholds_apply_to_the_whole() {
         "windowed: held in every part"
     );
     assert_eq!(
-        merged["metrics"]["checks{check:status is 200}"]["values"]["passes"],
-        61
+        merged["metrics"]["checks{check:status is 200}"]["values"]["passes"].as_f64(),
+        Some(merged_reqs)
     );
     assert_eq!(
-        merged["metrics"]["http_reqs"]["thresholds"]["count<60"]["ok"],
+        merged["metrics"]["http_reqs"]["thresholds"]["count<50"]["ok"],
         false
     );
 

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -79,16 +79,31 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
-/// The first of `paths` that exists, for a test that needs that tool. A missing tool fails the
-/// test naming it and how to install it, unless the developer lists it in `VOLLEY_TEST_SKIP`
-/// (comma-separated, e.g. `chromium,prometheus`): then the test says so and returns `None`.
+/// The tool a test needs: the first of `paths`' file names found on PATH, else the first of
+/// `paths` that exists (as `.ci/run` looks: `command -v`, then the Debian path). A missing tool
+/// fails the test naming it and how to install it, unless the developer lists it in
+/// `VOLLEY_TEST_SKIP` (comma-separated, e.g. `chromium,prometheus`): then the test says so and
+/// returns `None`.
 pub fn required_tool(name: &str, paths: &[&str], install: &str) -> Option<PathBuf> {
-    if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
+    let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let on_path = paths.iter().find_map(|p| {
+        let file = Path::new(p).file_name()?;
+        path_dirs.iter().map(|d| d.join(file)).find(|c| c.is_file())
+    });
+    if let Some(found) = on_path.or_else(|| paths.iter().map(PathBuf::from).find(|p| p.is_file())) {
         return Some(found);
     }
     let skipped = std::env::var("VOLLEY_TEST_SKIP").unwrap_or_default();
     if skipped.split(',').any(|t| t.trim() == name) {
-        eprintln!("SKIPPED: {name} is absent and VOLLEY_TEST_SKIP names it");
+        // Straight to the process's stderr: libtest hides eprintln! of a passing test, and a
+        // skip must show in the test output.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {name} is absent and VOLLEY_TEST_SKIP names it"
+        );
         return None;
     }
     panic!(
@@ -135,6 +150,170 @@ impl Run {
             self.stdout, self.stderr
         );
         self
+    }
+}
+
+/// A child process (a long `volley` run, a server) that is killed and reaped when dropped, so a
+/// failed assertion never leaves it running past its test.
+pub struct Child(Option<std::process::Child>);
+
+impl Child {
+    /// Spawns `cmd` (its stdio as the caller set it).
+    pub fn spawn(cmd: &mut Command) -> Child {
+        Child(Some(
+            cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        ))
+    }
+
+    /// Spawns `cmd` with stdout and stderr piped, for [`Child::finish`].
+    pub fn spawn_piped(cmd: &mut Command) -> Child {
+        Child::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGINT (k6's Ctrl-C).
+    pub fn interrupt(&self) {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped while `self` holds it.
+        unsafe { libc::kill(self.id() as i32, libc::SIGINT) };
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.0.as_mut().unwrap().try_wait().unwrap()
+    }
+
+    /// Waits for the end and collects what was piped.
+    pub fn finish(mut self) -> Run {
+        Run::from_output(self.0.take().unwrap().wait_with_output().unwrap())
+    }
+}
+
+impl std::ops::Deref for Child {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Child {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A loopback port that refuses connections and that nobody else can take while this lives: a
+/// socket bound to 127.0.0.1:0 that never listens (a dropped listener's port can be reused by
+/// anyone, possibly by a server of another test running in parallel).
+pub struct RefusingPort {
+    fd: i32,
+    pub port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        // SAFETY: plain socket(2)/bind(2)/getsockname(2) on a socket this function owns, with
+        // properly sized sockaddr_in buffers.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let bound = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut got: libc::sockaddr_in = std::mem::zeroed();
+            let mut got_len = len;
+            let named =
+                libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut got_len);
+            assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+            RefusingPort {
+                fd,
+                port: u16::from_be(got.sin_port),
+            }
+        }
+    }
+}
+
+impl Drop for RefusingPort {
+    fn drop(&mut self) {
+        // SAFETY: closes the socket this value owns, once.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Starts a server that takes its port on the command line and cannot report one it picked
+/// itself: `start(port)` spawns it on a port that was free a moment ago and returns it once it
+/// answers as itself, or `None` when it exited (another process took the port in between). Up to
+/// five ports are tried, so losing that race costs a retry, never a test.
+pub fn on_a_free_port<T>(mut start: impl FnMut(u16) -> Option<T>) -> T {
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if let Some(started) = start(port) {
+            return started;
+        }
+    }
+    panic!("no free port held for five attempts in a row");
+}
+
+/// Reads `stream` line by line on a thread until it ends, and returns what it read up to and
+/// including the first line that contains `needle` (the rest is drained, so the writer never
+/// blocks on a full pipe). Panics, showing what was read, if the stream ends first or `limit`
+/// passes: a server's own log line is the signal that it is ready, no polling needed.
+pub fn read_until_line(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &str,
+    limit: Duration,
+) -> String {
+    try_read_until_line(stream, needle, limit).unwrap_or_else(|seen| panic!("{seen}"))
+}
+
+/// [`read_until_line`], with `Err(what was read)` when the stream ends before the line.
+pub fn try_read_until_line(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &str,
+    limit: Duration,
+) -> Result<String, String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let mut seen = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(needle) {
+                    return Ok(seen);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(seen),
+            Err(e) => panic!("no line with {needle:?} within {limit:?} ({e}):\n{seen}"),
+        }
     }
 }
 
@@ -192,12 +371,47 @@ pub fn check(summary: &serde_json::Value, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no check {name:?} in {}", summary["checks"]))
 }
 
-/// Writes `NAME/NAME.toml` running the probe component: `body`, then `[env]` with `BASE_URL` of
-/// `server` and `env_extra`. Returns its path.
-pub fn probe_test(server: &Server, name: &str, body: &str, env_extra: &str) -> PathBuf {
-    let path = scratch(name).join(format!("{name}.toml"));
+/// The preamble most tests share: a fresh [`Server`], a scratch directory, and the probe
+/// component run against that server with a JSON summary export.
+pub struct Probe {
+    pub server: Server,
+    pub dir: PathBuf,
+}
+
+impl Probe {
+    pub fn start(name: &str) -> Probe {
+        Probe {
+            server: Server::start(),
+            dir: scratch(name),
+        }
+    }
+
+    /// `volley run PROBE -e BASE_URL=SERVER ARGS --summary-export DIR/summary.json -q`: expects
+    /// exit `code`, returns the output and the summary.
+    pub fn run(&self, args: &[&str], code: i32) -> (Run, serde_json::Value) {
+        let plugin = component("probe");
+        let base = format!("BASE_URL={}", self.server.url());
+        let export = self.dir.join("summary.json");
+        let _ = std::fs::remove_file(&export);
+        let mut all = vec!["run", plugin.to_str().unwrap(), "-e", &base];
+        all.extend_from_slice(args);
+        all.extend(["--summary-export", export.to_str().unwrap(), "-q"]);
+        let out = run(&all).expect_code(code);
+        (out, read_json(&export))
+    }
+
+    /// A test file `NAME.toml` in the scratch directory running the probe: `body`, then `[env]`
+    /// with `BASE_URL` and `env_extra`.
+    pub fn test(&self, name: &str, body: &str, env_extra: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.toml"));
+        write_probe_test(&path, &self.server, body, env_extra);
+        path
+    }
+}
+
+fn write_probe_test(path: &Path, server: &Server, body: &str, env_extra: &str) {
     std::fs::write(
-        &path,
+        path,
         format!(
             "plugin = \"{}\"\n{body}\n[env]\nBASE_URL = \"{}\"\n{env_extra}\n",
             component("probe").display(),
@@ -205,6 +419,13 @@ pub fn probe_test(server: &Server, name: &str, body: &str, env_extra: &str) -> P
         ),
     )
     .unwrap();
+}
+
+/// Writes `NAME/NAME.toml` running the probe component: `body`, then `[env]` with `BASE_URL` of
+/// `server` and `env_extra`. Returns its path.
+pub fn probe_test(server: &Server, name: &str, body: &str, env_extra: &str) -> PathBuf {
+    let path = scratch(name).join(format!("{name}.toml"));
+    write_probe_test(&path, server, body, env_extra);
     path
 }
 

@@ -6,10 +6,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{check, component, read_json, run_with_summary, scratch, volley, Run};
+use crate::support::{
+    check, component, on_a_free_port, read_json, run_with_summary, scratch, try_read_until_line,
+    volley, Child,
+};
 
 /// Where Debian's `redis-server` is: on PATH or in /usr/bin. Panics naming the package when
 /// absent: these tests must not pass by skipping.
@@ -38,7 +41,7 @@ fn free_port() -> u16 {
 /// A `redis-server` on 127.0.0.1 with nothing persisted, killed on drop, plus one admin
 /// connection (plain) for the test's own queries, so they add no connections while Volley runs.
 struct Redis {
-    child: Child,
+    _child: Child,
     /// The plain port.
     port: u16,
     /// The TLS port, when started with TLS.
@@ -54,53 +57,47 @@ impl Redis {
     /// With `tls` = (certificate, key) PEM files, also listens with TLS on another port.
     fn start_with(tls: Option<(&Path, &Path)>) -> Redis {
         let binary = redis_binary();
-        let dir = scratch("redis");
-        let port = free_port();
-        let mut cmd = Command::new(&binary);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--logfile")
-            .arg(dir.join("redis.log"));
-        let tls_port = tls.map(|(cert, key)| {
-            let tls_port = free_port();
-            cmd.arg("--tls-port")
-                .arg(tls_port.to_string())
-                .arg("--tls-cert-file")
-                .arg(cert)
-                .arg("--tls-key-file")
-                .arg(key)
-                .args(["--tls-auth-clients", "no"]);
-            tls_port
-        });
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let admin = loop {
-            if let Some(admin) = Admin::connect(port) {
-                break admin;
+        // redis-server cannot pick its port and report it: it is given ports that were free a
+        // moment ago, and if another process took one in between it exits saying so and other
+        // ports are tried. Its own "Ready" log line, printed once every listener is bound, is the
+        // signal that the ports are its own.
+        on_a_free_port(|port| {
+            let mut cmd = Command::new(&binary);
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(scratch("redis"));
+            let tls_port = tls.map(|(cert, key)| {
+                let tls_port = free_port();
+                cmd.arg("--tls-port")
+                    .arg(tls_port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .args(["--tls-auth-clients", "no"]);
+                tls_port
+            });
+            let mut child = Child::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::null()));
+            let stdout = child.stdout.take().unwrap();
+            match try_read_until_line(
+                stdout,
+                "Ready to accept connections",
+                Duration::from_secs(20),
+            ) {
+                Ok(_) => {}
+                Err(log) if log.contains("Address already in use") => return None,
+                Err(log) => panic!("{} exited before it was ready:\n{log}", binary.display()),
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
-                panic!("redis-server exited ({status}) before answering PING:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Redis {
-            child,
-            port,
-            tls_port,
-            admin,
-        }
+            let admin = Admin::connect(port).expect("redis-server answers PING");
+            Some(Redis {
+                _child: child,
+                port,
+                tls_port,
+                admin,
+            })
+        })
     }
 
     /// `INFO stats`, with the size of the command that asked and of its reply.
@@ -128,13 +125,6 @@ impl Redis {
 
     fn get(&mut self, key: &str) -> String {
         self.admin.command(&["GET", key]).0
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -441,13 +431,11 @@ fn connections_the_server_closes_fail_one_command_and_are_reopened() {
     let test = test_file(&dir, &addr, &allowed, "vus = 2\niterations = 6000\n", "");
     let export = dir.join("summary.json");
     let before = redis.stats();
-    let child = volley()
-        .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
-        .arg(&export)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Child::spawn_piped(
+        volley()
+            .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
+            .arg(&export),
+    );
     // Once both VUs are at work (a few thousand iterations before the end), Redis drops every
     // client connection but the test's own.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -467,7 +455,7 @@ fn connections_the_server_closes_fail_one_command_and_are_reopened() {
         assert!(Instant::now() < deadline, "the VUs did not reconnect");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let out = Run::from_output(child.wait_with_output().unwrap()).expect_code(0);
+    let out = child.finish().expect_code(0);
     let after = redis.stats();
     assert_eq!(after.connections - before.connections, 4, "{}", out.stderr);
 

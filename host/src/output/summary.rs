@@ -60,6 +60,16 @@ pub fn render(r: &Results) -> String {
 }
 
 fn render_sections(metrics: &[MetricResult], r: &Results, out: &mut String) {
+    // As k6, every column of the block lines up: each trend stat is padded to its widest value,
+    // and so are the value and each extra column of the other metrics.
+    let shown: Vec<&MetricResult> = metrics
+        .iter()
+        .filter(|m| section_of(&m.selector.metric, r.full).is_some())
+        .collect();
+    let mut widths = Widths::default();
+    for m in &shown {
+        widths.fit(&cells(m, r));
+    }
     // k6 v1 puts custom metrics first, then its built-in groups in this order.
     for title in [
         "CUSTOM",
@@ -89,7 +99,8 @@ fn render_sections(metrics: &[MetricResult], r: &Results, out: &mut String) {
                     .collect();
                 format!("  {{ {} }}", inner.join(", "))
             };
-            let _ = writeln!(out, "    {}: {}", dots(&label, NAME_WIDTH), row_value(m, r));
+            let row = widths.render(&cells(m, r));
+            let _ = writeln!(out, "    {}: {row}", dots(&label, NAME_WIDTH));
         }
         out.push('\n');
     }
@@ -121,7 +132,6 @@ fn render_thresholds(r: &Results, out: &mut String) {
         );
         out.push('\n');
     }
-    out.push('\n');
 }
 
 fn render_checks(r: &Results, out: &mut String) {
@@ -188,47 +198,113 @@ fn section_of(metric: &str, full: bool) -> Option<&'static str> {
     }
 }
 
-fn row_value(m: &MetricResult, r: &Results) -> String {
+/// A metric row's values before padding: trend stats as (stat, value), or another metric's
+/// value with its extra columns (a rate per second, "N out of M", min= and max=).
+enum Cells {
+    Trend(Vec<(String, String)>),
+    Plain(String, Vec<String>),
+}
+
+fn cells(m: &MetricResult, r: &Results) -> Cells {
     let secs = r.duration.as_secs_f64().max(f64::EPSILON);
     match &m.value {
         MetricValue::Counter { sum } => {
-            let total = format::value(*sum, m.def.contains);
             let rate = match m.def.contains {
                 crate::metrics::Contains::Data => format!("{}/s", format::data(sum / secs)),
                 _ => format!("{:.6}/s", sum / secs),
             };
-            format!("{total:<6} {rate}")
+            Cells::Plain(format::value(*sum, m.def.contains), vec![rate])
         }
-        MetricValue::Gauge { last, min, max } => format!(
-            "{:<6} min={:<7} max={}",
+        MetricValue::Gauge { last, min, max } => Cells::Plain(
             format::value(*last, m.def.contains),
-            format::value(*min, m.def.contains),
-            format::value(*max, m.def.contains)
+            vec![
+                format!("min={}", format::value(*min, m.def.contains)),
+                format!("max={}", format::value(*max, m.def.contains)),
+            ],
         ),
-        MetricValue::Rate { nonzero, total } => {
-            format!(
-                "{:<6} {nonzero} out of {total}",
-                format::percent(*nonzero, *total)
-            )
+        MetricValue::Rate { nonzero, total } => Cells::Plain(
+            format::percent(*nonzero, *total),
+            vec![format!("{nonzero} out of {total}")],
+        ),
+        MetricValue::Trend(_) => Cells::Trend(
+            r.trend_stats
+                .iter()
+                .map(|stat| {
+                    let v = format::trend_stat(&m.value, stat).unwrap_or(0.0);
+                    let text = match (stat.as_str(), m.def.contains) {
+                        ("count", _) => format!("{v}"),
+                        (_, crate::metrics::Contains::Time) => {
+                            format::time_in(v, r.time_unit.as_deref())
+                        }
+                        _ => format::value(v, m.def.contains),
+                    };
+                    (stat.clone(), text)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The widest value of each column in a block of rows (in characters, as k6 counts them).
+#[derive(Default)]
+struct Widths {
+    trend: Vec<usize>,
+    value: usize,
+    extras: Vec<usize>,
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn widen(widths: &mut Vec<usize>, i: usize, w: usize) {
+    if widths.len() <= i {
+        widths.resize(i + 1, 0);
+    }
+    widths[i] = widths[i].max(w);
+}
+
+impl Widths {
+    fn fit(&mut self, cells: &Cells) {
+        match cells {
+            Cells::Trend(stats) => {
+                for (i, (_, text)) in stats.iter().enumerate() {
+                    widen(&mut self.trend, i, width(text));
+                }
+            }
+            Cells::Plain(value, extras) => {
+                self.value = self.value.max(width(value));
+                for (i, extra) in extras.iter().enumerate() {
+                    widen(&mut self.extras, i, width(extra));
+                }
+            }
         }
-        MetricValue::Trend(_) => r
-            .trend_stats
-            .iter()
-            .map(|stat| {
-                let v = format::trend_stat(&m.value, stat).unwrap_or(0.0);
-                let text = match (stat.as_str(), m.def.contains) {
-                    ("count", _) => format!("{v}"),
-                    (_, crate::metrics::Contains::Time) => {
-                        format::time_in(v, r.time_unit.as_deref())
-                    }
-                    _ => format::value(v, m.def.contains),
+    }
+
+    /// k6's row: each trend value padded to its column's width (`avg=1ms      min=...`); another
+    /// metric's value padded, then its one extra as is, or several extras each padded.
+    fn render(&self, cells: &Cells) -> String {
+        let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(width(s))));
+        match cells {
+            Cells::Trend(stats) => stats
+                .iter()
+                .enumerate()
+                .map(|(i, (stat, text))| format!("{stat}={}", pad(text, self.trend[i])))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Cells::Plain(value, extras) => {
+                let extras = match extras.as_slice() {
+                    [one] => one.clone(),
+                    many => many
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| pad(e, self.extras[i]))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 };
-                format!("{:<8}", format!("{stat}={text}"))
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-            .trim_end()
-            .to_string(),
+                format!("{} {extras}", pad(value, self.value))
+            }
+        }
     }
 }
 

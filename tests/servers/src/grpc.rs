@@ -115,7 +115,7 @@ async fn serve(
     stats: Arc<GrpcStats>,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let stop = Arc::new(Notify::new());
+    let stop = Arc::new(Handshake::default());
     let service = GreeterServer::new(Hello {
         stats: stats.clone(),
         stop: stop.clone(),
@@ -123,9 +123,15 @@ async fn serve(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
-            // "shutdown": stop listening (the listener is dropped), as a server that went away.
-            _ = stop.notified() => return,
+            a = listener.accept() => Some(a),
+            _ = stop.asked.notified() => None,
+        };
+        let Some(accepted) = accepted else {
+            // "shutdown": stop listening, as a server that went away, then tell the handler,
+            // which answers only now: no reconnection can reach this listener after the answer.
+            drop(listener);
+            stop.done.notify_one();
+            return;
         };
         let Ok((stream, _)) = accepted else {
             continue;
@@ -147,16 +153,34 @@ async fn serve(
     }
 }
 
-/// Lets a handler close its own connection after answering.
+/// A request from a handler to a serving task, and the task's word that it is done.
+#[derive(Default)]
+struct Handshake {
+    asked: Notify,
+    done: Notify,
+}
+
+impl Handshake {
+    /// Asks, and waits until the serving task has done it.
+    async fn ask(&self) {
+        self.asked.notify_one();
+        self.done.notified().await;
+    }
+}
+
+/// Lets a handler close its own connection: the connection task starts a graceful shutdown
+/// (GOAWAY queued) before the handler answers, so the client learns that the connection is going
+/// away no later than it gets the answer, however busy the machine (a GOAWAY written after the
+/// answer raced the client's next call on the same connection).
 #[derive(Clone)]
-struct Closer(Arc<Notify>);
+struct Closer(Arc<Handshake>);
 
 /// Serves one HTTP/2 connection until the client leaves or a handler asks to close it.
 async fn connection<T>(io: TokioIo<T>, service: GreeterServer<Hello>)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let closer = Closer(Arc::new(Notify::new()));
+    let closer = Closer(Arc::new(Handshake::default()));
     let tagged = closer.clone();
     let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         req.extensions_mut().insert(tagged.clone());
@@ -167,8 +191,9 @@ where
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = closer.0.notified() => {
+        _ = closer.0.asked.notified() => {
             conn.as_mut().graceful_shutdown();
+            closer.0.done.notify_one();
             let _ = conn.await;
         }
     }
@@ -176,7 +201,7 @@ where
 
 struct Hello {
     stats: Arc<GrpcStats>,
-    stop: Arc<Notify>,
+    stop: Arc<Handshake>,
 }
 
 fn metadata(req: &Request<HelloRequest>, key: &str) -> Option<String> {
@@ -208,11 +233,11 @@ impl Greeter for Hello {
         let name = req.into_inner().name;
         if name == "goaway" || name == "shutdown" {
             if let Some(c) = closer {
-                c.0.notify_one();
+                c.0.ask().await;
             }
         }
         if name == "shutdown" {
-            self.stop.notify_one();
+            self.stop.ask().await;
         }
         if name == "nobody" {
             self.stats.not_found.fetch_add(1, Ordering::SeqCst);
