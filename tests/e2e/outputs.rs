@@ -120,9 +120,8 @@ fn bad_output_specs_are_rejected() {
     let out = run(&["run", "--out", "statsd=127.0.0.1:8125", "--iterations", "1"]);
     assert_eq!(out.code, 104, "an invalid configuration");
     assert!(
-        out.stderr.contains(
-            "unknown output 'statsd' (available: json, csv, prometheus-rw, influxdb)"
-        ),
+        out.stderr
+            .contains("unknown output 'statsd' (available: json, csv, prometheus-rw, influxdb)"),
         "{}",
         out.stderr
     );

@@ -259,16 +259,21 @@ impl Drop for RefusingPort {
 /// five ports are tried, so losing that race costs a retry, never a test.
 pub fn on_a_free_port<T>(mut start: impl FnMut(u16) -> Option<T>) -> T {
     for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if let Some(started) = start(port) {
+        if let Some(started) = start(port_free_now()) {
             return started;
         }
     }
     panic!("no free port held for five attempts in a row");
+}
+
+/// A loopback port that was free a moment ago. Only for servers started through
+/// [`on_a_free_port`], which retries when another process took it in between.
+pub fn port_free_now() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Reads `stream` line by line on a thread until it ends, and returns what it read up to and

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    check, component, on_a_free_port, read_json, run_with_summary, scratch, try_read_until_line,
-    volley, Child,
+    check, component, on_a_free_port, port_free_now, read_json, run_with_summary, scratch,
+    try_read_until_line, volley, Child,
 };
 
 /// Where Debian's `redis-server` is: on PATH or in /usr/bin. Panics naming the package when
@@ -28,14 +28,6 @@ fn redis_binary() -> PathBuf {
                 "redis-server is not installed: apt-get install redis-server (.ci/run installs it)"
             )
         })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `redis-server` on 127.0.0.1 with nothing persisted, killed on drop, plus one admin
@@ -69,7 +61,7 @@ impl Redis {
                 .arg("--dir")
                 .arg(scratch("redis"));
             let tls_port = tls.map(|(cert, key)| {
-                let tls_port = free_port();
+                let tls_port = port_free_now();
                 cmd.arg("--tls-port")
                     .arg(tls_port.to_string())
                     .arg("--tls-cert-file")
