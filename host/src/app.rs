@@ -477,7 +477,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         lock.write(path)?;
     }
     let local_vus = p.test.local_max_vus(&p.segment);
-    warn_of_system_limits(local_vus);
+    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
     let target = start_builtin_target(&mut p).await?;
     let plugin = Arc::new(Plugin::from_bytes(
         &p.wasm,
@@ -527,10 +527,11 @@ async fn prepare_unless_stopped(
     }
 }
 
-/// Raises the open-file limit and warns when the system's limits look too low for `local_vus`.
-fn warn_of_system_limits(local_vus: u32) {
+/// Raises the open-file limit and warns when the system's limits look too low for `local_vus`
+/// VUs taking `maps_per_vu` memory mappings each.
+fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
     let nofile = crate::limits::raise_nofile();
-    for w in crate::limits::check(u64::from(local_vus), nofile) {
+    for w in crate::limits::check(u64::from(local_vus), maps_per_vu, nofile) {
         logging::host(Level::Warn, &w);
     }
 }

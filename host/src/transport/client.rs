@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Uri};
 
-use super::connect::{self, Conn, Sender, Setup};
+use super::connect::{self, Conn, Sender, Setup, Source};
 use super::cookies::CookieJar;
 use super::encoding::{body_too_large, decode_body};
 use super::error::hyper_error;
@@ -28,7 +28,7 @@ pub struct Client {
     /// The extra lanes of `http.batch`, kept with their connections for the next batch.
     lanes: Vec<Client>,
     /// The source address of this VU's connections.
-    local_ip: Option<std::net::IpAddr>,
+    source: Source,
 }
 
 impl Client {
@@ -39,16 +39,15 @@ impl Client {
             config,
             jar: Arc::default(),
             lanes: Vec::new(),
-            local_ip: None,
+            source: Source::default(),
         }
     }
 
-    /// The client of VU `vu` (1-based): it connects from the VU's share of `localIPs`.
+    /// The client of VU `vu` (1-based): it connects from the VU's share of `localIPs`, or to
+    /// loopback from its 127.0.0.x (see [`Source::for_vu`]).
     pub fn for_vu(config: Arc<HttpConfig>, vu: u32) -> Self {
-        let ips = &config.local_ips;
-        let local_ip = (!ips.is_empty()).then(|| ips[(vu.max(1) as usize - 1) % ips.len()]);
         Client {
-            local_ip,
+            source: Source::for_vu(&config.local_ips, vu),
             ..Client::new(config)
         }
     }
@@ -61,7 +60,7 @@ impl Client {
             config: self.config.clone(),
             jar: self.jar.clone(),
             lanes: Vec::new(),
-            local_ip: self.local_ip,
+            source: self.source,
         }
     }
 
@@ -84,9 +83,9 @@ impl Client {
         &self.config
     }
 
-    /// The source address of this VU's connections (the system's choice when `None`).
-    pub(super) fn local_ip(&self) -> Option<std::net::IpAddr> {
-        self.local_ip
+    /// Where this VU's connections come from.
+    pub(super) fn source(&self) -> Source {
+        self.source
     }
 
     /// Called before each iteration: empties the cookie jar, as k6 does, and with
@@ -168,8 +167,7 @@ impl Client {
         let mut conn = match idle {
             Some(c) => c,
             None => {
-                let (c, s) =
-                    connect::open(&self.config, self.local_ip, secure, &host, port).await?;
+                let (c, s) = connect::open(&self.config, self.source, secure, &host, port).await?;
                 setup = s;
                 c
             }
@@ -185,7 +183,7 @@ impl Client {
         let (result, conn) = match result {
             Err(_) if reused && read_nothing && idempotent(&req.method) => {
                 let (mut fresh, setup) =
-                    connect::open(&self.config, self.local_ip, secure, &host, port).await?;
+                    connect::open(&self.config, self.source, secure, &host, port).await?;
                 let (retried, _) = self
                     .attempt(
                         &mut fresh, &uri, &host, port, req, cookie, start, setup, sent, received,

@@ -15,6 +15,46 @@ use super::error::hyper_error;
 use super::exchange::ms;
 use super::timed_io::{IoStats, TimedIo};
 use super::{tls, HttpConfig, TransportError};
+use crate::limits::VUS_PER_LOOPBACK_SOURCE;
+
+/// Where a VU's connections come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Source {
+    /// The VU's share of `localIPs`: every connection.
+    fixed: Option<IpAddr>,
+    /// 127.0.0.x for connections to loopback (127.0.0.1 is the system's own choice: `None`).
+    loopback: Option<IpAddr>,
+}
+
+impl Source {
+    /// VU `vu`'s (1-based) source: its share of `local_ips` round robin; without them, each
+    /// run of [`VUS_PER_LOOPBACK_SOURCE`] VUs connects to loopback from the next 127.0.0.x, so
+    /// a test of many VUs against a local server is not cut off at one source address's
+    /// ephemeral ports (~28,000 per destination), as k6's `localIPs` would be set by hand.
+    pub fn for_vu(local_ips: &[IpAddr], vu: u32) -> Source {
+        let index = vu.max(1) - 1;
+        if !local_ips.is_empty() {
+            return Source {
+                fixed: Some(local_ips[index as usize % local_ips.len()]),
+                loopback: None,
+            };
+        }
+        let block = index / VUS_PER_LOOPBACK_SOURCE % 254;
+        Source {
+            fixed: None,
+            loopback: (block > 0)
+                .then(|| IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1 + block as u8))),
+        }
+    }
+
+    /// The address to bind before connecting to `dest` (`None`: the system's choice).
+    fn toward(self, dest: IpAddr) -> Option<IpAddr> {
+        match dest {
+            IpAddr::V4(v4) if self.fixed.is_none() && v4.is_loopback() => self.loopback,
+            _ => self.fixed,
+        }
+    }
+}
 
 /// A connection's request half.
 pub(super) enum Sender {
@@ -56,13 +96,13 @@ pub(super) struct Setup {
 /// HTTP/2 with prior knowledge for `http://` when `h2c` is set.
 pub(super) async fn open(
     config: &HttpConfig,
-    local_ip: Option<IpAddr>,
+    source: Source,
     secure: bool,
     host: &str,
     port: u16,
 ) -> Result<(Conn, Setup), TransportError> {
     let addr = config.resolver.resolve(host, port).await?;
-    let (stream, connecting) = dial(addr, local_ip).await?;
+    let (stream, connecting) = dial(addr, source).await?;
     let stats = IoStats::new();
     let timed = TimedIo::new(stream, stats.clone());
     let mut setup = Setup {
@@ -130,11 +170,11 @@ where
 /// Opens a TCP connection, from `local` when given; returns it with the connect time in ms.
 pub(super) async fn dial(
     addr: std::net::SocketAddr,
-    local: Option<IpAddr>,
+    source: Source,
 ) -> Result<(TcpStream, f64), TransportError> {
     let t0 = Instant::now();
     let connect = async {
-        let Some(ip) = local else {
+        let Some(ip) = source.toward(addr.ip()) else {
             return TcpStream::connect(addr).await;
         };
         let socket = if addr.is_ipv4() {
@@ -151,12 +191,44 @@ pub(super) async fn dial(
             std::io::ErrorKind::TimedOut => 1211,
             _ => 1210,
         };
-        TransportError::Connect {
-            code,
-            message: format!("tcp {addr}: {e}"),
-        }
+        let message = format!("tcp {addr}: {e}");
+        let message = match crate::limits::explain(&message) {
+            Some(limit) => format!("{message}: {limit}"),
+            None => message,
+        };
+        TransportError::Connect { code, message }
     })?;
     let connecting = ms(t0.elapsed());
     let _ = stream.set_nodelay(true);
     Ok((stream, connecting))
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_connections_spread_over_sources_past_the_first_block() {
+        let lo: IpAddr = [127, 0, 0, 1].into();
+        let remote: IpAddr = [192, 0, 2, 7].into();
+        assert_eq!(Source::for_vu(&[], 1).toward(lo), None);
+        assert_eq!(
+            Source::for_vu(&[], VUS_PER_LOOPBACK_SOURCE).toward(lo),
+            None
+        );
+        let next = Source::for_vu(&[], VUS_PER_LOOPBACK_SOURCE + 1);
+        assert_eq!(next.toward(lo), Some([127, 0, 0, 2].into()));
+        // Only loopback destinations: elsewhere the system picks the source.
+        assert_eq!(next.toward(remote), None);
+        let tenth = Source::for_vu(&[], 9 * VUS_PER_LOOPBACK_SOURCE + 5);
+        assert_eq!(tenth.toward(lo), Some([127, 0, 0, 10].into()));
+    }
+
+    #[test]
+    fn local_ips_win_for_every_destination() {
+        let ips: Vec<IpAddr> = vec![[10, 0, 0, 1].into(), [10, 0, 0, 2].into()];
+        let s = Source::for_vu(&ips, VUS_PER_LOOPBACK_SOURCE + 2);
+        assert_eq!(s.toward([127, 0, 0, 1].into()), Some([10, 0, 0, 2].into()));
+        assert_eq!(s.toward([192, 0, 2, 7].into()), Some([10, 0, 0, 2].into()));
+    }
 }

@@ -52,7 +52,7 @@ impl Client {
     ) -> Result<Opened, TransportError> {
         let config = self.config();
         let addr = config.resolver.resolve(host, port).await?;
-        let (tcp, connecting) = dial(addr, self.local_ip()).await?;
+        let (tcp, connecting) = dial(addr, self.source()).await?;
         let stats = IoStats::new();
         let timed = TimedIo::new(tcp, stats.clone());
         if !secure {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
-pub use plugin::{Plugin, PluginError, PoolSize, WORLD_VERSION};
+pub use plugin::{maps_per_vu, Plugin, PluginError, PoolSize, WORLD_VERSION};
 pub use recorder::Recorder;
 pub use state::{VuSetup, VuState};
 
@@ -167,7 +167,13 @@ impl Vu {
             plugin.pre.instantiate_async(self.store()),
         )
         .await?
-        .map_err(|e| GuestError::Trap(format!("instantiation failed: {e:#}")))?;
+        .map_err(|e| {
+            let e = format!("{e:#}");
+            match crate::limits::explain(&e) {
+                Some(limit) => GuestError::Trap(format!("instantiation failed: {e}: {limit}")),
+                None => GuestError::Trap(format!("instantiation failed: {e}")),
+            }
+        })?;
         self.instance = Some(inst);
         Ok(())
     }
