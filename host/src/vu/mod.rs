@@ -4,6 +4,7 @@
 
 mod bindings;
 mod failure;
+mod fiber_stack;
 mod grpc;
 mod http;
 mod plugin;

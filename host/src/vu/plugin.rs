@@ -304,8 +304,8 @@ fn engine_config(pool: Option<PoolSize>, per_instance: u32, cow: bool) -> Config
     config.memory_reservation(64 << 20);
     config.memory_guard_size(64 << 10);
     config.memory_reservation_for_growth(0);
-    config.max_wasm_stack(512 << 10);
-    config.async_stack_size(1 << 20);
+    config.max_wasm_stack(super::fiber_stack::MAX_WASM);
+    config.async_stack_size(super::fiber_stack::SIZE);
     config.epoch_interruption(true);
     if let Some(pool) = pool {
         let n = pool.instances.max(1);

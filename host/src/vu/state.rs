@@ -166,8 +166,15 @@ impl checks::Host for VuState {
     }
 }
 
+/// Sleeps this long or longer give back the VU's dirty stack pages first (see
+/// [`super::fiber_stack`]); shorter ones would pay the page faults too often for the memory.
+const RELEASE_STACK_FROM_MS: u64 = 100;
+
 impl timing::Host for VuState {
     async fn sleep(&mut self, ms: u64) {
+        if ms >= RELEASE_STACK_FROM_MS {
+            super::fiber_stack::release_below();
+        }
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
