@@ -17,13 +17,19 @@
 #               and reading them back — with k6 (k6/ws) side by side
 #   grpc        unary gRPC calls/s and generator CPU-seconds per 100k calls, 50 VUs, no sleep, h2c against
 #               the tonic greeter of tests/servers — with k6 (k6/net/grpc, same .proto) side by side
+#   scale       $SCALE_VUS (default "1000 10000 50000 100000") VUs ramped up over $RAMP s (default 30)
+#               and held $HOLD s (default 30), two scenarios: one GET to a static nginx then sleep 10 s,
+#               and sleep only: peak RSS of all volley processes, KB per VU, most mappings in one
+#               process, CPU-seconds, VUs reached, iterations done/planned, first-iteration start
+#               lateness p99 against the ramp — with k6 side by side at the counts in $K6_VUS
+#               (default "1000 10000") for the GET scenario
 #   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
 #               --out prometheus-rw and --report: memory must stay flat
 #   redis       Redis commands/s and generator CPU-seconds per 100k commands, 50 VUs/connections, no
 #               pipelining, against redis-server on CPU 1: Volley running plugins/redis (SET, GET, INCR,
 #               LPUSH, LTRIM, LRANGE per iteration) beside redis-benchmark (-t set,get,incr,lpush)
 #
-# Usage: bench/run.sh [memory|throughput|arrival|outputs|influxdb|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -91,10 +97,10 @@ start_nginx() {
   mkdir -p "$prefix/logs" "$prefix/tmp"
   cat > "$prefix/nginx.conf" <<CONF
 worker_processes 1;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile 250000;
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log warn;
-events { worker_connections 16000; }
+events { worker_connections 240000; }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -513,8 +519,111 @@ influxdb() {
     python3 -c "import json,sys;print('points in http_reqs, all runs:', json.load(sys.stdin)['results'][0]['series'][0]['values'][0][1])"
 }
 
+# sample PID OUT: every 0.5 s until PID ends, the sum of VmRSS (kB) over PID's process group
+# and the most mappings one of its processes holds; writes "peak_rss_kB max_maps" to OUT.
+sample() {
+  local pid=$1 out=$2 peak=0 maps=0
+  while kill -0 "$pid" 2>/dev/null; do
+    local rss=0 m p
+    for p in $(pgrep -g "$(ps -o pgid= -p "$pid" | tr -d ' ')" 2>/dev/null); do
+      local r
+      r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null)
+      rss=$((rss + ${r:-0}))
+      m=$(wc -l < "/proc/$p/maps" 2>/dev/null || echo 0)
+      [ "$m" -gt "$maps" ] && maps=$m
+    done
+    [ "$rss" -gt "$peak" ] && peak=$rss
+    sleep 0.5
+  done
+  echo "$peak $maps" > "$out"
+}
+
+# scale_run TOOL VUS REQUESTS -> one line of figures (see scale)
+scale_run() {
+  local tool=$1 n=$2 reqs=$3 ramp=${RAMP:-30} hold=${HOLD:-30}
+  rm -f "$WORK/scale.json" "$WORK/scale-points.json"
+  if [ "$tool" = volley ]; then
+    cat > "$WORK/scale.toml" <<TOML
+plugin = "$PROBE"
+[env]
+BASE_URL = "http://127.0.0.1:$PORT"
+REQUESTS = "$reqs"
+SLEEP_MS = "10000"
+[scenarios.ramp]
+executor = "ramping-vus"
+startVUs = 0
+stages = [{ duration = "${ramp}s", target = $n }, { duration = "${hold}s", target = $n }]
+gracefulRampDown = "0s"
+gracefulStop = "0s"
+TOML
+    setsid /usr/bin/time -f '%e %U %S' -o "$WORK/time" "$VOLLEY" run "$WORK/scale.toml" -q --no-summary \
+      --out "json=$WORK/scale-points.json" --summary-export "$WORK/scale.json" \
+      >/dev/null 2>"$WORK/err" &
+  else
+    setsid /usr/bin/time -f '%e %U %S' -o "$WORK/time" k6 run -q \
+      --out "json=$WORK/scale-points.json" --summary-export "$WORK/scale.json" -e URL="http://127.0.0.1:$PORT/" \
+      -e VUS="$n" -e RAMP="${ramp}s" -e HOLD="${hold}s" bench/k6-scale.js >/dev/null 2>"$WORK/err" &
+  fi
+  local pid=$!
+  sample "$pid" "$WORK/sample"
+  wait "$pid" || { tail -5 "$WORK/err" >&2; echo "$tool $n: run failed" >&2; return 0; }
+  read -r peak maps < "$WORK/sample"
+  read -r _wall user sys < <(tail -1 "$WORK/time")
+  python3 - "$WORK/scale-points.json" "$n" "$ramp" "$hold" "$peak" "$maps" "$user" "$sys" "$tool" <<'PY'
+import json, math, sys
+path, n, ramp, hold, peak, maps, user, sys_ = sys.argv[1:9]
+n, ramp, hold, peak = int(n), float(ramp), float(hold), int(peak)
+from datetime import datetime
+starts = []     # iteration starts (epoch s): the end of each iteration less its duration
+vus_max = 0
+for line in open(path):
+    if '"Point"' not in line:
+        continue
+    p = json.loads(line)
+    m, d = p["metric"], p["data"]
+    if m == "vus":
+        vus_max = max(vus_max, int(d["value"]))
+    elif m == "iteration_duration":
+        end = datetime.fromisoformat(d["time"].replace("Z", "+00:00")).timestamp()
+        starts.append(end - d["value"] / 1000)
+# Planned: VU i (1-based) starts at ramp * (i - 1) / n and then every 10 s (its sleep); the
+# iterations that end by the end of the run are the planned ones (gracefulStop is 0). Start
+# lateness: the j-th earliest actual start against the j-th earliest planned one.
+planned = sorted(ramp * (i - 1) / n + 10 * k for i in range(1, n + 1)
+                 for k in range(math.floor((ramp + hold - ramp * (i - 1) / n) / 10)))
+starts.sort()
+t0 = starts[0] if starts else 0
+late = sorted(max(0.0, (a - t0) - b) * 1000 for a, b in zip(starts, planned))
+p99 = late[min(len(late) - 1, int(len(late) * 0.99))] if late else float("nan")
+cpu = float(user) + float(sys_)
+print(f"{n} {peak / 1024:.0f} {peak / n:.1f} {maps} {cpu:.1f} {vus_max} {len(starts)}/{len(planned)} {p99:.0f}")
+PY
+}
+
+scale() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  [ -f "$WORK/nginx/nginx.pid" ] || start_nginx
+  local n
+  echo "== scale: ramping-vus 0 -> N over ${RAMP:-30}s, held ${HOLD:-30}s; peak RSS of all processes; nginx on CPU 1"
+  for scenario in "get+sleep:1" "sleep-only:0"; do
+    local label=${scenario%%:*} reqs=${scenario#*:}
+    echo "-- $label"
+    printf '%-7s %-7s %-9s %-8s %-10s %-7s %-8s %-18s %-14s
+' tool VUs peak_MB KB_per_VU max_maps cpu_s vus_max iterations/planned start_late_p99_ms
+    for n in ${SCALE_VUS:-1000 10000 50000 100000}; do
+      printf '%-7s %s
+' volley "$(scale_run volley "$n" "$reqs")"
+      if [ "$reqs" = 1 ] && command -v k6 >/dev/null && [[ " ${K6_VUS:-1000 10000} " == *" $n "* ]]; then
+        printf '%-7s %s
+' k6 "$(scale_run k6 "$n" "$reqs")"
+      fi
+    done
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
+  scale) scale ;;
   throughput) throughput ;;
   arrival) arrival ;;
   outputs) outputs ;;
