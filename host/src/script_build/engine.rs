@@ -28,8 +28,8 @@ impl JsEngine {
         ("quickjs", JsEngine::QuickJs),
     ];
 
-    /// The engine used when `VOLLEY_JS_ENGINE` is unset or empty: QuickJS, which measured ~4x
-    /// less CPU per request and ~4x less memory per VU than SpiderMonkey (design note 008).
+    /// The engine used when `VOLLEY_JS_ENGINE` is unset or empty: QuickJS, which measured 2.5-3x
+    /// less CPU per request and 4x less memory per VU than SpiderMonkey (design note 008).
     pub const DEFAULT: JsEngine = JsEngine::QuickJs;
 
     /// The engine `VOLLEY_JS_ENGINE` names, or the default.
