@@ -28,8 +28,17 @@
 #   redis       Redis commands/s and generator CPU-seconds per 100k commands, 50 VUs/connections, no
 #               pipelining, against redis-server on CPU 1: Volley running plugins/redis (SET, GET, INCR,
 #               LPUSH, LTRIM, LRANGE per iteration) beside redis-benchmark (-t set,get,incr,lpush)
+#   js          k6 JavaScript on Volley against k6 itself, the same script file for both, static nginx on
+#               CPU 1: bench/js-loop.js (GET, no sleep) at 50 VUs for $DUR s, then bench/js-sleep.js (GET,
+#               sleep(1)) at each of $JS_VUS_LIST (default "1000 10000") VUs for $JS_SLEEP_DUR (default 20)
+#               s: requests/s, CPU-seconds per 100k requests, peak RSS, RSS per VU (peak / VUs),
+#               requests achieved against planned (VUs x duration). $JS_ENGINES (default "spidermonkey")
+#               picks the engines `volley build` uses (VOLLEY_JS_ENGINE); a tool whose RSS per VU at
+#               the previous VU count would not fit in the free memory at the next is skipped, saying so;
+#               and CPU per VU started: $JS_START_VUS (default 500) VUs x 1 iteration against 1 x 1
 #
-# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|tls|websocket|grpc|redis|soak|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# VOLLEY_BIN=path: measure that volley binary instead of building this tree's (the probe is not built).
+# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|tls|websocket|grpc|redis|soak|js|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -44,10 +53,15 @@ WORK="$(mktemp -d /tmp/volley-bench.XXXXXX)"
 export K6_NO_USAGE_REPORT=true
 export VOLLEY_CACHE_DIR="$WORK/cache"
 
-cargo build --release --quiet
-cargo build --quiet -p probe --target wasm32-wasip2 --profile guest --target-dir target/guest
-# A copy, so that another build sharing the target dir cannot swap the binary mid-benchmark.
-cp "${CARGO_TARGET_DIR:-$PWD/target}/release/volley" "$WORK/volley"
+if [ -n "${VOLLEY_BIN:-}" ]; then
+  # Another build of volley (e.g. main's, for figures before and after a change); nothing is built.
+  cp "$VOLLEY_BIN" "$WORK/volley"
+else
+  cargo build --release --quiet
+  cargo build --quiet -p probe --target wasm32-wasip2 --profile guest --target-dir target/guest
+  # A copy, so that another build sharing the target dir cannot swap the binary mid-benchmark.
+  cp "${CARGO_TARGET_DIR:-$PWD/target}/release/volley" "$WORK/volley"
+fi
 VOLLEY="$WORK/volley"
 PROBE="$PWD/target/guest/wasm32-wasip2/guest/probe.wasm"
 [ -x /usr/bin/time ] || { echo "GNU time is required: apt-get install time" >&2; exit 1; }
@@ -621,6 +635,110 @@ scale() {
   done
 }
 
+# js_run TOOL SCRIPT VUS DUR -> "rps cpu_s_per_100k rss_mb reqs"
+# TOOL: k6, or volley-ENGINE (`volley run SCRIPT` built with VOLLEY_JS_ENGINE=ENGINE).
+js_run() {
+  local tool="$1" script="$2" vus="$3" dur="$4" reqs
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((dur + 120)) taskset -c 0)
+  case "$tool" in
+    volley-*)
+      VOLLEY_JS_ENGINE="${tool#volley-}" VOLLEY_JS_TOOLCHAIN="$PWD/plugins/montecarlo-js" "${tm[@]}" "$VOLLEY" run "$script" -q \
+        -e "BASE_URL=http://127.0.0.1:$PORT" --vus "$vus" --duration "${dur}s" --no-thresholds \
+        --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
+    k6)
+      "${tm[@]}" k6 run --quiet --vus "$vus" --duration "${dur}s" --summary-export "$WORK/k6.json" \
+        -e "BASE_URL=http://127.0.0.1:$PORT" "$script" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+      reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['count']))" "$WORK/k6.json");;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v q="$reqs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+    printf "%.0f %.2f %.1f %d\n", q / w, (u + s) / q * 100000, r / 1024, q }'
+}
+
+# js_cpu TOOL N -> "wall cpu_s rss_mb": bench/js-sleep.js, N VUs, N iterations (one each).
+js_cpu() {
+  local tool="$1" n="$2"
+  local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 120 taskset -c 0)
+  case "$tool" in
+    volley-*)
+      VOLLEY_JS_ENGINE="${tool#volley-}" VOLLEY_JS_TOOLCHAIN="$PWD/plugins/montecarlo-js" "${tm[@]}" "$VOLLEY" run bench/js-sleep.js -q \
+        -e "BASE_URL=http://127.0.0.1:$PORT" --vus "$n" --iterations "$n" --no-summary >/dev/null 2>"$WORK/err" \
+        || { cat "$WORK/err" >&2; exit 1; };;
+    k6)
+      "${tm[@]}" k6 run --quiet --vus "$n" --iterations "$n" -e "BASE_URL=http://127.0.0.1:$PORT" bench/js-sleep.js \
+        >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; };;
+  esac
+  read -r wall user sys rss < <(tail -1 "$WORK/time")
+  awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN { printf "%s %.3f %.1f\n", w, u + s, r / 1024 }'
+}
+
+js() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  command -v k6 >/dev/null || { echo "k6 is required for the side-by-side figures" >&2; exit 1; }
+  start_nginx
+  local tools="" engine sleep_dur="${JS_SLEEP_DUR:-20}"
+  for engine in ${JS_ENGINES:-spidermonkey}; do tools="$tools volley-$engine"; done
+  # Build and compile each script once per engine outside the measured runs (cached in $WORK/cache).
+  for t in $tools; do
+    for s in bench/js-loop.js bench/js-sleep.js; do
+      VOLLEY_JS_ENGINE="${t#volley-}" VOLLEY_JS_TOOLCHAIN="$PWD/plugins/montecarlo-js" "$VOLLEY" run "$s" -q --no-summary \
+        -e "BASE_URL=http://127.0.0.1:$PORT" --vus 1 --iterations 1 >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+    done
+  done
+  tools="$tools k6"
+  echo "== js: bench/js-loop.js, 50 VUs, no sleep, ${DUR}s, static nginx on CPU 1, generator on CPU 0; median of $RUNS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  js_loop() { js_run "$1" bench/js-loop.js 50 "$DUR"; }
+  rounds js-loop js_loop $tools
+  printf '%-20s %-10s %-22s %-12s\n' tool req_per_s cpu_s_per_100k_req peak_rss_MB
+  for t in $tools; do
+    read -r rps cpu rss _ < <(medians js-loop "$t")
+    printf '%-20s %-10s %-22s %-12s\n' "$t" "$rps" "$cpu" "$rss"
+  done
+  echo
+  # CPU per VU started: (CPU of N VUs x 1 iteration - CPU of 1 VU x 1 iteration) / (N - 1): the
+  # VU's start (instantiation; for k6 a goja runtime running the script's init) and its first
+  # iteration (one GET, sleep(1)), in which an engine touches, and so copies, its heap.
+  local start_n="${JS_START_VUS:-500}"
+  echo "== js: VU start, bench/js-sleep.js, $start_n VUs x 1 iteration against 1 x 1; median of $RUNS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  js_start() {
+    local one many
+    read -r _ one _ _ < <(js_cpu "$1" 1)
+    read -r _ many rss _ < <(js_cpu "$1" "$start_n")
+    awk -v a="$one" -v b="$many" -v n="$start_n" -v r="$rss" 'BEGIN { printf "%.3f %.1f\n", (b - a) / (n - 1) * 1000, r }'
+  }
+  rounds js-start js_start $tools
+  printf '%-20s %-22s %-12s\n' tool cpu_ms_per_vu_started peak_rss_MB
+  for t in $tools; do
+    printf '%-20s %-22s %-12s\n' "$t" $(medians js-start "$t")
+  done
+  echo
+  echo "== js: bench/js-sleep.js (GET + sleep(1)), ${sleep_dur}s, planned = VUs x ${sleep_dur}; median of $RUNS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s\n' tool VUs requests planned cpu_s_per_100k_req peak_rss_MB rss_per_vu_KB
+  declare -A per_vu=()
+  for n in ${JS_VUS_LIST:-1000 10000}; do
+    local run_tools="" avail
+    avail=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+    for t in $tools; do
+      if [ -n "${per_vu[$t]:-}" ] && awk -v k="${per_vu[$t]}" -v n="$n" -v a="$avail" 'BEGIN { exit !(k * n > 0.8 * a) }'; then
+        printf '%-20s %-7s skipped: %.0f KB per VU would need %.1f GB, %.1f GB available\n' "$t" "$n" "${per_vu[$t]}" \
+          "$(awk -v k="${per_vu[$t]}" -v n="$n" 'BEGIN {print k * n / 1048576}')" "$(awk -v a="$avail" 'BEGIN {print a / 1048576}')"
+      else
+        run_tools="$run_tools $t"
+      fi
+    done
+    [ -n "$run_tools" ] || continue
+    js_sleep() { js_run "$1" bench/js-sleep.js "$n" "$sleep_dur"; }
+    # shellcheck disable=SC2086 # $run_tools is a list
+    rounds "js-sleep-$n" js_sleep $run_tools
+    for t in $run_tools; do
+      read -r _ cpu rss reqs < <(medians "js-sleep-$n" "$t")
+      per_vu[$t]=$(awk -v r="$rss" -v n="$n" 'BEGIN { printf "%.1f", r * 1024 / n }')
+      printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s\n' "$t" "$n" "$reqs" "$((n * sleep_dur))" "$cpu" "$rss" "${per_vu[$t]}"
+    done
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   scale) scale ;;
@@ -633,6 +751,7 @@ case "$WHAT" in
   soak) soak ;;
   websocket) websocket ;;
   redis) redis ;;
+  js) js ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,29p "$0"; exit 2 ;;
+  *) sed -n 2,43p "$0"; exit 2 ;;
 esac

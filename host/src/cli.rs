@@ -69,7 +69,8 @@ pub enum Command {
         command: RegistryCommand,
     },
     /// Build a k6-style JavaScript scenario into a component (needs node and the npm packages
-    /// @bytecodealliance/componentize-js and esbuild in a node_modules folder above the script).
+    /// componentize-qjs and esbuild in a node_modules folder above the script;
+    /// VOLLEY_JS_ENGINE=spidermonkey builds on @bytecodealliance/componentize-js instead).
     Build {
         /// The script (.js or .mjs).
         script: PathBuf,

@@ -2,8 +2,9 @@
 //!
 //! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
 //! `k6/metrics`, `k6/ws`, `k6/net/grpc` with the `.proto` files the script loads, and the glue
-//! that exports `options`/`setup`/`iteration`/`teardown`), then componentized with
-//! componentize-js against the WIT in `wit/`. Both tools come from npm and run on node; they are
+//! that exports `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in
+//! `wit/` by the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs
+//! for QuickJS). Both tools come from npm and run on node; they are
 //! looked up in a `node_modules` folder (see [`find_toolchain`]), never installed behind the
 //! user's back. `volley run script.js` builds through [`build_cached`].
 
@@ -13,16 +14,30 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod engine;
 mod protos;
+
+pub use engine::JsEngine;
 
 /// The npm package that componentizes the bundle, and the version Volley is tested with.
 pub const COMPONENTIZE_JS: (&str, &str) = ("@bytecodealliance/componentize-js", "0.23.0");
+/// The npm package that componentizes the bundle on QuickJS, and the version Volley is tested with.
+pub const COMPONENTIZE_QJS: (&str, &str) = ("componentize-qjs", "0.4.5");
 /// The npm package that bundles the script with the shim, and the version Volley is tested with.
 pub const ESBUILD: (&str, &str) = ("esbuild", "0.28.2");
 
 /// The JS shim (`sdk/js`), written next to the bundle at build time.
 const SHIM: &[(&str, &str)] = &[
     ("entry.js", include_str!("../../sdk/js/entry.js")),
+    ("polyfills.js", include_str!("../../sdk/js/polyfills.js")),
+    (
+        "engine/spidermonkey.js",
+        include_str!("../../sdk/js/engine/spidermonkey.js"),
+    ),
+    (
+        "engine/quickjs.js",
+        include_str!("../../sdk/js/engine/quickjs.js"),
+    ),
     ("runtime.js", include_str!("../../sdk/js/runtime.js")),
     ("toml.js", include_str!("../../sdk/js/toml.js")),
     ("k6/index.js", include_str!("../../sdk/js/k6/index.js")),
@@ -35,7 +50,7 @@ const SHIM: &[(&str, &str)] = &[
     ),
 ];
 
-/// The scenario world (`wit/`), which componentize-js reads from disk.
+/// The scenario world (`wit/`), which the componentize tool reads from disk.
 const WIT: &[(&str, &str)] = &[
     ("world.wit", include_str!("../../wit/world.wit")),
     ("http.wit", include_str!("../../wit/http.wit")),
@@ -50,8 +65,8 @@ const WIT: &[(&str, &str)] = &[
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
 ];
 
-/// Imports a componentize-js component has that Volley's sandbox refuses by default: the JS
-/// engine links `wasi:filesystem` although a scenario never opens a file (nothing is preopened).
+/// Imports a JS component has that Volley's sandbox refuses by default: both engines link
+/// `wasi:filesystem` although a scenario never opens a file (nothing is preopened).
 pub const JS_RUNTIME_IMPORTS: &[&str] = &["wasi:filesystem/*"];
 
 /// Why a build failed.
@@ -126,6 +141,12 @@ pub enum BuildError {
         /// The folders searched.
         searched: String,
     },
+    /// `VOLLEY_JS_ENGINE` names no engine Volley knows.
+    #[error("VOLLEY_JS_ENGINE='{value}' is not a JavaScript engine Volley builds on: use spidermonkey or quickjs")]
+    UnknownEngine {
+        /// What it says.
+        value: String,
+    },
     /// A file of the build could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -154,6 +175,8 @@ pub struct Built {
 pub struct Toolchain {
     /// `…/node_modules`.
     pub node_modules: PathBuf,
+    /// The engine whose tool it holds.
+    pub engine: JsEngine,
 }
 
 impl Toolchain {
@@ -161,10 +184,11 @@ impl Toolchain {
         self.node_modules.join(".bin").join(name)
     }
 
-    fn componentize_js_version(&self) -> String {
+    /// The installed version of the engine's componentize tool.
+    fn componentize_version(&self) -> String {
         let manifest = self
             .node_modules
-            .join(COMPONENTIZE_JS.0)
+            .join(self.engine.package().0)
             .join("package.json");
         std::fs::read_to_string(manifest)
             .ok()
@@ -189,8 +213,9 @@ fn found(cmd: &str) -> bool {
 
 /// Finds node and the npm packages: `$VOLLEY_JS_TOOLCHAIN` (a folder holding `node_modules`, or
 /// a `node_modules` folder), else the nearest `node_modules` above the script, else above the
-/// current directory, that holds both componentize-js and esbuild.
-pub fn find_toolchain(script: &Path) -> Result<Toolchain, BuildError> {
+/// current directory, that holds both the engine's componentize tool and esbuild.
+pub fn find_toolchain(script: &Path, engine: JsEngine) -> Result<Toolchain, BuildError> {
+    let tool = engine.package();
     if !found("node") {
         return Err(BuildError::NodeMissing {
             npm: if found("npm") { "" } else { " (nor npm)" },
@@ -216,17 +241,18 @@ pub fn find_toolchain(script: &Path) -> Result<Toolchain, BuildError> {
     let has = |nm: &Path, pkg: &str| nm.join(pkg).join("package.json").is_file();
     if let Some(nm) = candidates
         .iter()
-        .find(|nm| has(nm, COMPONENTIZE_JS.0) && has(nm, ESBUILD.0))
+        .find(|nm| has(nm, tool.0) && has(nm, ESBUILD.0))
     {
         return Ok(Toolchain {
             node_modules: nm.clone(),
+            engine,
         });
     }
     // Name what is missing from the best candidate: one that holds either package.
     let partial = candidates
         .iter()
-        .find(|nm| has(nm, COMPONENTIZE_JS.0) || has(nm, ESBUILD.0));
-    let missing: Vec<(&str, &str)> = [COMPONENTIZE_JS, ESBUILD]
+        .find(|nm| has(nm, tool.0) || has(nm, ESBUILD.0));
+    let missing: Vec<(&str, &str)> = [tool, ESBUILD]
         .into_iter()
         .filter(|(pkg, _)| partial.is_none_or(|nm| !has(nm, pkg)))
         .collect();
@@ -324,6 +350,7 @@ fn run_tool(
 }
 
 /// Bundles `script` with the shim into one ES module; returns the scratch dir and the bundle.
+/// `volley-engine` (what differs between engines at the WIT boundary) is the toolchain engine's.
 fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildError> {
     let abs = std::path::absolute(script).map_err(|source| BuildError::Read {
         path: script.to_path_buf(),
@@ -364,6 +391,15 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
     let out = scratch.0.join("bundle.js");
     let k6 = format!("--alias:k6={}", scratch.0.join("js").join("k6").display());
     let user = format!("--alias:volley-script={}", abs.display());
+    let engine = format!(
+        "--alias:volley-engine={}",
+        scratch
+            .0
+            .join("js")
+            .join("engine")
+            .join(format!("{}.js", tc.engine.name()))
+            .display()
+    );
     let outfile = format!("--outfile={}", out.display());
     let args: Vec<&std::ffi::OsStr> = vec![
         entry.as_os_str(),
@@ -375,6 +411,7 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
         "--log-level=warning".as_ref(),
         k6.as_ref(),
         user.as_ref(),
+        engine.as_ref(),
         outfile.as_ref(),
     ];
     // From the scratch dir, so the paths esbuild writes into the bundle's comments do not
@@ -392,7 +429,7 @@ fn wit_version() -> &'static str {
         .unwrap_or("0.1.1")
 }
 
-/// Componentizes `bundle` into `out`.
+/// Componentizes `bundle` into `out` with the toolchain's engine.
 fn componentize(
     tc: &Toolchain,
     scratch: &Scratch,
@@ -410,24 +447,10 @@ fn componentize(
             source,
         })?;
     }
-    // -d http -d fetch-event: without them the component imports wasi:http for `fetch`;
-    // HTTP goes through volley:scenario/http instead.
-    let args: Vec<&std::ffi::OsStr> = vec![
-        bundle.as_os_str(),
-        "--wit".as_ref(),
-        wit.as_os_str(),
-        "--world-name".as_ref(),
-        "scenario".as_ref(),
-        "-d".as_ref(),
-        "http".as_ref(),
-        "-d".as_ref(),
-        "fetch-event".as_ref(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ];
+    let args = tc.engine.args(bundle, &wit, out);
     run_tool(
-        "componentize-js",
-        &tc.bin("componentize-js"),
+        tc.engine.tool(),
+        &tc.bin(tc.engine.tool()),
         &args,
         &scratch.0,
         script,
@@ -462,9 +485,15 @@ pub fn build(script: &Path, out: &Path) -> Result<Built, BuildError> {
 /// saying on stderr what it builds and, once done, what it wrote.
 pub fn command(script: &Path, output: Option<&Path>) -> Result<Built, BuildError> {
     let out = output.map_or_else(|| script.with_extension("wasm"), Path::to_path_buf);
+    let engine = JsEngine::from_env()?;
     eprintln!(
-        "building {} with componentize-js (about a minute)...",
-        script.display()
+        "building {} with {} ({})...",
+        script.display(),
+        engine.tool(),
+        match engine {
+            JsEngine::SpiderMonkey => "about a minute",
+            JsEngine::QuickJs => "a few seconds",
+        }
     );
     let built = build(script, &out)?;
     let how = if built.cached {
@@ -482,7 +511,8 @@ pub fn command(script: &Path, output: Option<&Path>) -> Result<Built, BuildError
 
 /// Builds `script` unless a component of the same bundle was built before; returns the cached
 /// component. The key is the sha256 of the bundle (the script, what it imports and the shim),
-/// the WIT and the componentize-js version, so editing any of them rebuilds.
+/// the WIT, the engine and its tool's version, so changing any of them rebuilds. The engine is
+/// `VOLLEY_JS_ENGINE`'s ([`JsEngine::from_env`]).
 pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
     if !is_script(script) {
         return Err(BuildError::NotJavaScript {
@@ -490,7 +520,7 @@ pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
         });
     }
     let started = Instant::now();
-    let tc = find_toolchain(script)?;
+    let tc = find_toolchain(script, JsEngine::from_env()?)?;
     let (scratch, bundled) = bundle(&tc, script)?;
     let mut h = Sha256::new();
     h.update(std::fs::read(&bundled).map_err(|source| BuildError::Read {
@@ -501,7 +531,8 @@ pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
         h.update(name.as_bytes());
         h.update(text.as_bytes());
     }
-    h.update(tc.componentize_js_version().as_bytes());
+    h.update(tc.engine.name().as_bytes());
+    h.update(tc.componentize_version().as_bytes());
     let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let dir = crate::cache::dir("scripts").ok_or_else(|| BuildError::UntrustedCache {
         dir: crate::cache::location("scripts"),

@@ -3,7 +3,9 @@
 # steps `volley build montecarlo.js` takes. Needs node and `npm ci` in this folder.
 #   1. esbuild bundles the script with Volley's k6 shim (sdk/js: k6, k6/http, k6/metrics) and the
 #      glue that exports the world's options/setup/iteration/teardown;
-#   2. componentize-js embeds the bundle in a JS engine, as a component of wit/'s world.
+#   2. componentize-js embeds the bundle in a JS engine (SpiderMonkey), as a component of wit/'s
+#      world. (`volley build` uses QuickJS through componentize-qjs unless VOLLEY_JS_ENGINE says
+#      spidermonkey; see docs/design/008-javascript-engine.md.)
 # Usage: plugins/montecarlo-js/build.sh [OUT.wasm] [SCRIPT.js]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +26,8 @@ cp -r "$root/sdk/js" "$work/js"
 sed -i "s/@0\.1\.1'/@$version'/g" "$work"/js/*.js "$work"/js/k6/*.js
 "$bin/esbuild" "$work/js/entry.js" --bundle --format=esm --platform=neutral \
   --main-fields=module,main "--external:volley:*" --log-level=warning \
-  "--alias:k6=$work/js/k6" "--alias:volley-script=$script" --outfile="$work/bundle.js"
+  "--alias:k6=$work/js/k6" "--alias:volley-script=$script" \
+  "--alias:volley-engine=$work/js/engine/spidermonkey.js" --outfile="$work/bundle.js"
 # -d http -d fetch-event: no wasi:http import; HTTP goes through volley:scenario/http.
 "$bin/componentize-js" "$work/bundle.js" --wit "$root/wit" --world-name scenario \
   -d http -d fetch-event -o "$out"

@@ -1,5 +1,7 @@
 // The module componentize-js builds: the world's exports around the user's k6 script, which
 // the bundler provides as `volley-script` (see build.sh / `volley build`).
+// Web globals the engine may lack; first, so that they exist when the other modules run.
+import './polyfills.js';
 import { exportsFor } from './runtime.js';
 import * as script from 'volley-script';
 

@@ -17,7 +17,9 @@ function envVar(name) {
         'not per VU: read __ENV inside default(), setup() or a function they call',
     );
   }
-  return env(name);
+  const value = env(name);
+  // An absent variable is `undefined`, whichever way the engine lifts a WIT `none`.
+  return value === null ? undefined : value;
 }
 
 /** k6's `__ENV`: the test's `-e NAME=VALUE` variables, read from the host on access. */
@@ -49,6 +51,12 @@ function parse(data) {
   return data === '' ? undefined : JSON.parse(data);
 }
 
+/**
+ * The entry point this VU's iterations run (the WIT `vu.exec`): fixed for a VU's life, so it is
+ * asked once instead of once per iteration (a host call costs more than the cache).
+ */
+let execName;
+
 /** The world's exports for the script module namespace `script`. */
 export function exportsFor(script) {
   configure(script.options);
@@ -69,7 +77,8 @@ export function exportsFor(script) {
     },
     iteration(data) {
       running = true;
-      const name = exec();
+      if (execName === undefined) execName = exec();
+      const name = execName;
       const fn = name === 'default' ? script.default : script[name];
       if (typeof fn !== 'function') throw `this script exports no function '${name}'`;
       try {

@@ -193,17 +193,37 @@ fn volley_build_names_what_is_missing() {
     let dir = scratch("lang-js-missing");
     let script = dir.join("s.js");
     std::fs::write(&script, "export default function () {}\n").unwrap();
-    let res = volley()
+    // Each engine names its own componentize tool.
+    for (engine, package) in [
+        ("spidermonkey", "@bytecodealliance/componentize-js"),
+        ("quickjs", "componentize-qjs"),
+    ] {
+        let res = volley()
+            .current_dir(&dir)
+            .env("VOLLEY_JS_TOOLCHAIN", dir.join("nothing-here"))
+            .env("VOLLEY_JS_ENGINE", engine)
+            .args(["build", script.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("{package} and esbuild not found"))
+                && err.contains(&format!("npm install --save-dev {package}@")),
+            "{engine}: {err}"
+        );
+    }
+    // An engine Volley does not know is named, not silently replaced by the default.
+    let res = crate::support::volley_js()
         .current_dir(&dir)
-        .env("VOLLEY_JS_TOOLCHAIN", dir.join("nothing-here"))
+        .env("VOLLEY_JS_ENGINE", "v8")
         .args(["build", script.to_str().unwrap()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("@bytecodealliance/componentize-js and esbuild not found")
-            && err.contains("npm install --save-dev @bytecodealliance/componentize-js@"),
+        err.contains("VOLLEY_JS_ENGINE='v8'") && err.contains("spidermonkey or quickjs"),
         "{err}"
     );
     // No node at all: PATH without it.
@@ -248,7 +268,21 @@ fn c_scenario_built_with_wit_bindgen_and_zig_runs_like_the_rust_plugin() {
 /// `options`, and `__VU`.
 #[test]
 fn javascript_k6_shim_covers_responses_checks_groups_and_metrics() {
-    let dir = scratch("lang-js-shim");
+    shim_covers_responses_checks_groups_and_metrics("lang-js-shim", &[]);
+}
+
+/// The same script on the engine that is not the default: both stay usable
+/// (`VOLLEY_JS_ENGINE`), and the shim stays engine-independent.
+#[test]
+fn javascript_k6_shim_runs_on_spidermonkey_too() {
+    shim_covers_responses_checks_groups_and_metrics(
+        "lang-js-shim-sm",
+        &[("VOLLEY_JS_ENGINE", "spidermonkey")],
+    );
+}
+
+fn shim_covers_responses_checks_groups_and_metrics(name: &str, env: &[(&str, &str)]) {
+    let dir = scratch(name);
     std::fs::write(
         dir.join("data.json"),
         r#"{"items": ["a", "b"], "nested": {"value": 42}}"#,
@@ -286,6 +320,9 @@ export default function (data) {
     'headers': (r) => r.headers['Content-Length'] === String(r.body.length),
     'setup data': () => data.token === 'abc',
     'vu id': () => __VU >= 1 && __VU <= 2,
+    'serialises': (r) => JSON.parse(JSON.stringify(r)).headers['Content-Length'] === r.headers['Content-Length'],
+    'utf-8 round trip': () => new TextDecoder().decode(new TextEncoder().encode('h\u00e9 \u20ac \u{1F600}')) === 'h\u00e9 \u20ac \u{1F600}',
+    'absent env is undefined': () => __ENV.NOT_SET === undefined && !('NOT_SET' in __ENV),
   });
   group('post', () => {
     const p = http.post(`${__ENV.BASE_URL}/status/201`, JSON.stringify({ a: 1 }), {
@@ -318,7 +355,7 @@ export default function (data) {
         ),
     )
     .unwrap();
-    let s = crate::support::run_js_test(&test);
+    let s = crate::support::run_js_test_with(&test, env);
     for name in [
         "json value",
         "json selector",
@@ -327,6 +364,9 @@ export default function (data) {
         "headers",
         "setup data",
         "vu id",
+        "serialises",
+        "utf-8 round trip",
+        "absent env is undefined",
         "created",
         "denied: status 0, code 1400",
         "batch: in order",
@@ -370,7 +410,7 @@ fn javascript_env_read_at_the_top_level_fails_the_build_clearly() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("componentize-js failed")
+        (err.contains("componentize-js failed") || err.contains("componentize-qjs failed"))
             && err.contains("__ENV.BASE_URL is read at the top level of the script"),
         "{err}"
     );

@@ -347,8 +347,14 @@ pub fn volley_js() -> Command {
 /// Runs a test whose plugin is a JavaScript script (`volley run TEST -q --summary-export
 /// TEST.json`), expects exit 0, and returns the summary.
 pub fn run_js_test(test: &Path) -> serde_json::Value {
+    run_js_test_with(test, &[])
+}
+
+/// [`run_js_test`] with extra environment variables (e.g. `VOLLEY_JS_ENGINE`).
+pub fn run_js_test_with(test: &Path, env: &[(&str, &str)]) -> serde_json::Value {
     let export = test.with_extension("json");
     let out = volley_js()
+        .envs(env.iter().copied())
         .args(["run", test.to_str().unwrap(), "-q", "--summary-export"])
         .arg(&export)
         .output()

@@ -218,7 +218,7 @@ fn check_world(
 }
 
 /// Module instantiations one instance of the component performs: the `instantiate` entries of
-/// its top-level core instance sections, at least 8. A Rust, C or JS component performs 3-4,
+/// its core instance sections (nested components' too), at least 8. A Rust, C or JS component performs 3-4,
 /// componentize-py's ~14 (libc, libpython, ... linked as separate modules), so the pool is sized
 /// per component. Unreadable bytes give the minimum (compilation reports them).
 fn core_instances_per_component(bytes: &[u8]) -> u32 {
@@ -258,18 +258,51 @@ fn core_instances_per_component(bytes: &[u8]) -> u32 {
         Some(n)
     }
     const CORE_INSTANCE_SECTION: u8 = 2;
-    let mut total: u32 = 0;
-    let mut pos = 8;
-    while let Some(&id) = bytes.get(pos) {
-        pos += 1;
-        let Some(len) = leb(bytes, &mut pos) else {
-            break;
-        };
-        if id == CORE_INSTANCE_SECTION {
-            total = total.saturating_add(instantiations(bytes, pos).unwrap_or(0));
+    /// A nested component (componentize-qjs wraps its pre-initialised core modules in one).
+    const COMPONENT_SECTION: u8 = 4;
+    /// Instantiations in the sections of the component `bytes` and of the components it nests
+    /// (`depth` bounds the recursion: a hostile file cannot nest deep enough to exhaust the stack).
+    fn count(bytes: &[u8], depth: u32) -> u32 {
+        let mut total: u32 = 0;
+        let mut pos = 8;
+        while let Some(&id) = bytes.get(pos) {
+            pos += 1;
+            let Some(len) = leb(bytes, &mut pos) else {
+                break;
+            };
+            let end = pos.saturating_add(len as usize);
+            if id == CORE_INSTANCE_SECTION {
+                total = total.saturating_add(instantiations(bytes, pos).unwrap_or(0));
+            } else if id == COMPONENT_SECTION && depth < 8 {
+                if let Some(nested) = bytes.get(pos..end) {
+                    total = total.saturating_add(count(nested, depth + 1));
+                }
+            }
+            pos = end;
         }
-        pos = pos.saturating_add(len as usize);
+        total
     }
+    let total = count(bytes, 0);
+    // Between nested components wasmtime instantiates adapter modules of its own (fused
+    // lifting and lowering), which the sections do not show: double the count for room.
+    let nests = {
+        let mut pos = 8;
+        let mut found = false;
+        while let Some(&id) = bytes.get(pos) {
+            pos += 1;
+            let Some(len) = leb(bytes, &mut pos) else {
+                break;
+            };
+            found |= id == COMPONENT_SECTION;
+            pos = pos.saturating_add(len as usize);
+        }
+        found
+    };
+    let total = if nests {
+        total.saturating_mul(2)
+    } else {
+        total
+    };
     total.max(8)
 }
 
@@ -307,6 +340,11 @@ fn engine_config(pool: Option<PoolSize>, per_instance: u32, cow: bool) -> Config
     config.max_wasm_stack(super::fiber_stack::MAX_WASM);
     config.async_stack_size(super::fiber_stack::SIZE);
     config.epoch_interruption(true);
+    // `VOLLEY_PERFMAP=1`: name the guest's compiled functions in /tmp/perf-PID.map for
+    // `perf record` (bench/js-profile.sh). It changes no compiled code.
+    if std::env::var_os("VOLLEY_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if let Some(pool) = pool {
         let n = pool.instances.max(1);
         let mut p = PoolingAllocationConfig::default();
@@ -415,6 +453,13 @@ mod tests {
         let mut truncated = header;
         truncated.extend([2, 5, 3, 0x00]);
         assert_eq!(core_instances_per_component(&truncated), 8);
+        // The same 24 inside a nested component section count too, doubled for the adapter
+        // modules wasmtime adds between nested components.
+        let mut outer = b"\0asm\x0d\0\x01\0".to_vec();
+        outer.push(4);
+        outer.extend([(bytes.len() & 0x7f) as u8 | 0x80, (bytes.len() >> 7) as u8]);
+        outer.extend(&bytes);
+        assert_eq!(core_instances_per_component(&outer), 48);
     }
 
     #[test]

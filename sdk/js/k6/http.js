@@ -1,6 +1,7 @@
 // k6's `k6/http` module on Volley: requests go through the WIT `http.send-with-params` and
 // `http.batch` imports, which time them and record k6's http_req_* metrics on the host.
 import { sendWithParams, batch as sendBatch } from 'volley:scenario/http@0.1.1';
+import { u64 } from 'volley-engine';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -42,10 +43,45 @@ function bodyBytes(body, headers) {
   return encoder.encode(String(body));
 }
 
+/** Canonical header names already computed (`content-type` → `Content-Type`), at most 256. */
+const canonicalNames = new Map();
+
 /** `Content-type` → `Content-Type`, as k6 canonicalises response header names. */
 function canonical(name) {
-  return name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase()).join('-');
+  let c = canonicalNames.get(name);
+  if (c === undefined) {
+    c = name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase()).join('-');
+    if (canonicalNames.size < 256) canonicalNames.set(name, c);
+  }
+  return c;
 }
+
+/** k6's `res.headers` from the WIT header list: canonical names, repeated ones joined. */
+function headerObject(list) {
+  const headers = {};
+  for (const h of list) {
+    const name = canonical(h.name);
+    headers[name] = name in headers ? `${headers[name]}, ${h.value}` : h.value;
+  }
+  return headers;
+}
+
+/** k6's `res.timings` from the WIT record. */
+function timingsObject(t) {
+  return {
+    blocked: t.blocked,
+    connecting: t.connecting,
+    tls_handshaking: t.tlsHandshaking,
+    sending: t.sending,
+    waiting: t.waiting,
+    receiving: t.receiving,
+    duration: t.duration,
+  };
+}
+
+const NO_TIMINGS = {
+  blocked: 0, connecting: 0, tls_handshaking: 0, sending: 0, waiting: 0, receiving: 0, duration: 0,
+};
 
 /** k6's error code and text for a WIT `failure` (or anything else thrown). */
 function errorOf(err) {
@@ -82,25 +118,30 @@ export function setResponseCallback(callback) {
   defaultCallback = callback;
 }
 
+/** Params of a request that sets none (k6's `http.get(url)`): nothing to convert. */
+const NO_PARAMS = {};
+
 /** The WIT request and params for k6's `(method, url, body, params)`. */
 function prepare(method, url, body, params) {
-  const p = params || {};
-  const headers = Object.entries(p.headers || {}).map(([name, value]) => ({ name, value: String(value) }));
+  const p = params || NO_PARAMS;
+  const headers = p.headers ? Object.entries(p.headers).map(([name, value]) => ({ name, value: String(value) })) : [];
   const bytes = bodyBytes(body, headers);
-  const tags = Object.entries(p.tags || {}).map(([key, value]) => ({ key, value: String(value) }));
+  const tags = p.tags ? Object.entries(p.tags).map(([key, value]) => ({ key, value: String(value) })) : [];
   const responseType = p.responseType || defaultResponseType;
-  const ms = timeoutMs(p.timeout);
+  const ms = p.timeout === undefined ? undefined : timeoutMs(p.timeout);
   const callback = p.responseCallback !== undefined ? p.responseCallback : defaultCallback;
-  const cookies = Object.entries(p.cookies || {}).map(([name, v]) => ({
-    name,
-    value: String(v !== null && typeof v === 'object' ? v.value : v),
-  }));
+  const cookies = p.cookies
+    ? Object.entries(p.cookies).map(([name, v]) => ({
+      name,
+      value: String(v !== null && typeof v === 'object' ? v.value : v),
+    }))
+    : [];
   const req = {
     method: String(method).toUpperCase(),
     url: String(url),
     headers,
     body: bytes,
-    timeoutMs: ms === undefined ? undefined : BigInt(ms),
+    timeoutMs: ms === undefined ? undefined : u64(ms),
     tags,
     bodyMode: responseType === 'none' ? 'discard' : 'keep',
   };
@@ -123,30 +164,21 @@ function select(value, selector) {
   return v;
 }
 
-/** A response, shaped like k6's: status, body, headers, timings, error, error_code, json(). */
+/**
+ * A response, shaped like k6's: status, body, headers, timings, error, error_code, json().
+ * `headers`, `timings` and `body` are built from the WIT response on first access (most scripts
+ * read one or two fields; building them all cost a tight loop ~20 % of its CPU, see
+ * docs/design/008-javascript-engine.md); assigning to them replaces them, as on a k6 response.
+ */
 export class Response {
   constructor(method, url, res, error) {
     this.request = { method, url };
     this.url = url;
+    this._res = res;
     if (res) {
       this.status = res.status;
       this.proto = res.proto;
       this._bytes = res.body;
-      this.headers = {};
-      for (const h of res.headers) {
-        const name = canonical(h.name);
-        this.headers[name] = name in this.headers ? `${this.headers[name]}, ${h.value}` : h.value;
-      }
-      const t = res.timings;
-      this.timings = {
-        blocked: t.blocked,
-        connecting: t.connecting,
-        tls_handshaking: t.tlsHandshaking,
-        sending: t.sending,
-        waiting: t.waiting,
-        receiving: t.receiving,
-        duration: t.duration,
-      };
       this.error = '';
       this.error_code = 0;
     } else {
@@ -154,14 +186,45 @@ export class Response {
       this.status = 0;
       this.proto = '';
       this._bytes = undefined;
-      this.headers = {};
-      this.timings = {
-        blocked: 0, connecting: 0, tls_handshaking: 0, sending: 0, waiting: 0, receiving: 0, duration: 0,
-      };
       this.error = message;
       this.error_code = code;
     }
     this._type = 'text';
+  }
+
+  /** Response headers by canonical name (`Content-Type`); repeated headers joined with `, `. */
+  get headers() {
+    if (this._headers === undefined) this._headers = this._res ? headerObject(this._res.headers) : {};
+    return this._headers;
+  }
+
+  set headers(value) {
+    this._headers = value;
+  }
+
+  /** k6's phase timings in milliseconds (all 0 when the request failed). */
+  get timings() {
+    if (this._timings === undefined) this._timings = this._res ? timingsObject(this._res.timings) : { ...NO_TIMINGS };
+    return this._timings;
+  }
+
+  set timings(value) {
+    this._timings = value;
+  }
+
+  /** The fields a k6 response serialises with (`JSON.stringify(res)`). */
+  toJSON() {
+    return {
+      status: this.status,
+      proto: this.proto,
+      url: this.url,
+      request: this.request,
+      headers: this.headers,
+      timings: this.timings,
+      body: this.body,
+      error: this.error,
+      error_code: this.error_code,
+    };
   }
 
   /** The body: a string (`responseType: 'text'`, the default), an ArrayBuffer (`'binary'`), or null. */

@@ -2,6 +2,7 @@
 import { check as recordCheck } from 'volley:scenario/checks@0.1.1';
 import { sleep as hostSleep } from 'volley:scenario/timing@0.1.1';
 import { enter, exit } from 'volley:scenario/group@0.1.1';
+import { u64 } from 'volley-engine';
 
 /**
  * Runs every named predicate of `sets` on `value`, records each as one sample of the `checks`
@@ -20,7 +21,7 @@ export function check(value, sets, _tags) {
 /** Suspends this VU for `seconds` (fractions allowed) without blocking other VUs. */
 export function sleep(seconds) {
   const ms = Math.max(0, Math.round(Number(seconds) * 1000));
-  hostSleep(BigInt(Number.isFinite(ms) ? ms : 0));
+  hostSleep(u64(Number.isFinite(ms) ? ms : 0));
 }
 
 /** Runs `fn` inside group `name`: its samples carry the `group` tag; returns what `fn` returns. */

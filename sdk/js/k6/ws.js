@@ -2,6 +2,7 @@
 // loop (handlers, setTimeout/setInterval) over the WIT `websocket` import, which records k6's
 // ws_* metrics on the host. As in k6, `connect` returns when the socket is closed.
 import { connect as hostConnect } from 'volley:scenario/websocket@0.1.3';
+import { u64 } from 'volley-engine';
 
 /** Longest single wait for a message, so timers and close() are never held up for long. */
 const POLL_MS = 1000;
@@ -60,7 +61,7 @@ class Socket {
   ping() {
     if (this._closed) return;
     try {
-      this._conn.ping(BigInt(PING_TIMEOUT_MS));
+      this._conn.ping(u64(PING_TIMEOUT_MS));
       this._queued.push(['pong']);
     } catch (e) {
       this._fail(e);
@@ -123,12 +124,12 @@ class Socket {
       if (wait <= 0) continue;
       let msg;
       try {
-        msg = this._conn.receive(BigInt(Math.ceil(wait)));
+        msg = this._conn.receive(u64(Math.ceil(wait)));
       } catch (e) {
         this._fail(e);
         break;
       }
-      if (msg === undefined) continue;
+      if (msg === undefined || msg === null) continue;
       if (msg.tag === 'text') this._fire('message', msg.val);
       else if (msg.tag === 'binary') this._fire('binaryMessage', msg.val.buffer.slice(msg.val.byteOffset, msg.val.byteOffset + msg.val.byteLength));
       else if (msg.tag === 'close') this._end(msg.val.code);

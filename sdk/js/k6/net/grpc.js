@@ -3,6 +3,7 @@
 // script loads are read by `volley build` and embedded (`../../protos.js`): `client.load` at the
 // top level only names them, and the host compiles them on the first `connect` of each VU.
 import { Client as HostClient } from 'volley:scenario/grpc@0.1.1';
+import { u64 } from 'volley-engine';
 import protos from '../../protos.js';
 import { timeoutMs } from '../http.js';
 
@@ -71,7 +72,7 @@ export class Client {
     try {
       this._host.connect(String(address), {
         plaintext: !!params.plaintext,
-        timeoutMs: ms === undefined ? undefined : BigInt(ms),
+        timeoutMs: ms === undefined ? undefined : u64(ms),
       });
     } catch (e) {
       throw new Error(failureMessage(e));
@@ -93,7 +94,7 @@ export class Client {
       r = this._host.invoke(String(method), JSON.stringify(request === undefined ? {} : request), {
         metadata: Object.entries(params.metadata || {}).map(([name, value]) => ({ name, value: String(value) })),
         tags: Object.entries(params.tags || {}).map(([key, value]) => ({ key, value: String(value) })),
-        timeoutMs: ms === undefined ? undefined : BigInt(ms),
+        timeoutMs: ms === undefined ? undefined : u64(ms),
       });
     } catch (e) {
       throw new Error(failureMessage(e));
