@@ -17,10 +17,12 @@ use crate::plan::executor::{Closed, Drive};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::Step;
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{NetworkDefault, Sandbox};
 use crate::target::montecarlo::{self, RunningTarget, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{GuestError, Plugin, PluginError, PoolSize, Vu, VuSetup};
+
+mod stdin;
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
 pub const MONTECARLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/montecarlo.wasm"));
@@ -86,6 +88,9 @@ pub enum AppError {
     /// A JavaScript scenario could not be built.
     #[error(transparent)]
     Build(#[from] crate::script_build::BuildError),
+    /// `volley run -` got no test from standard input.
+    #[error(transparent)]
+    Stdin(#[from] stdin::StdinError),
     /// Ctrl-C or SIGTERM arrived while the test was being prepared.
     #[error("stopped before the test started")]
     Interrupted,
@@ -112,7 +117,8 @@ impl AppError {
             | AppError::Engine(_)
             | AppError::Options { .. }
             | AppError::Registry(_)
-            | AppError::Build(_) => exit::SCRIPT_EXCEPTION,
+            | AppError::Build(_)
+            | AppError::Stdin(_) => exit::SCRIPT_EXCEPTION,
             AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
         }
     }
@@ -132,6 +138,9 @@ pub struct Prepared {
     pub test: TestConfig,
     /// For a registry scenario: the updated lock and where it goes.
     pub lock: Option<(Lock, PathBuf)>,
+    /// Whether the plugin is the built-in Monte Carlo scenario (the only one the built-in
+    /// target is started for).
+    pub builtin: bool,
 }
 
 /// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
@@ -163,7 +172,24 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let user_layer = file_layer.overlay(cli_layer);
     let mut user_sandbox = config::sandbox_of(&user_layer)?;
     let mut lock = None;
+    // A k6 script the user runs is their own code and reaches the hosts it names (as in k6);
+    // a component file or a registry entry only what the user grants.
+    let mut network = NetworkDefault::OriginOfBaseUrl;
     let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
+        Some(path) if stdin::is_stdin(path) => {
+            let dir = std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir());
+            match stdin::read(std::io::stdin().lock(), &dir)? {
+                stdin::Input::Component(bytes) => {
+                    (bytes.into(), "- (component from standard input)".into())
+                }
+                stdin::Input::Script(file) => {
+                    network = NetworkDefault::Unrestricted;
+                    allow_js_runtime_imports(&mut user_sandbox);
+                    let wasm = build_script(file.path())?;
+                    (wasm, "- (script from standard input)".into())
+                }
+            }
+        }
         Some(path) => match registry_ref(path) {
             Some(r) => {
                 let registries = user_layer.registries.clone().unwrap_or_default();
@@ -186,13 +212,9 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
                 (bytes.into(), origin)
             }
             None if crate::script_build::is_script(path) => {
+                network = NetworkDefault::Unrestricted;
+                allow_js_runtime_imports(&mut user_sandbox);
                 let wasm = build_script(path)?;
-                // The JS engine imports wasi:filesystem, unused: nothing is preopened.
-                for p in crate::script_build::JS_RUNTIME_IMPORTS {
-                    if !user_sandbox.allow_imports.iter().any(|a| a == p) {
-                        user_sandbox.allow_imports.push(p.to_string());
-                    }
-                }
                 (wasm, path.display().to_string())
             }
             None => (read_plugin(path)?, path.display().to_string()),
@@ -211,7 +233,11 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     }
     let options = plugin_layer.overlay(user_layer);
     let mut test = TestConfig::resolve(&options)?;
-    test.sandbox = Sandbox::effective(user_sandbox, test.env.get("BASE_URL").map(String::as_str));
+    test.sandbox = Sandbox::effective(
+        user_sandbox,
+        test.env.get("BASE_URL").map(String::as_str),
+        network,
+    );
     let segment = segment(args)?;
     if !segment.segment().is_full() {
         if let Some(sc) = test
@@ -228,6 +254,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         }
     }
     Ok(Prepared {
+        builtin: plugin_path.is_none(),
         lock,
         segment,
         wasm,
@@ -300,6 +327,15 @@ async fn from_registry(
         sandbox,
         lock,
     ))
+}
+
+/// The JS engine imports wasi:filesystem, unused: nothing is preopened.
+fn allow_js_runtime_imports(sandbox: &mut Sandbox) {
+    for p in crate::script_build::JS_RUNTIME_IMPORTS {
+        if !sandbox.allow_imports.iter().any(|a| a == p) {
+            sandbox.allow_imports.push(p.to_string());
+        }
+    }
 }
 
 /// Builds a k6-style script (or reuses its cached build) and reads the component.
@@ -421,7 +457,7 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         },
         "sandbox": {
             "max_memory_bytes": p.test.sandbox.max_memory,
-            "allowed_hosts": if p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL") {
+            "allowed_hosts": if serves_builtin_target(&p) {
                 serde_json::json!(["the built-in Monte Carlo target (http://127.0.0.1 on a port chosen at start)"])
             } else {
                 p.test.sandbox.allowed_hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().into()
@@ -535,11 +571,17 @@ fn warn_of_system_limits(local_vus: u32) {
     }
 }
 
-/// Starts the built-in target when the user granted no host: no BASE_URL and no allowed-hosts
-/// (a WebSocket, gRPC or TCP scenario names its hosts and has no use for it); points BASE_URL
-/// and the sandbox at it.
+/// Whether the run serves the built-in target: only for the built-in scenario, and only when
+/// the user granted no host (no BASE_URL, no allowed-hosts). Never for a script or a component
+/// of the user's, whose own URLs it would silently replace.
+fn serves_builtin_target(p: &Prepared) -> bool {
+    p.builtin && p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL")
+}
+
+/// Starts the built-in target when [`serves_builtin_target`]; points BASE_URL and the sandbox
+/// at it.
 async fn start_builtin_target(p: &mut Prepared) -> Result<Option<RunningTarget>, AppError> {
-    if !p.test.sandbox.grants_nothing() || p.test.env.contains_key("BASE_URL") {
+    if !serves_builtin_target(p) {
         return Ok(None);
     }
     let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
@@ -761,6 +803,26 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
     for sc in &p.test.scenarios {
         s.push_str(&format!("           * {}: {}\n", sc.name, sc.description()));
     }
+    s.push_str(&format!(
+        "\n    network: {}\n",
+        network_line(&p.test.sandbox)
+    ));
     s.push('\n');
     s
+}
+
+/// What the plugin may reach, for the banner.
+fn network_line(sandbox: &Sandbox) -> String {
+    if sandbox.is_unrestricted() {
+        return "unrestricted (your own script; narrow it with --allow-host PATTERN)".into();
+    }
+    if sandbox.grants_nothing() {
+        return "none (give BASE_URL, --allow-host or [sandbox] allowed-hosts)".into();
+    }
+    sandbox
+        .allowed_hosts
+        .iter()
+        .map(|h| h.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

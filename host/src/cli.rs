@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Options, StageOpt, SummaryOpt};
+use crate::config::{Options, SandboxOpt, StageOpt, SummaryOpt};
 use crate::duration::parse_duration;
 use crate::duration::Dur;
 use crate::output::stream::OutSpec;
@@ -274,6 +274,17 @@ pub struct RunArgs {
     /// Largest registry download (index or component), in MiB (default 256).
     #[arg(long, env = "VOLLEY_REGISTRY_MAX_DOWNLOAD_MIB")]
     pub registry_max_download_mib: Option<u64>,
+    /// A host the scenario may reach, repeatable: `http://127.0.0.1:8080`, `https://*.example.com`,
+    /// `http://localhost:*`, `tcp://db:5432`, `*` (every HTTP(S) host). Replaces the test file's
+    /// `[sandbox] allowed-hosts`. Default: a script you run reaches every HTTP(S) host; a component
+    /// file or registry entry only the origin of BASE_URL.
+    #[arg(
+        long = "allow-host",
+        value_name = "PATTERN",
+        env = "VOLLEY_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
     /// Accept a registry scenario whose digest or capabilities differ from volley.lock, and
     /// re-pin it.
     #[arg(long)]
@@ -306,6 +317,10 @@ impl RunArgs {
             system_tags: self.system_tags.clone(),
             http_debug: self.http_debug.clone(),
             registry_max_download_mib: self.registry_max_download_mib,
+            sandbox: (!self.allow_hosts.is_empty()).then(|| SandboxOpt {
+                allowed_hosts: Some(self.allow_hosts.clone()),
+                ..SandboxOpt::default()
+            }),
             ..Options::default()
         }
     }
