@@ -141,6 +141,10 @@ pub struct Prepared {
     /// Whether the plugin is the built-in Monte Carlo scenario (the only one the built-in
     /// target is started for).
     pub builtin: bool,
+    /// Variables of `test.env` that came from the system environment alone.
+    pub system_env: Vec<String>,
+    /// Whether to keep running after the test until Ctrl-C (k6's `--linger`).
+    pub linger: bool,
 }
 
 /// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
@@ -167,9 +171,13 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     };
     let cli_layer = args.options();
     let plugin_path = cli_layer.plugin.clone().or(plugin_path);
-    // What the user set (test file < env vars and CLI flags): only it grants capabilities,
-    // chooses registries, and gives the variables the plugin's options are evaluated with.
-    let user_layer = file_layer.overlay(cli_layer);
+    // k6's JSON config file (-c): the user's, below the script's options as in k6.
+    let (config_layer, config_lingers) = k6_config_file(args)?;
+    // What the user set above the plugin (test file < env vars and CLI flags).
+    let above_plugin = file_layer.overlay(cli_layer);
+    // Everything the user set: only it grants capabilities, chooses registries, and gives the
+    // variables the plugin's options are evaluated with.
+    let mut user_layer = config_layer.clone().overlay(above_plugin.clone());
     let mut user_sandbox = config::sandbox_of(&user_layer)?;
     let mut lock = None;
     // A k6 script the user runs is their own code and reaches the hosts it names (as in k6);
@@ -222,16 +230,39 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
     // The plugin's options are evaluated with the user's variables (k6's __ENV at init).
+    // As `k6 run`, a script's __ENV holds the system environment under the user's variables
+    // (never a component's: it is someone else's code).
+    let mut system_env = Vec::new();
+    if network == NetworkDefault::Unrestricted && args.k6.include_system_env_vars != Some(false) {
+        let user_env = user_layer.env.take().unwrap_or_default();
+        let mut env = config::k6::system_env();
+        system_env = env
+            .keys()
+            .filter(|k| !user_env.contains_key(*k))
+            .cloned()
+            .collect();
+        env.extend(user_env);
+        user_layer.env = Some(env);
+    }
     let user_env = user_layer.env.clone().unwrap_or_default();
     let embedded = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
-    let (plugin_layer, ignored) = embedded.plugin_suggestions();
+    // A user's own script sets what a k6 script sets (setupTimeout, hosts, TLS...); a component
+    // or registry entry only shapes its load.
+    let (plugin_layer, ignored) = if network == NetworkDefault::Unrestricted {
+        embedded.own_script_options()
+    } else {
+        embedded.plugin_suggestions()
+    };
     for key in ignored {
         logging::host(
             Level::Warn,
             &format!("{origin}: the plugin's option '{key}' is ignored: only the test file and the command line set it"),
         );
     }
-    let options = plugin_layer.overlay(user_layer);
+    let mut above_plugin = above_plugin;
+    above_plugin.env = user_layer.env.take();
+    let options = config_layer.overlay(plugin_layer).overlay(above_plugin);
+    warn_of_inert_k6_options(&options, args)?;
     let mut test = TestConfig::resolve(&options)?;
     test.sandbox = Sandbox::effective(
         user_sandbox,
@@ -254,6 +285,8 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         }
     }
     Ok(Prepared {
+        linger: args.k6.linger || config_lingers,
+        system_env,
         builtin: plugin_path.is_none(),
         lock,
         segment,
@@ -282,6 +315,47 @@ fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
         .transpose()
         .map_err(|e| invalid("execution-segment-sequence", e))?;
     ExecutionTuple::new(segment, sequence).map_err(|e| invalid("execution-segment", e))
+}
+
+/// The options of k6's JSON config file given with `-c`, and whether it asks to linger; warns
+/// of its keys Volley does not act on.
+fn k6_config_file(args: &RunArgs) -> Result<(Options, bool), AppError> {
+    let Some(path) = &args.k6.config else {
+        return Ok((Options::default(), false));
+    };
+    let (opts, extras) = config::k6::read_config_file(path)?;
+    for (key, why) in extras.inert {
+        logging::host(
+            Level::Warn,
+            &format!(
+                "{}: '{key}' is accepted and not acted on: {why}",
+                path.display()
+            ),
+        );
+    }
+    Ok((opts, extras.linger == Some(true)))
+}
+
+/// One warning for each k6 option or flag given that Volley accepts and does not act on; an
+/// error for a flag value it cannot take.
+fn warn_of_inert_k6_options(options: &Options, args: &RunArgs) -> Result<(), AppError> {
+    let flags = args.k6.ignored().map_err(|reason| ConfigError::Invalid {
+        key: "type".into(),
+        reason,
+    })?;
+    for (key, why) in config::k6::inert(options) {
+        logging::host(
+            Level::Warn,
+            &format!("k6 option '{key}' is accepted and not acted on: {why}"),
+        );
+    }
+    for (flag, why) in flags {
+        logging::host(
+            Level::Warn,
+            &format!("{flag} is accepted and not acted on: {why}"),
+        );
+    }
+    Ok(())
 }
 
 /// A plugin path that is not a file but reads as `namespace:name[@version]`.
@@ -447,7 +521,7 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         "execution_requirements": requirements(&p),
         "max_vus": p.test.max_vus(),
         "max_duration_ms": p.test.max_duration().as_millis() as u64,
-        "env": p.test.env,
+        "env": p.test.env.iter().filter(|(k, _)| !p.system_env.contains(k)).collect::<std::collections::BTreeMap<_, _>>(),
         "scenarios": scenarios,
         "thresholds": thresholds,
         "summary": {
@@ -539,6 +613,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         segment: p.segment.clone(),
         control_address: args.address,
     };
+    let mut after = signal.clone();
     let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
     finish_streams(&aggregate, streams);
     if let Some(t) = target {
@@ -547,7 +622,15 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     let results = Results::collect(&p.test, &aggregate, run_facts(&report, &p.segment));
     write_results(args, &p, &results, &aggregate)?;
     warn_of_what_went_wrong(&report);
-    Ok(exit_code(&report, &results))
+    let code = exit_code(&report, &results);
+    if p.linger && report.aborted != Some(Abort::Signal) {
+        logging::host(
+            Level::Info,
+            "the test is done; lingering until Ctrl-C or SIGTERM (--linger)",
+        );
+        let _ = after.wait_for(|stop| *stop).await;
+    }
+    Ok(code)
 }
 
 /// [`prepare`], unless Ctrl-C or SIGTERM comes first: that ends a download, a build or a

@@ -3,13 +3,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Options, SandboxOpt, StageOpt, SummaryOpt};
 use crate::duration::parse_duration;
 use crate::duration::Dur;
 use crate::output::stream::OutSpec;
 use crate::target::montecarlo::TargetConfig;
+
+mod k6_flags;
+
+pub use k6_flags::K6Flags;
 
 /// Load testing with WebAssembly component scenarios.
 #[derive(Debug, Parser)]
@@ -18,6 +22,15 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line; a k6 variable (`K6_VUS`) stands in for its `VOLLEY_*` twin when
+    /// only it is set.
+    pub fn try_parse_k6() -> Result<Cli, clap::Error> {
+        let cmd = k6_flags::with_k6_env(Cli::command(), &|n| std::env::var_os(n).is_some());
+        Cli::from_arg_matches(&cmd.try_get_matches()?)
+    }
 }
 
 /// Subcommands.
@@ -289,6 +302,9 @@ pub struct RunArgs {
     /// re-pin it.
     #[arg(long)]
     pub update_lock: bool,
+    /// `k6 run`'s other flags.
+    #[command(flatten)]
+    pub k6: K6Flags,
 }
 
 impl RunArgs {
@@ -302,7 +318,7 @@ impl RunArgs {
             mode: self.summary_mode.clone(),
             time_unit: self.summary_time_unit.clone(),
         };
-        Options {
+        let layer = Options {
             vus: self.vus,
             duration: self.duration,
             iterations: self.iterations,
@@ -322,7 +338,8 @@ impl RunArgs {
                 ..SandboxOpt::default()
             }),
             ..Options::default()
-        }
+        };
+        self.k6.apply(layer)
     }
 }
 

@@ -4,6 +4,7 @@
 import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@0.1.1';
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
+import { declared } from './k6/metrics.js';
 
 // The script's top level runs once, when the component is built (a snapshot), where there is no
 // test and no VU yet. `running` turns true on the first call of an export.
@@ -55,7 +56,10 @@ export function exportsFor(script) {
   return {
     options() {
       running = true;
-      return script.options === undefined ? '' : toToml(script.options);
+      // The metrics the top level created are declared, so thresholds may name them.
+      const metrics = { ...declared, ...(script.options || {}).metrics };
+      if (script.options === undefined && Object.keys(metrics).length === 0) return '';
+      return toToml(Object.keys(metrics).length ? { ...script.options, metrics } : script.options);
     },
     setup() {
       running = true;
