@@ -5,6 +5,7 @@ import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
 import { declared } from './k6/metrics.js';
+import { drain as runTimers, reset as dropTimers } from './k6/timers.js';
 
 // The script's top level runs once, when the component is built (a snapshot), where there is no
 // test and no VU yet. `running` turns true on the first call of an export.
@@ -66,8 +67,10 @@ export function exportsFor(script) {
       if (typeof script.setup !== 'function') return '';
       try {
         const data = script.setup();
+        runTimers();
         return data === undefined ? '' : JSON.stringify(data);
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },
@@ -78,7 +81,10 @@ export function exportsFor(script) {
       if (typeof fn !== 'function') throw `this script exports no function '${name}'`;
       try {
         fn(parse(data));
+        // As in k6, the iteration ends once its timers have run (k6/timers).
+        runTimers();
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },
@@ -87,7 +93,9 @@ export function exportsFor(script) {
       if (typeof script.teardown !== 'function') return;
       try {
         script.teardown(parse(data));
+        runTimers();
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },

@@ -8,6 +8,7 @@ mod hostile_net;
 mod hostile_options;
 mod http;
 mod influxdb;
+mod k6_modules;
 mod k6_options;
 mod k6_stdin;
 mod languages;
