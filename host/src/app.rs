@@ -17,10 +17,12 @@ use crate::plan::executor::{Closed, Drive};
 use crate::plan::segment::{parse_sequence, ExecutionTuple, Segment, SegmentError};
 use crate::plan::Step;
 use crate::registry::{self, lock::Lock, RegistryError, ScenarioRef};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{NetworkDefault, Sandbox};
 use crate::target::montecarlo::{self, RunningTarget, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{GuestError, Plugin, PluginError, PoolSize, Vu, VuSetup};
+
+mod stdin;
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
 pub const MONTECARLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/montecarlo.wasm"));
@@ -86,6 +88,9 @@ pub enum AppError {
     /// A JavaScript scenario could not be built.
     #[error(transparent)]
     Build(#[from] crate::script_build::BuildError),
+    /// `volley run -` got no test from standard input.
+    #[error(transparent)]
+    Stdin(#[from] stdin::StdinError),
     /// Ctrl-C or SIGTERM arrived while the test was being prepared.
     #[error("stopped before the test started")]
     Interrupted,
@@ -112,7 +117,8 @@ impl AppError {
             | AppError::Engine(_)
             | AppError::Options { .. }
             | AppError::Registry(_)
-            | AppError::Build(_) => exit::SCRIPT_EXCEPTION,
+            | AppError::Build(_)
+            | AppError::Stdin(_) => exit::SCRIPT_EXCEPTION,
             AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
         }
     }
@@ -132,6 +138,13 @@ pub struct Prepared {
     pub test: TestConfig,
     /// For a registry scenario: the updated lock and where it goes.
     pub lock: Option<(Lock, PathBuf)>,
+    /// Whether the plugin is the built-in Monte Carlo scenario (the only one the built-in
+    /// target is started for).
+    pub builtin: bool,
+    /// Variables of `test.env` that came from the system environment alone.
+    pub system_env: Vec<String>,
+    /// Whether to keep running after the test until Ctrl-C (k6's `--linger`).
+    pub linger: bool,
 }
 
 /// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
@@ -158,12 +171,33 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     };
     let cli_layer = args.options();
     let plugin_path = cli_layer.plugin.clone().or(plugin_path);
-    // What the user set (test file < env vars and CLI flags): only it grants capabilities,
-    // chooses registries, and gives the variables the plugin's options are evaluated with.
-    let user_layer = file_layer.overlay(cli_layer);
+    // k6's JSON config file (-c): the user's, below the script's options as in k6.
+    let (config_layer, config_lingers) = k6_config_file(args)?;
+    // What the user set above the plugin (test file < env vars and CLI flags).
+    let above_plugin = file_layer.overlay(cli_layer);
+    // Everything the user set: only it grants capabilities, chooses registries, and gives the
+    // variables the plugin's options are evaluated with.
+    let mut user_layer = config_layer.clone().overlay(above_plugin.clone());
     let mut user_sandbox = config::sandbox_of(&user_layer)?;
     let mut lock = None;
+    // A k6 script the user runs is their own code and reaches the hosts it names (as in k6);
+    // a component file or a registry entry only what the user grants.
+    let mut network = NetworkDefault::OriginOfBaseUrl;
     let (wasm, origin): (Arc<[u8]>, String) = match &plugin_path {
+        Some(path) if stdin::is_stdin(path) => {
+            let dir = std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir());
+            match stdin::read(std::io::stdin().lock(), &dir)? {
+                stdin::Input::Component(bytes) => {
+                    (bytes.into(), "- (component from standard input)".into())
+                }
+                stdin::Input::Script(file) => {
+                    network = NetworkDefault::Unrestricted;
+                    allow_js_runtime_imports(&mut user_sandbox);
+                    let wasm = build_script(file.path())?;
+                    (wasm, "- (script from standard input)".into())
+                }
+            }
+        }
         Some(path) => match registry_ref(path) {
             Some(r) => {
                 let registries = user_layer.registries.clone().unwrap_or_default();
@@ -186,13 +220,9 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
                 (bytes.into(), origin)
             }
             None if crate::script_build::is_script(path) => {
+                network = NetworkDefault::Unrestricted;
+                allow_js_runtime_imports(&mut user_sandbox);
                 let wasm = build_script(path)?;
-                // The JS engine imports wasi:filesystem, unused: nothing is preopened.
-                for p in crate::script_build::JS_RUNTIME_IMPORTS {
-                    if !user_sandbox.allow_imports.iter().any(|a| a == p) {
-                        user_sandbox.allow_imports.push(p.to_string());
-                    }
-                }
                 (wasm, path.display().to_string())
             }
             None => (read_plugin(path)?, path.display().to_string()),
@@ -200,18 +230,45 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         None => (MONTECARLO_WASM.into(), "montecarlo (built-in)".to_string()),
     };
     // The plugin's options are evaluated with the user's variables (k6's __ENV at init).
+    // As `k6 run`, a script's __ENV holds the system environment under the user's variables
+    // (never a component's: it is someone else's code).
+    let mut system_env = Vec::new();
+    if network == NetworkDefault::Unrestricted && args.k6.include_system_env_vars != Some(false) {
+        let user_env = user_layer.env.take().unwrap_or_default();
+        let mut env = config::k6::system_env();
+        system_env = env
+            .keys()
+            .filter(|k| !user_env.contains_key(*k))
+            .cloned()
+            .collect();
+        env.extend(user_env);
+        user_layer.env = Some(env);
+    }
     let user_env = user_layer.env.clone().unwrap_or_default();
     let embedded = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
-    let (plugin_layer, ignored) = embedded.plugin_suggestions();
+    // A user's own script sets what a k6 script sets (setupTimeout, hosts, TLS...); a component
+    // or registry entry only shapes its load.
+    let (plugin_layer, ignored) = if network == NetworkDefault::Unrestricted {
+        embedded.own_script_options()
+    } else {
+        embedded.plugin_suggestions()
+    };
     for key in ignored {
         logging::host(
             Level::Warn,
             &format!("{origin}: the plugin's option '{key}' is ignored: only the test file and the command line set it"),
         );
     }
-    let options = plugin_layer.overlay(user_layer);
+    let mut above_plugin = above_plugin;
+    above_plugin.env = user_layer.env.take();
+    let options = config_layer.overlay(plugin_layer).overlay(above_plugin);
+    warn_of_inert_k6_options(&options, args)?;
     let mut test = TestConfig::resolve(&options)?;
-    test.sandbox = Sandbox::effective(user_sandbox, test.env.get("BASE_URL").map(String::as_str));
+    test.sandbox = Sandbox::effective(
+        user_sandbox,
+        test.env.get("BASE_URL").map(String::as_str),
+        network,
+    );
     let segment = segment(args)?;
     if !segment.segment().is_full() {
         if let Some(sc) = test
@@ -228,6 +285,9 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         }
     }
     Ok(Prepared {
+        linger: args.k6.linger || config_lingers,
+        system_env,
+        builtin: plugin_path.is_none(),
         lock,
         segment,
         wasm,
@@ -255,6 +315,47 @@ fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
         .transpose()
         .map_err(|e| invalid("execution-segment-sequence", e))?;
     ExecutionTuple::new(segment, sequence).map_err(|e| invalid("execution-segment", e))
+}
+
+/// The options of k6's JSON config file given with `-c`, and whether it asks to linger; warns
+/// of its keys Volley does not act on.
+fn k6_config_file(args: &RunArgs) -> Result<(Options, bool), AppError> {
+    let Some(path) = &args.k6.config else {
+        return Ok((Options::default(), false));
+    };
+    let (opts, extras) = config::k6::read_config_file(path)?;
+    for (key, why) in extras.inert {
+        logging::host(
+            Level::Warn,
+            &format!(
+                "{}: '{key}' is accepted and not acted on: {why}",
+                path.display()
+            ),
+        );
+    }
+    Ok((opts, extras.linger == Some(true)))
+}
+
+/// One warning for each k6 option or flag given that Volley accepts and does not act on; an
+/// error for a flag value it cannot take.
+fn warn_of_inert_k6_options(options: &Options, args: &RunArgs) -> Result<(), AppError> {
+    let flags = args.k6.ignored().map_err(|reason| ConfigError::Invalid {
+        key: "type".into(),
+        reason,
+    })?;
+    for (key, why) in config::k6::inert(options) {
+        logging::host(
+            Level::Warn,
+            &format!("k6 option '{key}' is accepted and not acted on: {why}"),
+        );
+    }
+    for (flag, why) in flags {
+        logging::host(
+            Level::Warn,
+            &format!("{flag} is accepted and not acted on: {why}"),
+        );
+    }
+    Ok(())
 }
 
 /// A plugin path that is not a file but reads as `namespace:name[@version]`.
@@ -300,6 +401,15 @@ async fn from_registry(
         sandbox,
         lock,
     ))
+}
+
+/// The JS engine imports wasi:filesystem, unused: nothing is preopened.
+fn allow_js_runtime_imports(sandbox: &mut Sandbox) {
+    for p in crate::script_build::JS_RUNTIME_IMPORTS {
+        if !sandbox.allow_imports.iter().any(|a| a == p) {
+            sandbox.allow_imports.push(p.to_string());
+        }
+    }
 }
 
 /// Builds a k6-style script (or reuses its cached build) and reads the component.
@@ -411,7 +521,7 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         "execution_requirements": requirements(&p),
         "max_vus": p.test.max_vus(),
         "max_duration_ms": p.test.max_duration().as_millis() as u64,
-        "env": p.test.env,
+        "env": p.test.env.iter().filter(|(k, _)| !p.system_env.contains(k)).collect::<std::collections::BTreeMap<_, _>>(),
         "scenarios": scenarios,
         "thresholds": thresholds,
         "summary": {
@@ -421,7 +531,7 @@ pub async fn inspect(args: &RunArgs) -> Result<serde_json::Value, AppError> {
         },
         "sandbox": {
             "max_memory_bytes": p.test.sandbox.max_memory,
-            "allowed_hosts": if p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL") {
+            "allowed_hosts": if serves_builtin_target(&p) {
                 serde_json::json!(["the built-in Monte Carlo target (http://127.0.0.1 on a port chosen at start)"])
             } else {
                 p.test.sandbox.allowed_hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().into()
@@ -503,6 +613,7 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         segment: p.segment.clone(),
         control_address: args.address,
     };
+    let mut after = signal.clone();
     let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
     finish_streams(&aggregate, streams);
     if let Some(t) = target {
@@ -511,7 +622,15 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     let results = Results::collect(&p.test, &aggregate, run_facts(&report, &p.segment));
     write_results(args, &p, &results, &aggregate)?;
     warn_of_what_went_wrong(&report);
-    Ok(exit_code(&report, &results))
+    let code = exit_code(&report, &results);
+    if p.linger && report.aborted != Some(Abort::Signal) {
+        logging::host(
+            Level::Info,
+            "the test is done; lingering until Ctrl-C or SIGTERM (--linger)",
+        );
+        let _ = after.wait_for(|stop| *stop).await;
+    }
+    Ok(code)
 }
 
 /// [`prepare`], unless Ctrl-C or SIGTERM comes first: that ends a download, a build or a
@@ -536,11 +655,17 @@ fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
     }
 }
 
-/// Starts the built-in target when the user granted no host: no BASE_URL and no allowed-hosts
-/// (a WebSocket, gRPC or TCP scenario names its hosts and has no use for it); points BASE_URL
-/// and the sandbox at it.
+/// Whether the run serves the built-in target: only for the built-in scenario, and only when
+/// the user granted no host (no BASE_URL, no allowed-hosts). Never for a script or a component
+/// of the user's, whose own URLs it would silently replace.
+fn serves_builtin_target(p: &Prepared) -> bool {
+    p.builtin && p.test.sandbox.grants_nothing() && !p.test.env.contains_key("BASE_URL")
+}
+
+/// Starts the built-in target when [`serves_builtin_target`]; points BASE_URL and the sandbox
+/// at it.
 async fn start_builtin_target(p: &mut Prepared) -> Result<Option<RunningTarget>, AppError> {
-    if !p.test.sandbox.grants_nothing() || p.test.env.contains_key("BASE_URL") {
+    if !serves_builtin_target(p) {
         return Ok(None);
     }
     let t = montecarlo::start(([127, 0, 0, 1], 0).into(), TargetConfig::default()).await?;
@@ -762,6 +887,26 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
     for sc in &p.test.scenarios {
         s.push_str(&format!("           * {}: {}\n", sc.name, sc.description()));
     }
+    s.push_str(&format!(
+        "\n    network: {}\n",
+        network_line(&p.test.sandbox)
+    ));
     s.push('\n');
     s
+}
+
+/// What the plugin may reach, for the banner.
+fn network_line(sandbox: &Sandbox) -> String {
+    if sandbox.is_unrestricted() {
+        return "unrestricted (your own script; narrow it with --allow-host PATTERN)".into();
+    }
+    if sandbox.grants_nothing() {
+        return "none (give BASE_URL, --allow-host or [sandbox] allowed-hosts)".into();
+    }
+    sandbox
+        .allowed_hosts
+        .iter()
+        .map(|h| h.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -3,13 +3,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Options, StageOpt, SummaryOpt};
+use crate::config::{Options, SandboxOpt, StageOpt, SummaryOpt};
 use crate::duration::parse_duration;
 use crate::duration::Dur;
 use crate::output::stream::OutSpec;
 use crate::target::montecarlo::TargetConfig;
+
+mod k6_flags;
+
+pub use k6_flags::K6Flags;
 
 /// Load testing with WebAssembly component scenarios.
 #[derive(Debug, Parser)]
@@ -18,6 +22,15 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line; a k6 variable (`K6_VUS`) stands in for its `VOLLEY_*` twin when
+    /// only it is set.
+    pub fn try_parse_k6() -> Result<Cli, clap::Error> {
+        let cmd = k6_flags::with_k6_env(Cli::command(), &|n| std::env::var_os(n).is_some());
+        Cli::from_arg_matches(&cmd.try_get_matches()?)
+    }
 }
 
 /// Subcommands.
@@ -275,10 +288,24 @@ pub struct RunArgs {
     /// Largest registry download (index or component), in MiB (default 256).
     #[arg(long, env = "VOLLEY_REGISTRY_MAX_DOWNLOAD_MIB")]
     pub registry_max_download_mib: Option<u64>,
+    /// A host the scenario may reach, repeatable: `http://127.0.0.1:8080`, `https://*.example.com`,
+    /// `http://localhost:*`, `tcp://db:5432`, `*` (every HTTP(S) host). Replaces the test file's
+    /// `[sandbox] allowed-hosts`. Default: a script you run reaches every HTTP(S) host; a component
+    /// file or registry entry only the origin of BASE_URL.
+    #[arg(
+        long = "allow-host",
+        value_name = "PATTERN",
+        env = "VOLLEY_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
     /// Accept a registry scenario whose digest or capabilities differ from volley.lock, and
     /// re-pin it.
     #[arg(long)]
     pub update_lock: bool,
+    /// `k6 run`'s other flags.
+    #[command(flatten)]
+    pub k6: K6Flags,
 }
 
 impl RunArgs {
@@ -292,7 +319,7 @@ impl RunArgs {
             mode: self.summary_mode.clone(),
             time_unit: self.summary_time_unit.clone(),
         };
-        Options {
+        let layer = Options {
             vus: self.vus,
             duration: self.duration,
             iterations: self.iterations,
@@ -307,8 +334,13 @@ impl RunArgs {
             system_tags: self.system_tags.clone(),
             http_debug: self.http_debug.clone(),
             registry_max_download_mib: self.registry_max_download_mib,
+            sandbox: (!self.allow_hosts.is_empty()).then(|| SandboxOpt {
+                allowed_hosts: Some(self.allow_hosts.clone()),
+                ..SandboxOpt::default()
+            }),
             ..Options::default()
-        }
+        };
+        self.k6.apply(layer)
     }
 }
 

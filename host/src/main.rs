@@ -1,13 +1,12 @@
 //! The `volley` command.
 
-use clap::Parser;
 use volley::cli::{Cli, Command, IndexCommand, RegistryCommand};
 use volley::engine::control;
 use volley::registry::{commands, RegistryError};
 use volley::{app, interrupt, script_build, target::montecarlo};
 
 fn main() {
-    let cli = Cli::try_parse().unwrap_or_else(|e| {
+    let cli = Cli::try_parse_k6().unwrap_or_else(|e| {
         use clap::error::ErrorKind;
         // A value that does not parse is an invalid configuration (k6's exit code 104).
         let invalid = matches!(

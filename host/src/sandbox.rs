@@ -46,12 +46,7 @@ impl HostPattern {
             reason,
         };
         if text == "*" {
-            return Ok(HostPattern {
-                scheme: None,
-                host: HostMatch::Any,
-                port: None,
-                text: text.into(),
-            });
+            return Ok(HostPattern::any());
         }
         let (scheme, rest) = text
             .split_once("://")
@@ -86,6 +81,16 @@ impl HostPattern {
             port,
             text: text.to_string(),
         })
+    }
+
+    /// `*`: every HTTP(S) host, never raw TCP.
+    pub fn any() -> HostPattern {
+        HostPattern {
+            scheme: None,
+            host: HostMatch::Any,
+            port: None,
+            text: "*".into(),
+        }
     }
 
     /// The pattern as written.
@@ -228,17 +233,43 @@ fn default_port(scheme: &str) -> u16 {
     }
 }
 
+/// What a plugin may reach when the user grants no host (no `allowed-hosts`, no `--allow-host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkDefault {
+    /// Only the origin of the user's `BASE_URL`: a component file or a registry entry, which is
+    /// someone else's code.
+    OriginOfBaseUrl,
+    /// Every HTTP(S) host (`*`, never raw TCP): a k6 script the user runs from their own disk or
+    /// standard input is their own code, and reaches the hosts it names as under k6.
+    Unrestricted,
+}
+
 impl Sandbox {
     /// The sandbox a run enforces, from the user's grants (test file and CLI, already narrowed
     /// by a registry entry's capabilities) and the `BASE_URL` the user gave: without
-    /// `allowed-hosts`, only the origin of that `BASE_URL`. A plugin's own options never reach
-    /// here. Empty `allowed_hosts` afterwards means the user granted nothing, and the run serves
-    /// the built-in target (see [`Sandbox::grant_builtin_target`]).
-    pub fn effective(mut user: Sandbox, user_base_url: Option<&str>) -> Sandbox {
+    /// `allowed-hosts`, what `default` says. A plugin's own options never reach here. Empty
+    /// `allowed_hosts` afterwards means the user granted nothing.
+    pub fn effective(
+        mut user: Sandbox,
+        user_base_url: Option<&str>,
+        default: NetworkDefault,
+    ) -> Sandbox {
         if user.allowed_hosts.is_empty() {
-            user.allowed_hosts.extend(user_base_url.and_then(origin_of));
+            match default {
+                NetworkDefault::OriginOfBaseUrl => {
+                    user.allowed_hosts.extend(user_base_url.and_then(origin_of))
+                }
+                NetworkDefault::Unrestricted => user.allowed_hosts.push(HostPattern::any()),
+            }
         }
         user
+    }
+
+    /// Whether every HTTP(S) host is allowed (`*`).
+    pub fn is_unrestricted(&self) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|p| p.host == HostMatch::Any && p.scheme.is_none())
     }
 
     /// Whether the user granted no host at all (the run then serves the built-in target).
@@ -381,6 +412,28 @@ mod tests {
         s.allow_imports = vec!["wasi:filesystem/*".into()];
         assert!(s.allows_import("wasi:filesystem/preopens@0.2.0"));
         assert!(!s.allows_import("wasi:sockets/tcp@0.2.0"));
+    }
+
+    #[test]
+    fn a_users_script_defaults_to_every_http_host_and_a_component_to_base_url() {
+        let base = Some("http://127.0.0.1:8080/api");
+        let script = Sandbox::effective(Sandbox::default(), base, NetworkDefault::Unrestricted);
+        assert!(script.is_unrestricted());
+        assert_eq!(script.denied("https://example.com/"), None);
+        assert!(script.denied_tcp("127.0.0.1", 6379).is_some(), "no raw TCP");
+        let component =
+            Sandbox::effective(Sandbox::default(), base, NetworkDefault::OriginOfBaseUrl);
+        assert!(!component.is_unrestricted());
+        assert_eq!(component.denied("http://127.0.0.1:8080/x"), None);
+        assert!(component.denied("http://127.0.0.1:8081/").is_some());
+        // A user's grant narrows a script too.
+        let narrowed = Sandbox::effective(
+            sandbox(&["http://127.0.0.1:9000"]),
+            base,
+            NetworkDefault::Unrestricted,
+        );
+        assert!(!narrowed.is_unrestricted());
+        assert!(narrowed.denied("http://127.0.0.1:8080/").is_some());
     }
 
     #[test]

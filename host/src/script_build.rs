@@ -1,10 +1,11 @@
 //! `volley build`: turns a k6-style JavaScript scenario into a component.
 //!
 //! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, `k6/net/grpc` with the `.proto` files the script loads, and the glue
-//! that exports `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in
-//! `wit/` by the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs
-//! for QuickJS). Both tools come from npm and run on node; they are
+//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`,
+//! `k6/net/grpc` with the `.proto` files the script loads, and the glue that exports
+//! `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in `wit/` by
+//! the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs for
+//! QuickJS). Both tools come from npm and run on node; they are
 //! looked up in a `node_modules` folder (see [`find_toolchain`]), never installed behind the
 //! user's back. `volley run script.js` builds through [`build_cached`].
 
@@ -44,6 +45,16 @@ const SHIM: &[(&str, &str)] = &[
     ("k6/http.js", include_str!("../../sdk/js/k6/http.js")),
     ("k6/metrics.js", include_str!("../../sdk/js/k6/metrics.js")),
     ("k6/ws.js", include_str!("../../sdk/js/k6/ws.js")),
+    (
+        "k6/encoding.js",
+        include_str!("../../sdk/js/k6/encoding.js"),
+    ),
+    ("k6/timers.js", include_str!("../../sdk/js/k6/timers.js")),
+    ("k6/crypto.js", include_str!("../../sdk/js/k6/crypto.js")),
+    (
+        "k6/execution.js",
+        include_str!("../../sdk/js/k6/execution.js"),
+    ),
     (
         "k6/net/grpc.js",
         include_str!("../../sdk/js/k6/net/grpc.js"),

@@ -4,6 +4,8 @@
 import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@0.1.1';
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
+import { declared } from './k6/metrics.js';
+import { drain as runTimers, reset as dropTimers } from './k6/timers.js';
 
 // The script's top level runs once, when the component is built (a snapshot), where there is no
 // test and no VU yet. `running` turns true on the first call of an export.
@@ -63,15 +65,20 @@ export function exportsFor(script) {
   return {
     options() {
       running = true;
-      return script.options === undefined ? '' : toToml(script.options);
+      // The metrics the top level created are declared, so thresholds may name them.
+      const metrics = { ...declared, ...(script.options || {}).metrics };
+      if (script.options === undefined && Object.keys(metrics).length === 0) return '';
+      return toToml(Object.keys(metrics).length ? { ...script.options, metrics } : script.options);
     },
     setup() {
       running = true;
       if (typeof script.setup !== 'function') return '';
       try {
         const data = script.setup();
+        runTimers();
         return data === undefined ? '' : JSON.stringify(data);
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },
@@ -83,7 +90,10 @@ export function exportsFor(script) {
       if (typeof fn !== 'function') throw `this script exports no function '${name}'`;
       try {
         fn(parse(data));
+        // As in k6, the iteration ends once its timers have run (k6/timers).
+        runTimers();
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },
@@ -92,7 +102,9 @@ export function exportsFor(script) {
       if (typeof script.teardown !== 'function') return;
       try {
         script.teardown(parse(data));
+        runTimers();
       } catch (e) {
+        dropTimers();
         throw message(e);
       }
     },

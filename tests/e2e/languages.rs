@@ -350,7 +350,9 @@ export default function (data) {
     std::fs::write(
         &test,
         format!(
-            "plugin = \"shim.js\"\n[env]\nBASE_URL = \"{}\"\n",
+            // A user's script reaches every host unless narrowed (issue 14): narrowed here to
+            // the server, so the request to port 1 is denied.
+            "plugin = \"shim.js\"\n[env]\nBASE_URL = \"{0}\"\n[sandbox]\nallowed-hosts = [\"{0}\"]\n",
             server.url()
         ),
     )

@@ -134,6 +134,7 @@ pub(super) fn resolve(opts: &Options) -> Result<crate::transport::HttpSettings, 
         expected_statuses,
         no_connection_reuse: opts.no_connection_reuse == Some(true),
         no_vu_connection_reuse: opts.no_vu_connection_reuse == Some(true),
+        no_cookies_reset: opts.no_cookies_reset == Some(true),
         max_body_bytes: opts
             .max_response_body_mib
             .map(|m| m.saturating_mul(1 << 20)),

@@ -3,6 +3,7 @@
 //! [`TestConfig`] before anything starts. Knows nothing of wasm or HTTP.
 
 mod http;
+pub mod k6;
 mod options;
 
 use std::collections::BTreeMap;
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::plan::{ScenarioOpt, StageOpt};
-pub use options::{Options, SandboxOpt, SummaryOpt, ThresholdList, ThresholdOpt, ThresholdTable};
+pub use options::{
+    DnsOpt, Options, SandboxOpt, SummaryOpt, ThresholdList, ThresholdOpt, ThresholdTable,
+};
 
 use crate::duration::Dur;
 use crate::metrics::thresholds::{self, MetricThresholds, Written};
@@ -57,7 +60,7 @@ pub enum ConfigError {
 
 /// Parses one layer of TOML options; `origin` names it in errors.
 pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
-    toml::from_str(text).map_err(|e| {
+    let opts: Options = toml::from_str(text).map_err(|e| {
         let at = e.span().map(|span| {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
@@ -82,7 +85,8 @@ pub fn parse_options(text: &str, origin: &str) -> Result<Options, ConfigError> {
             origin: origin.to_string(),
             message: format!("{}{}", at.unwrap_or_default(), e.message().trim_end()),
         }
-    })
+    })?;
+    Ok(k6::fold_summary(opts))
 }
 
 /// Reads a test file. Relative file paths (CA, client certificates, local registries) are
@@ -158,6 +162,10 @@ pub struct TestConfig {
     pub setup_timeout: Duration,
     /// Longest `teardown` may run (k6's `teardownTimeout`).
     pub teardown_timeout: Duration,
+    /// Skip `setup()` (k6's `noSetup`): iterations get no data.
+    pub no_setup: bool,
+    /// Skip `teardown()` (k6's `noTeardown`).
+    pub no_teardown: bool,
 }
 
 /// k6's default `setupTimeout` and `teardownTimeout`.
@@ -174,6 +182,8 @@ impl TestConfig {
             resolve_thresholds(&metrics, opts.thresholds.as_ref())?
         };
         let summary = opts.summary.clone().unwrap_or_default();
+        // k6's `--summary-mode disabled` is `--no-summary`.
+        let disabled_by_mode = summary.mode.as_deref() == Some("disabled");
         let trend_stats = summary.trend_stats.unwrap_or_else(|| {
             ["avg", "min", "med", "max", "p(90)", "p(95)"]
                 .map(String::from)
@@ -199,6 +209,8 @@ impl TestConfig {
         Ok(TestConfig {
             setup_timeout: lifecycle_timeout("setup-timeout", opts.setup_timeout)?,
             teardown_timeout: lifecycle_timeout("teardown-timeout", opts.teardown_timeout)?,
+            no_setup: opts.no_setup == Some(true),
+            no_teardown: opts.no_teardown == Some(true),
             http,
             scenarios,
             thresholds,
@@ -207,14 +219,14 @@ impl TestConfig {
             summary: SummaryConfig {
                 trend_stats,
                 export: summary.export,
-                enabled: summary.disabled != Some(true),
+                enabled: summary.disabled != Some(true) && !disabled_by_mode,
                 full: match summary.mode.as_deref() {
-                    None | Some("compact") => false,
+                    None | Some("compact" | "disabled") => false,
                     Some("full") => true,
                     Some(other) => {
                         return Err(invalid(
                             "summary.mode",
-                            format!("unknown mode '{other}' (expected compact or full)"),
+                            format!("unknown mode '{other}' (expected compact, full or disabled)"),
                         ))
                     }
                 },

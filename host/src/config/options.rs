@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::k6::Inert;
 use crate::duration::Dur;
 use crate::plan::{ScenarioOpt, StageOpt};
 
@@ -255,6 +256,56 @@ pub struct Options {
     pub teardown_timeout: Option<Dur>,
     /// Largest registry download (index or component), in MiB (default 256).
     pub registry_max_download_mib: Option<u64>,
+    /// Skip `setup()` (k6's `noSetup`, `--no-setup`).
+    #[serde(alias = "noSetup")]
+    pub no_setup: Option<bool>,
+    /// Skip `teardown()` (k6's `noTeardown`, `--no-teardown`).
+    #[serde(alias = "noTeardown")]
+    pub no_teardown: Option<bool>,
+    /// Keep a VU's cookies from one iteration to the next (k6's `noCookiesReset`).
+    #[serde(alias = "noCookiesReset")]
+    pub no_cookies_reset: Option<bool>,
+    /// k6's top-level `summaryTrendStats`: the same as `summary.trend-stats`.
+    #[serde(alias = "summaryTrendStats")]
+    pub summary_trend_stats: Option<Vec<String>>,
+    /// k6's top-level `summaryTimeUnit`: the same as `summary.time-unit`.
+    #[serde(alias = "summaryTimeUnit")]
+    pub summary_time_unit: Option<String>,
+    /// k6's `paused`: accepted, not acted on (see `config::k6::inert`).
+    pub paused: Option<Inert>,
+    /// k6's `rps`: accepted, not acted on (see `config::k6::inert`).
+    pub rps: Option<Inert>,
+    /// k6's `handleSummaryTimeout`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "handleSummaryTimeout")]
+    pub handle_summary_timeout: Option<Inert>,
+    /// k6's `tlsCipherSuites`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "tlsCipherSuites")]
+    pub tls_cipher_suites: Option<Inert>,
+    /// k6's `cloud`: accepted, not acted on (see `config::k6::inert`).
+    pub cloud: Option<Inert>,
+    /// k6's `ext`: accepted, not acted on (see `config::k6::inert`).
+    pub ext: Option<Inert>,
+    /// k6's `features`: accepted, not acted on (see `config::k6::inert`).
+    pub features: Option<Inert>,
+    /// k6's `metricSamplesBufferSize`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "metricSamplesBufferSize")]
+    pub metric_samples_buffer_size: Option<Inert>,
+    /// k6's `executionSegment`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "executionSegment")]
+    pub execution_segment: Option<Inert>,
+    /// k6's `executionSegmentSequence`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "executionSegmentSequence")]
+    pub execution_segment_sequence: Option<Inert>,
+    /// k6's `minIterationDuration`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "minIterationDuration")]
+    pub min_iteration_duration: Option<Inert>,
+    /// k6's `batch`: accepted, not acted on (see `config::k6::inert`).
+    pub batch: Option<Inert>,
+    /// k6's `batchPerHost`: accepted, not acted on (see `config::k6::inert`).
+    #[serde(alias = "batchPerHost")]
+    pub batch_per_host: Option<Inert>,
+    /// k6's `throw`: accepted, not acted on (see `config::k6::inert`).
+    pub throw: Option<Inert>,
 }
 
 /// `lo` overridden key by key by `hi`.
@@ -348,7 +399,54 @@ impl Options {
             registry_max_download_mib: higher
                 .registry_max_download_mib
                 .or(self.registry_max_download_mib),
+            no_setup: higher.no_setup.or(self.no_setup),
+            no_teardown: higher.no_teardown.or(self.no_teardown),
+            no_cookies_reset: higher.no_cookies_reset.or(self.no_cookies_reset),
+            summary_trend_stats: higher.summary_trend_stats.or(self.summary_trend_stats),
+            summary_time_unit: higher.summary_time_unit.or(self.summary_time_unit),
+            paused: higher.paused.or(self.paused),
+            rps: higher.rps.or(self.rps),
+            handle_summary_timeout: higher
+                .handle_summary_timeout
+                .or(self.handle_summary_timeout),
+            tls_cipher_suites: higher.tls_cipher_suites.or(self.tls_cipher_suites),
+            cloud: higher.cloud.or(self.cloud),
+            ext: higher.ext.or(self.ext),
+            features: higher.features.or(self.features),
+            metric_samples_buffer_size: higher
+                .metric_samples_buffer_size
+                .or(self.metric_samples_buffer_size),
+            execution_segment: higher.execution_segment.or(self.execution_segment),
+            execution_segment_sequence: higher
+                .execution_segment_sequence
+                .or(self.execution_segment_sequence),
+            min_iteration_duration: higher
+                .min_iteration_duration
+                .or(self.min_iteration_duration),
+            batch: higher.batch.or(self.batch),
+            batch_per_host: higher.batch_per_host.or(self.batch_per_host),
+            throw: higher.throw.or(self.throw),
         }
+    }
+
+    /// What a k6 script the user runs (their own code, as under k6) may set: every k6 option,
+    /// and the keys that are dropped: only Volley's own `plugin`, `registries`, `sandbox` and
+    /// `env`, which stay the test file's and the command line's.
+    pub fn own_script_options(mut self) -> (Options, Vec<&'static str>) {
+        let mut dropped = Vec::new();
+        if self.plugin.take().is_some() {
+            dropped.push("plugin");
+        }
+        if self.registries.take().is_some() {
+            dropped.push("registries");
+        }
+        if self.sandbox.take().is_some() {
+            dropped.push("sandbox");
+        }
+        if self.env.take().is_some() {
+            dropped.push("env");
+        }
+        (self, dropped)
     }
 
     /// What a plugin's embedded options may suggest, and the keys it set that are dropped.
@@ -397,6 +495,25 @@ impl Options {
             setup_timeout,
             teardown_timeout,
             registry_max_download_mib,
+            no_setup,
+            no_teardown,
+            no_cookies_reset,
+            summary_trend_stats,
+            summary_time_unit,
+            paused,
+            rps,
+            handle_summary_timeout,
+            tls_cipher_suites,
+            cloud,
+            ext,
+            features,
+            metric_samples_buffer_size,
+            execution_segment,
+            execution_segment_sequence,
+            min_iteration_duration,
+            batch,
+            batch_per_host,
+            throw,
         } = self;
         let mut dropped = Vec::new();
         let mut drop = |key: &'static str, set: bool| {
@@ -460,6 +577,25 @@ impl Options {
             no_connection_reuse,
             no_vu_connection_reuse,
             discard_response_bodies,
+            no_setup,
+            no_teardown,
+            no_cookies_reset,
+            summary_trend_stats,
+            summary_time_unit,
+            paused,
+            rps,
+            handle_summary_timeout,
+            tls_cipher_suites,
+            cloud,
+            ext,
+            features,
+            metric_samples_buffer_size,
+            execution_segment,
+            execution_segment_sequence,
+            min_iteration_duration,
+            batch,
+            batch_per_host,
+            throw,
             ..Options::default()
         };
         (kept, dropped)

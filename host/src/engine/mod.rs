@@ -171,11 +171,15 @@ pub async fn run(
                 &ScenarioVus::lifecycle(&test.env, &test.tags, test.system_tags),
             )
             .await?;
-        let data: Arc<str> = lifecycle
-            .setup(test.setup_timeout)
-            .await
-            .map_err(EngineError::Setup)?
-            .into();
+        let data: Arc<str> = if test.no_setup {
+            Arc::from("")
+        } else {
+            lifecycle
+                .setup(test.setup_timeout)
+                .await
+                .map_err(EngineError::Setup)?
+                .into()
+        };
         Ok::<_, EngineError>((
             per_scenario,
             vus_max,
@@ -327,7 +331,11 @@ pub async fn run(
         Some(Abort::Signal) => test.teardown_timeout.min(TEARDOWN_AFTER_SIGNAL),
         _ => test.teardown_timeout,
     };
-    let teardown = lifecycle.teardown(&data, teardown_limit).await.err();
+    let teardown = if test.no_teardown {
+        None
+    } else {
+        lifecycle.teardown(&data, teardown_limit).await.err()
+    };
     if let Some(e) = &teardown {
         crate::logging::host(
             crate::logging::Level::Error,

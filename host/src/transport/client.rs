@@ -88,10 +88,13 @@ impl Client {
         self.source
     }
 
-    /// Called before each iteration: empties the cookie jar, as k6 does, and with
+    /// Called before each iteration: empties the cookie jar, as k6 does (unless
+    /// `noCookiesReset`), and with
     /// `noVUConnectionReuse` closes the VU's connections.
     pub fn begin_iteration(&mut self) {
-        self.jar().clear();
+        if !self.config.no_cookies_reset {
+            self.jar().clear();
+        }
         if self.config.no_vu_connection_reuse {
             self.conns.clear();
             self.lanes.clear();

@@ -37,6 +37,8 @@ pub struct HttpConfig {
     pub no_connection_reuse: bool,
     /// Close a VU's connections between iterations (k6's `noVUConnectionReuse`).
     pub no_vu_connection_reuse: bool,
+    /// Keep a VU's cookies across iterations (k6's `noCookiesReset`).
+    pub no_cookies_reset: bool,
     /// Largest response body handed to the guest, in bytes.
     pub max_body_bytes: u64,
     /// What to print of each exchange.
@@ -73,6 +75,8 @@ pub struct HttpSettings {
     pub no_connection_reuse: bool,
     /// k6's `noVUConnectionReuse`.
     pub no_vu_connection_reuse: bool,
+    /// k6's `noCookiesReset`.
+    pub no_cookies_reset: bool,
     /// Largest response body kept for the guest (default 16 MiB).
     pub max_body_bytes: Option<u64>,
     /// `--http-debug`.
@@ -99,6 +103,7 @@ impl HttpConfig {
                 .unwrap_or_else(|| vec![(200, 399)]),
             no_connection_reuse: settings.no_connection_reuse,
             no_vu_connection_reuse: settings.no_vu_connection_reuse,
+            no_cookies_reset: settings.no_cookies_reset,
             max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
             debug: settings.debug,
             local_ips: settings.local_ips.clone(),

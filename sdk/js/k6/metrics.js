@@ -5,10 +5,15 @@ function tagList(tags) {
   return Object.entries(tags || {}).map(([key, value]) => ({ key, value: String(value) }));
 }
 
+/** Metrics the script created, by name → kind: `options()` declares them, so thresholds on them
+ * need no separate declaration (k6 knows them from the init context). */
+export const declared = {};
+
 class Metric {
   constructor(name, kind) {
     this.name = name;
     this.kind = kind;
+    declared[name] = kind;
   }
 
   /** Adds one sample with optional tags. Throws when the name is invalid or of another kind. */
