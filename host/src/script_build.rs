@@ -31,6 +31,7 @@ pub const ESBUILD: (&str, &str) = ("esbuild", "0.28.2");
 const SHIM: &[(&str, &str)] = &[
     ("entry.js", include_str!("../../sdk/js/entry.js")),
     ("polyfills.js", include_str!("../../sdk/js/polyfills.js")),
+    ("random.js", include_str!("../../sdk/js/random.js")),
     (
         "engine/spidermonkey.js",
         include_str!("../../sdk/js/engine/spidermonkey.js"),

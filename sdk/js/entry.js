@@ -2,6 +2,7 @@
 // the bundler provides as `volley-script` (see build.sh / `volley build`).
 // Web globals the engine may lack; first, so that they exist when the other modules run.
 import './polyfills.js';
+import './random.js';
 import { exportsFor } from './runtime.js';
 import * as script from 'volley-script';
 

@@ -1,5 +1,7 @@
-// Web globals a k6 script and the shim rely on that some engines lack (QuickJS has no TextEncoder
-// or TextDecoder). Each is installed only when the engine has none, so SpiderMonkey keeps its own.
+// Web globals a k6 script and the shim rely on that some engines lack (QuickJS has no TextEncoder,
+// TextDecoder or console). Each is installed only when the engine has none, so SpiderMonkey keeps
+// its own.
+import { write } from 'volley:scenario/log@0.1.1';
 
 /** UTF-8 encoder (WHATWG `TextEncoder`, `encode` only). */
 class Utf8Encoder {
@@ -103,3 +105,30 @@ class Utf8Decoder {
 
 if (typeof globalThis.TextEncoder === 'undefined') globalThis.TextEncoder = Utf8Encoder;
 if (typeof globalThis.TextDecoder === 'undefined') globalThis.TextDecoder = Utf8Decoder;
+
+/** One console argument as k6 prints it: strings as they are, anything else as JSON. */
+function show(value) {
+  if (typeof value === 'string') return value;
+  if (value instanceof Error) return value.stack ? `${value.message}\n${value.stack}`.trim() : value.message;
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json;
+  } catch (_) {
+    return String(value);
+  }
+}
+
+/** `console.*` on the host's log (`level=info source=console`, as k6 prints it). */
+function logAt(level) {
+  return (...args) => write(level, args.map(show).join(' '));
+}
+
+if (typeof globalThis.console === 'undefined') {
+  globalThis.console = {
+    log: logAt('info'),
+    info: logAt('info'),
+    debug: logAt('debug'),
+    warn: logAt('warn'),
+    error: logAt('error'),
+  };
+}

@@ -417,3 +417,47 @@ fn javascript_env_read_at_the_top_level_fails_the_build_clearly() {
         "{err}"
     );
 }
+
+/// Each VU draws its own Math.random sequence (the engine's generator is part of the snapshot
+/// every VU starts from: on QuickJS every VU drew the same numbers), `randomSeed` makes a VU's
+/// draws repeatable, and `console.log` reaches the host's log as k6 prints it.
+#[test]
+fn javascript_vus_draw_their_own_random_numbers_and_console_logs() {
+    let dir = scratch("lang-js-random");
+    let script = dir.join("random.js");
+    std::fs::write(
+        &script,
+        r#"import { randomSeed } from 'k6';
+export const options = {
+  scenarios: { each: { executor: 'per-vu-iterations', vus: 4, iterations: 1 } },
+};
+export default function () {
+  const own = Math.random();
+  randomSeed(7);
+  console.log(`draw ${own} seeded ${Math.random()}`, { vu: __VU });
+}
+"#,
+    )
+    .unwrap();
+    let out = crate::support::volley_js()
+        .args(["run", script.to_str().unwrap(), "--no-summary"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("msg=\"draw ") && l.contains("source=console"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    let field = |line: &str, key: &str| {
+        let rest = &line[line.find(key).unwrap() + key.len()..];
+        rest.split(' ').next().unwrap().to_string()
+    };
+    let own: std::collections::BTreeSet<String> = lines.iter().map(|l| field(l, "draw ")).collect();
+    let seeded: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| field(l, "seeded ")).collect();
+    assert_eq!(own.len(), 4, "every VU draws its own numbers: {lines:?}");
+    assert_eq!(seeded.len(), 1, "randomSeed(7) repeats the draw: {lines:?}");
+    assert!(lines.iter().all(|l| l.contains(r#"{\"vu\":"#)), "{lines:?}");
+}

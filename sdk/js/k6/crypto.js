@@ -324,6 +324,11 @@ export function randomBytes(size) {
   const n = Number(size);
   if (!Number.isInteger(n) || n < 1) throw new Error('invalid size');
   const out = new Uint8Array(n);
+  if (typeof globalThis.crypto === 'undefined') {
+    // QuickJS has no Web Crypto: the per-VU generator of random.js (not for secrets).
+    for (let i = 0; i < n; i++) out[i] = Math.floor(Math.random() * 256);
+    return out.buffer;
+  }
   for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
   return out.buffer;
 }

@@ -4,6 +4,8 @@ import { sleep as hostSleep } from 'volley:scenario/timing@0.1.1';
 import { enter, exit } from 'volley:scenario/group@0.1.1';
 import { u64 } from 'volley-engine';
 
+export { randomSeed } from '../random.js';
+
 /**
  * Runs every named predicate of `sets` on `value`, records each as one sample of the `checks`
  * metric, and returns whether all passed (k6's `check(val, sets, [tags])`). A non-function value
