@@ -10,10 +10,12 @@ use crate::support::{probe_test, read_json, run, volley, Child, Run, Server};
 
 /// Deterministic executors (no arrival-rate drops: every start has a free VU and a fast
 /// server), two statuses, checks, custom metrics, and sub-metrics (through always-true
-/// thresholds) so the export holds per-scenario and per-status counts.
+/// thresholds) so the export holds per-scenario and per-status counts. 31 + 3×4 + 11 iterations
+/// (an arrival rate of 10/s for 1 s starts at 0 s and at 1 s, as k6's does), one request each.
 const EXACT: &str = "[scenarios.shared]\nexecutor = \"shared-iterations\"\nvus = 3\niterations = 31\n\n\
 [scenarios.each]\nexecutor = \"per-vu-iterations\"\nvus = 3\niterations = 4\nenv = { REQ_PATH = \"/status/404\" }\n\n\
 [scenarios.rate]\nexecutor = \"constant-arrival-rate\"\nrate = 10\nduration = \"1s\"\npreAllocatedVUs = 10\n\n\
+[metrics]\nprobe_requests = \"counter\"\nprobe_ok = \"rate\"\nprobe_duration = \"trend-time\"\nprobe_vu = \"gauge\"\n\n\
 [thresholds]\n\"iterations{scenario:shared}\" = [\"count>=0\"]\n\"iterations{scenario:each}\" = [\"count>=0\"]\n\
 \"iterations{scenario:rate}\" = [\"count>=0\"]\n\"http_reqs{status:200}\" = [\"count>=0\"]\n\
 \"http_reqs{status:404}\" = [\"count>=0\"]\n\"probe_requests{kind:get}\" = [\"count>=0\"]\n";
@@ -70,19 +72,20 @@ fn two_processes_count_exactly_what_one_process_counts() {
     );
     assert_eq!(
         server.hits(),
-        2 * (31 + 3 * 4 + 10),
+        2 * (31 + 3 * 4 + 11),
         "both runs made every request"
     );
     let (a, b) = (counts(&single), counts(&sharded));
     assert_eq!(a, b, "the merged counts equal the single run's");
     // The numbers behind the comparison are the ones planned, not two equal zeros.
-    let metric = |s: &serde_json::Value, name: &str, key: &str| s["metrics"][name]["values"][key].clone();
-    assert_eq!(metric(&sharded, "iterations", "count"), 53.0);
+    let metric =
+        |s: &serde_json::Value, name: &str, key: &str| s["metrics"][name]["values"][key].clone();
+    assert_eq!(metric(&sharded, "iterations", "count"), 54.0);
     assert_eq!(metric(&sharded, "http_reqs{status:404}", "count"), 12.0);
-    assert_eq!(metric(&sharded, "iterations{scenario:rate}", "count"), 10.0);
-    assert_eq!(metric(&sharded, "http_req_duration", "count"), 53);
-    assert_eq!(metric(&sharded, "probe_duration", "count"), 53);
-    assert_eq!(metric(&sharded, "probe_requests{kind:get}", "count"), 53.0);
+    assert_eq!(metric(&sharded, "iterations{scenario:rate}", "count"), 11.0);
+    assert_eq!(metric(&sharded, "http_req_duration", "count"), 54);
+    assert_eq!(metric(&sharded, "probe_duration", "count"), 54);
+    assert_eq!(metric(&sharded, "probe_requests{kind:get}", "count"), 54.0);
     assert_eq!(metric(&sharded, "checks", "fails"), 12);
 }
 
@@ -210,7 +213,10 @@ fn a_shard_dies_with_a_killed_coordinator() {
         std::thread::yield_now();
     }
     for (pid, id) in &shards {
-        assert!(!running(*pid), "shard {id} (pid {pid}) outlived its coordinator");
+        assert!(
+            !running(*pid),
+            "shard {id} (pid {pid}) outlived its coordinator"
+        );
     }
 }
 
@@ -234,8 +240,9 @@ fn an_abort_on_fail_threshold_crossed_in_one_shard_stops_every_shard() {
     ])
     .expect_code(99);
     assert!(
-        out.stderr
-            .contains("thresholds on metrics 'http_req_failed' have been crossed; the test was aborted"),
+        out.stderr.contains(
+            "thresholds on metrics 'http_req_failed' have been crossed; the test was aborted"
+        ),
         "{}",
         out.stderr
     );
