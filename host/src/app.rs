@@ -499,7 +499,8 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     let report = match shards {
         Some(n) => {
             let url = target.as_ref().map(RunningTarget::base_url);
-            crate::shard::coordinate(n, &p, url.as_deref(), &aggregate, signal).await?
+            let samples = !args.outputs.is_empty();
+            crate::shard::coordinate(n, &p, url.as_deref(), samples, &aggregate, signal).await?
         }
         None => run_here(args, &p, aggregate.clone(), signal).await?,
     };

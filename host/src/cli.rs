@@ -288,6 +288,9 @@ pub struct RunArgs {
     /// Internal: the scenario the coordinator built, used instead of building the script again.
     #[arg(long, hide = true)]
     pub shard_plugin: Option<PathBuf>,
+    /// Internal: a shard also sends every sample (its coordinator has streaming outputs).
+    #[arg(long, hide = true)]
+    pub shard_samples: bool,
 }
 
 impl RunArgs {

@@ -40,25 +40,38 @@ fn counts(summary: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
     out
 }
 
-fn run_exact(test: &Path, export: &str, extra: &[&str]) -> (Run, serde_json::Value) {
-    let export = test.with_file_name(export);
+/// Runs `test` with `extra` flags, exporting the summary to `NAME.json` and every sample to
+/// `NAME.ndjson`; returns the output, the summary and the samples' lines.
+fn run_exact(test: &Path, name: &str, extra: &[&str]) -> (Run, serde_json::Value, String) {
+    let export = test.with_file_name(format!("{name}.json"));
+    let samples = test.with_file_name(format!("{name}.ndjson"));
+    let out_arg = format!("json={}", samples.display());
     let mut args = vec![
         "run",
         test.to_str().unwrap(),
         "--summary-export",
         export.to_str().unwrap(),
+        "--out",
+        &out_arg,
     ];
     args.extend_from_slice(extra);
     let out = run(&args).expect_code(0);
-    (out, read_json(&export))
+    let lines = std::fs::read_to_string(&samples).unwrap();
+    (out, read_json(&export), lines)
+}
+
+/// How many samples of `metric` the NDJSON output holds.
+fn points(ndjson: &str, metric: &str) -> usize {
+    let needle = format!("{{\"metric\":\"{metric}\",\"type\":\"Point\"");
+    ndjson.lines().filter(|l| l.starts_with(&needle)).count()
 }
 
 #[test]
 fn two_processes_count_exactly_what_one_process_counts() {
     let server = Server::start();
     let test = probe_test(&server, "shard-exact", EXACT, "CUSTOM_METRICS = \"1\"");
-    let (_, single) = run_exact(&test, "single.json", &[]);
-    let (out, sharded) = run_exact(&test, "sharded.json", &["--processes", "2"]);
+    let (_, single, single_points) = run_exact(&test, "single", &[]);
+    let (out, sharded, sharded_points) = run_exact(&test, "sharded", &["--processes", "2"]);
     assert!(
         out.stderr.contains("execution: local, 2 processes"),
         "{}",
@@ -87,6 +100,21 @@ fn two_processes_count_exactly_what_one_process_counts() {
     assert_eq!(metric(&sharded, "probe_duration", "count"), 54);
     assert_eq!(metric(&sharded, "probe_requests{kind:get}", "count"), 54.0);
     assert_eq!(metric(&sharded, "checks", "fails"), 12);
+    // The coordinator writes every shard's samples to the one --out stream.
+    for name in [
+        "http_reqs",
+        "http_req_duration",
+        "checks",
+        "iterations",
+        "probe_requests",
+    ] {
+        assert_eq!(
+            points(&sharded_points, name),
+            points(&single_points, name),
+            "{name} samples in --out json"
+        );
+    }
+    assert_eq!(points(&sharded_points, "http_reqs"), 54);
 }
 
 /// The pids of `parent`'s children that run shard `index`, read from /proc.

@@ -98,6 +98,9 @@ pub struct Aggregate {
     windows: Mutex<Vec<Window>>,
     /// In a shard: each series' change since the last [`Aggregate::take_deltas`].
     deltas: Mutex<Option<HashMap<(MetricId, TagSetId), MetricValue>>>,
+    /// In a shard whose coordinator streams every sample: the samples since the last
+    /// [`Aggregate::take_samples`].
+    samples: Mutex<Option<Vec<Sample>>>,
 }
 
 /// The change of one series: what its samples since the last look add up to.
@@ -118,6 +121,7 @@ impl Aggregate {
             series: Mutex::default(),
             windows: Mutex::default(),
             deltas: Mutex::default(),
+            samples: Mutex::default(),
         })
     }
 
@@ -228,6 +232,26 @@ impl Aggregate {
             .unwrap_or_default()
     }
 
+    /// Starts keeping every merged sample for [`Aggregate::take_samples`] (a shard does when its
+    /// coordinator has streaming outputs).
+    pub fn keep_samples(&self) {
+        lock(&self.samples).get_or_insert_with(Vec::new);
+    }
+
+    /// The samples merged since the last call (nothing unless [`Aggregate::keep_samples`]).
+    pub fn take_samples(&self) -> Vec<Sample> {
+        lock(&self.samples)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Sends samples recorded elsewhere (a shard's, in this aggregate's ids) to the streaming
+    /// outputs only: their values arrive as deltas.
+    pub fn stream_samples(&self, batch: &[Sample]) {
+        self.to_outputs(batch);
+    }
+
     /// Merges series changes (a shard's deltas, in this aggregate's ids) into the values, the
     /// per-second series and the windows, at the current second: the same as recording the
     /// samples they were made of.
@@ -262,6 +286,9 @@ impl Aggregate {
                     .add(s.value);
             }
         }
+        if let Some(samples) = lock(&self.samples).as_mut() {
+            samples.extend_from_slice(batch);
+        }
         if let Some(series) = lock(&self.series).as_mut() {
             for s in batch {
                 series.add(s);
@@ -276,6 +303,11 @@ impl Aggregate {
             }
         }
         drop(windows);
+        self.to_outputs(batch);
+    }
+
+    /// Sends a batch to every streaming output (never blocking).
+    fn to_outputs(&self, batch: &[Sample]) {
         let outputs = lock(&self.outputs);
         if outputs.is_empty() || batch.is_empty() {
             return;

@@ -21,6 +21,8 @@ use crate::vu::{GuestError, Plugin, PoolSize};
 
 /// How often a shard sends what changed.
 pub const TICK: Duration = Duration::from_millis(250);
+/// Most samples in one message (about 8 MB of JSON, well under the protocol's limit).
+const SAMPLES_PER_MESSAGE: usize = 200_000;
 
 /// Runs shard `id` of the test `args` describes and returns the process's exit code. `signal`
 /// (Ctrl-C, SIGTERM) stops it as a Stop command does.
@@ -94,6 +96,9 @@ async fn run_segment(
     )?);
     let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
     aggregate.track_deltas();
+    if args.shard_samples {
+        aggregate.keep_samples();
+    }
     let live = Live::new(&p.test);
     let settings = RunSettings {
         http: Arc::new(HttpConfig::new(&p.test.http)?),
@@ -108,11 +113,11 @@ async fn run_segment(
     let report = loop {
         tokio::select! {
             report = &mut run => break report?,
-            _ = timer.tick() => out.send(&Report::Tick(ticks.next(&aggregate, &live))),
+            _ = timer.tick() => ticks.send(&aggregate, &live, out),
         }
     };
     aggregate.collect();
-    out.send(&Report::Tick(ticks.next(&aggregate, &live)));
+    ticks.send(&aggregate, &live, out);
     Ok(Outcome {
         elapsed_ms: report.elapsed.as_millis() as u64,
         scenarios: report.scenarios,
@@ -136,9 +141,26 @@ struct Ticks {
 }
 
 impl Ticks {
-    /// The next tick: every series' change since the last, with the definitions it needs.
+    /// Sends the next tick: every series' change since the last, with the definitions it needs
+    /// (and the samples, when kept, over as many messages as they take).
+    fn send(&mut self, aggregate: &Aggregate, live: &Live, out: &Out) {
+        let mut tick = self.next(aggregate, live);
+        let mut samples = std::mem::take(&mut tick.samples);
+        let rest = samples.split_off(samples.len().min(SAMPLES_PER_MESSAGE));
+        tick.samples = samples;
+        out.send(&Report::Tick(tick));
+        for chunk in rest.chunks(SAMPLES_PER_MESSAGE) {
+            out.send(&Report::Tick(Tick {
+                samples: chunk.to_vec(),
+                now_ms: aggregate.now_ms(),
+                ..Tick::default()
+            }));
+        }
+    }
+
     fn next(&mut self, aggregate: &Aggregate, live: &Live) -> Tick {
         let deltas = aggregate.take_deltas();
+        let samples = aggregate.take_samples();
         let defs = aggregate.metrics().all();
         let custom_known = self.metrics_sent.max(BUILTINS.len());
         let metrics: Vec<MetricDefWire> = defs
@@ -156,6 +178,7 @@ impl Ticks {
         let newest = deltas
             .iter()
             .map(|(_, t, _)| *t)
+            .chain(samples.iter().map(|s| s.tags))
             .filter(|t| *t != TagSetId::OVERFLOW)
             .max();
         let tag_sets: Vec<Vec<(String, String)>> = match newest {
@@ -177,7 +200,12 @@ impl Ticks {
                     value: protocol::ValueWire::from_value(v),
                 })
                 .collect(),
-            progress: progress(live),
+            samples: samples
+                .iter()
+                .map(|s| (s.metric.0, s.tags.0, s.value, s.at))
+                .collect(),
+            now_ms: aggregate.now_ms(),
+            progress: Some(progress(live)),
         }
     }
 }

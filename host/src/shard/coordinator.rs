@@ -116,6 +116,8 @@ struct Shard {
     tags: Vec<TagSetId>,
     progress: Progress,
     outcome: Option<Outcome>,
+    /// Milliseconds to add to the shard's sample times to get the coordinator's.
+    clock_offset: Option<i64>,
 }
 
 impl Shard {
@@ -141,21 +143,9 @@ impl Shard {
         }
         let mut deltas = Vec::with_capacity(tick.deltas.len());
         for d in tick.deltas {
-            let metric = match (d.metric as usize).checked_sub(BUILTINS.len()) {
-                None => MetricId(d.metric),
-                Some(i) => *self
-                    .metrics
-                    .get(i)
-                    .ok_or_else(|| invalid(format!("unknown metric id {}", d.metric)))?,
-            };
-            // The coordinator samples `vus` and `vus_max` itself: the shards' add up.
-            if metric == builtin::VUS || metric == builtin::VUS_MAX {
+            let Some((metric, tags)) = self.series(d.metric, d.tags)? else {
                 continue;
-            }
-            let tags = *self
-                .tags
-                .get(d.tags as usize)
-                .ok_or_else(|| invalid(format!("unknown tag set id {}", d.tags)))?;
+            };
             let value = d.value.to_value().map_err(|e| invalid(e.to_string()))?;
             let kind = aggregate.metrics().def(metric).kind;
             if std::mem::discriminant(&value)
@@ -169,8 +159,53 @@ impl Shard {
             deltas.push((metric, tags, value));
         }
         aggregate.merge_deltas(&deltas);
-        self.progress = tick.progress;
+        if !tick.samples.is_empty() {
+            let offset = *self
+                .clock_offset
+                .get_or_insert(i64::from(aggregate.now_ms()) - i64::from(tick.now_ms));
+            let mut samples = Vec::with_capacity(tick.samples.len());
+            for (metric, tags, value, at) in tick.samples {
+                if let Some((metric, tags)) = self.series(metric, tags)? {
+                    let at = (i64::from(at) + offset).clamp(0, i64::from(u32::MAX)) as u32;
+                    samples.push(Sample {
+                        metric,
+                        tags,
+                        value,
+                        at,
+                    });
+                }
+            }
+            aggregate.stream_samples(&samples);
+        }
+        if let Some(progress) = tick.progress {
+            self.progress = progress;
+        }
         Ok(())
+    }
+
+    /// The coordinator's ids for the shard's series (`None`: `vus` and `vus_max`, which the
+    /// coordinator samples itself because the shards' add up).
+    fn series(
+        &self,
+        metric: u16,
+        tags: u32,
+    ) -> Result<Option<(MetricId, TagSetId)>, ProtocolError> {
+        let invalid = |m: String| ProtocolError::Invalid(m);
+        let id = match (metric as usize).checked_sub(BUILTINS.len()) {
+            None => MetricId(metric),
+            Some(i) => *self
+                .metrics
+                .get(i)
+                .ok_or_else(|| invalid(format!("unknown metric id {metric}")))?,
+        };
+        if id == builtin::VUS || id == builtin::VUS_MAX {
+            return Ok(None);
+        }
+        let set = *self
+            .tags
+            .get(tags as usize)
+            .ok_or_else(|| invalid(format!("unknown tag set id {tags}")))?;
+        Ok(Some((id, set)))
     }
 
     async fn stop(&mut self) {
@@ -261,11 +296,13 @@ impl Drop for Artifact {
 }
 
 /// Runs the test `p` in `count` shards, merging their metrics into `aggregate`; returns the
-/// merged report. `target` is the built-in target's URL when this process started it.
+/// merged report. `target` is the built-in target's URL when this process started it; with
+/// `samples` the shards also send every sample, for the streaming outputs.
 pub async fn coordinate(
     count: u32,
     p: &Prepared,
     target: Option<&str>,
+    samples: bool,
     aggregate: &Arc<Aggregate>,
     mut signal: watch::Receiver<bool>,
 ) -> Result<RunReport, ShardError> {
@@ -274,7 +311,7 @@ pub async fn coordinate(
     let mut shards = Vec::new();
     for index in 0..count {
         let id = ShardId { index, count };
-        shards.push(spawn(id, artifact.as_ref(), target, tx.clone()).await?);
+        shards.push(spawn(id, artifact.as_ref(), target, samples, tx.clone()).await?);
     }
     drop(tx);
     thresholds::track_windows(&p.test.thresholds, aggregate);
@@ -392,6 +429,7 @@ async fn spawn(
     id: ShardId,
     artifact: Option<&Artifact>,
     target: Option<&str>,
+    samples: bool,
     events: mpsc::UnboundedSender<(usize, Event)>,
 ) -> Result<Shard, ShardError> {
     let spawn_error = |source| ShardError::Spawn {
@@ -408,6 +446,9 @@ async fn spawn(
     }
     if let Some(url) = target {
         cmd.arg("-e").arg(OsString::from(format!("BASE_URL={url}")));
+    }
+    if samples {
+        cmd.arg("--shard-samples");
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -470,6 +511,7 @@ async fn spawn(
         tags: Vec::new(),
         progress: Progress::default(),
         outcome: None,
+        clock_offset: None,
     })
 }
 

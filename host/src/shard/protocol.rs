@@ -92,8 +92,16 @@ pub struct Tick {
     /// The exact change of every series that received samples since the last tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deltas: Vec<Delta>,
-    /// The shard's counters now.
-    pub progress: Progress,
+    /// Every sample since the last tick, `[metric, tags, value, at]` in the shard's ids and
+    /// milliseconds since its start; only when the coordinator asked (it has streaming outputs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<(u16, u32, f64, u32)>,
+    /// The shard's clock (milliseconds since its start) when it sent this tick.
+    #[serde(default)]
+    pub now_ms: u32,
+    /// The shard's counters now (absent in a tick that only carries more samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
 
 /// A custom metric's definition.
