@@ -160,17 +160,16 @@ fn running(pid: u32) -> bool {
 /// a thread collecting its stderr, and its shards' pids by shard (`0/2`, `1/2`).
 fn start_long_run(server: &Server, name: &str, body: &str) -> LongRun {
     let test = probe_test(server, name, body, "SLEEP_MS = \"20\"");
+    let export = test.with_extension("json");
     let mut cmd = volley();
     cmd.args(["run", test.to_str().unwrap(), "--processes", "2"])
-        .stdout(Stdio::null())
+        .arg("--summary-export")
+        .arg(&export)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut coordinator = Child::spawn(&mut cmd);
-    let stderr = coordinator.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut text);
-        text
-    });
+    let stdout = collect(coordinator.stdout.take().unwrap());
+    let stderr = collect(coordinator.stderr.take().unwrap());
     assert!(
         server.wait_for_hits(20, Duration::from_secs(60)),
         "the shards sent requests"
@@ -184,15 +183,29 @@ fn start_long_run(server: &Server, name: &str, body: &str) -> LongRun {
     );
     LongRun {
         coordinator,
+        stdout,
         stderr,
         shards,
+        export,
     }
 }
 
 struct LongRun {
     coordinator: Child,
+    stdout: std::thread::JoinHandle<String>,
     stderr: std::thread::JoinHandle<String>,
     shards: Vec<(u32, String)>,
+    /// Its --summary-export file.
+    export: std::path::PathBuf,
+}
+
+/// Reads `stream` to its end on a thread.
+fn collect(stream: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stream }, &mut text);
+        text
+    })
 }
 
 #[test]
@@ -203,6 +216,7 @@ fn a_killed_shard_fails_the_run_by_name_and_no_shard_remains() {
         mut coordinator,
         stderr,
         shards,
+        ..
     } = start_long_run(&server, "shard-killed", body);
     let (victim, survivor) = (shards[1].0, shards[0].0);
     // SAFETY: kill(2) on a pid read from /proc a moment ago, the coordinator's live child.
@@ -281,4 +295,36 @@ fn an_abort_on_fail_threshold_crossed_in_one_shard_stops_every_shard() {
     let failed = &summary["metrics"]["http_req_failed"]["values"];
     assert!(failed["passes"].as_f64().unwrap() > 0.0, "{failed}");
     assert!(failed["fails"].as_f64().unwrap() > 0.0, "{failed}");
+}
+
+#[test]
+fn ctrl_c_stops_every_shard_gracefully_and_prints_one_summary() {
+    let server = Server::start();
+    let body = "[scenarios.steady]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"2m\"\n";
+    let LongRun {
+        mut coordinator,
+        stdout,
+        stderr,
+        shards,
+        export,
+    } = start_long_run(&server, "shard-interrupt", body);
+    coordinator.interrupt();
+    let code = coordinator.wait().unwrap().code();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert_eq!(code, Some(105), "{stderr}");
+    assert_eq!(
+        stdout.matches("TOTAL RESULTS").count(),
+        1,
+        "one summary: {stdout}"
+    );
+    // Stop reached both shards: the run ended long before its two minutes.
+    let ms = read_json(&export)["duration_ms"].as_f64().unwrap();
+    assert!(ms < 60_000.0, "the run lasted {ms} ms");
+    assert!(
+        stderr.contains("stopping: interrupting iterations"),
+        "{stderr}"
+    );
+    for (pid, id) in &shards {
+        assert!(!running(*pid), "shard {id} (pid {pid}) still runs");
+    }
 }
