@@ -328,3 +328,42 @@ fn ctrl_c_stops_every_shard_gracefully_and_prints_one_summary() {
         assert!(!running(*pid), "shard {id} (pid {pid}) still runs");
     }
 }
+
+#[test]
+fn a_javascript_script_is_built_once_by_the_coordinator() {
+    let server = Server::start();
+    let dir = crate::support::scratch("shard-js");
+    let script = dir.join("shard.js");
+    std::fs::write(
+        &script,
+        "import http from 'k6/http';\nimport { check } from 'k6';\n\
+         export const options = { vus: 4, iterations: 12 };\n\
+         export default function () {\n  const res = http.get(`${__ENV.BASE_URL}/`);\n  \
+         check(res, { 'status is 200': (r) => r.status === 200 });\n}\n",
+    )
+    .unwrap();
+    let export = dir.join("summary.json");
+    let out = Run::from_output(
+        crate::support::volley_js()
+            .args(["run", script.to_str().unwrap(), "--processes", "2", "-e"])
+            .arg(format!("BASE_URL={}", server.url()))
+            .arg("--summary-export")
+            .arg(&export)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_eq!(
+        out.stderr.matches("building ").count(),
+        1,
+        "only the coordinator builds (or finds in its cache) the script: {}",
+        out.stderr
+    );
+    assert_eq!(server.hits(), 12);
+    let summary = read_json(&export);
+    assert_eq!(summary["metrics"]["http_reqs"]["values"]["count"], 12.0);
+    assert_eq!(
+        crate::support::check(&summary, "status is 200")["passes"],
+        12
+    );
+}
