@@ -340,8 +340,11 @@ pub async fn coordinate(
                         return Err(ShardError::Protocol { index: shard.id.index, segment: shard.id.segment(), pid: shard.pid, source });
                     }
                     sum_progress(&shards, &live);
+                    // The run starts (for progress, `vus` and thresholds) once every shard
+                    // runs, at the earliest shard's start.
+                    let running: Option<Vec<u64>> = shards.iter().map(|s| s.progress.running_ms).collect();
                     if start.is_none() {
-                        if let Some(ms) = shards[i].progress.running_ms {
+                        if let Some(ms) = running.and_then(|r| r.into_iter().max()) {
                             let s = Instant::now() - Duration::from_millis(ms);
                             start = Some(s);
                             block = Some(ProgressBlock::new(s, &p.test, &p.segment, live.counters.clone(), live.active.clone(), aggregate.clone()));
