@@ -459,6 +459,8 @@ async fn spawn(
         .kill_on_drop(true)
         .process_group(0);
     let parent = std::process::id();
+    // PR_SET_PDEATHSIG fires when the thread that forked exits: this runs on the thread driving
+    // the coordinator (the runtime's), which lives as long as the process.
     // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
