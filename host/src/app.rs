@@ -94,6 +94,9 @@ pub enum AppError {
     /// Ctrl-C or SIGTERM arrived while the test was being prepared.
     #[error("stopped before the test started")]
     Interrupted,
+    /// A shard of a run split into processes failed.
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -120,6 +123,7 @@ impl AppError {
             | AppError::Build(_)
             | AppError::Stdin(_) => exit::SCRIPT_EXCEPTION,
             AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
+            AppError::Shard(e) => e.exit_code(),
         }
     }
 }
@@ -222,7 +226,11 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
             None if crate::script_build::is_script(path) => {
                 network = NetworkDefault::Unrestricted;
                 allow_js_runtime_imports(&mut user_sandbox);
-                let wasm = build_script(path)?;
+                // A shard reads what its coordinator built.
+                let wasm = match &args.shard_plugin {
+                    Some(built) => read_plugin(built)?,
+                    None => build_script(path)?,
+                };
                 (wasm, path.display().to_string())
             }
             None => (read_plugin(path)?, path.display().to_string()),
@@ -586,20 +594,10 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     if let Some((lock, path)) = &p.lock {
         lock.write(path)?;
     }
-    let local_vus = p.test.local_max_vus(&p.segment);
-    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
+    let shards = crate::shard::processes(args, &p)?;
     let target = start_builtin_target(&mut p).await?;
-    let plugin = Arc::new(Plugin::from_bytes(
-        &p.wasm,
-        &p.origin,
-        Some(PoolSize {
-            instances: local_vus.saturating_add(1),
-            max_memory: p.test.sandbox.max_memory,
-        }),
-        &p.test.sandbox,
-    )?);
     if !args.quiet {
-        let banner = banner(&p, &args.outputs);
+        let banner = banner(&p, &args.outputs, shards);
         logging::to_stderr(banner.strip_suffix('\n').unwrap_or(&banner));
     }
     let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
@@ -608,13 +606,15 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         aggregate.keep_series();
     }
     let streams = start_streams(&args.outputs, &aggregate)?;
-    let settings = RunSettings {
-        http: Arc::new(HttpConfig::new(&p.test.http)?),
-        segment: p.segment.clone(),
-        control_address: args.address,
-    };
     let mut after = signal.clone();
-    let report = engine::run(&p.test, plugin, aggregate.clone(), &settings, signal).await?;
+    let report = match shards {
+        Some(n) => {
+            let url = target.as_ref().map(RunningTarget::base_url);
+            let samples = !args.outputs.is_empty();
+            crate::shard::coordinate(n, &p, url.as_deref(), samples, &aggregate, signal).await?
+        }
+        None => run_here(args, &p, aggregate.clone(), signal).await?,
+    };
     finish_streams(&aggregate, streams);
     if let Some(t) = target {
         t.shutdown().await;
@@ -633,6 +633,33 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
     Ok(code)
 }
 
+/// Runs the test in this process, recording into `aggregate`.
+async fn run_here(
+    args: &RunArgs,
+    p: &Prepared,
+    aggregate: Arc<Aggregate>,
+    signal: watch::Receiver<bool>,
+) -> Result<engine::RunReport, AppError> {
+    let local_vus = p.test.local_max_vus(&p.segment);
+    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
+    let plugin = Arc::new(Plugin::from_bytes(
+        &p.wasm,
+        &p.origin,
+        Some(PoolSize {
+            instances: local_vus.saturating_add(1),
+            max_memory: p.test.sandbox.max_memory,
+        }),
+        &p.test.sandbox,
+    )?);
+    let settings = RunSettings {
+        http: Arc::new(HttpConfig::new(&p.test.http)?),
+        segment: p.segment.clone(),
+        control_address: args.address,
+        live: None,
+    };
+    Ok(engine::run(&p.test, plugin, aggregate, &settings, signal).await?)
+}
+
 /// [`prepare`], unless Ctrl-C or SIGTERM comes first: that ends a download, a build or a
 /// spinning `options()` call at once.
 async fn prepare_unless_stopped(
@@ -648,7 +675,7 @@ async fn prepare_unless_stopped(
 
 /// Raises the open-file limit and warns when the system's limits look too low for `local_vus`
 /// VUs taking `maps_per_vu` memory mappings each.
-fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
+pub(crate) fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
     let nofile = crate::limits::raise_nofile();
     for w in crate::limits::check(u64::from(local_vus), maps_per_vu, nofile) {
         logging::host(Level::Warn, &w);
@@ -861,11 +888,11 @@ pub fn merge(
     Ok(exit::THRESHOLDS_FAILED)
 }
 
-fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
+fn banner(p: &Prepared, outputs: &[OutSpec], processes: Option<u32>) -> String {
     use crate::duration::format_duration;
     let n = p.test.scenarios.len();
     let mut s = format!(
-        "\n  execution: local\n     plugin: {}\n     output: {}\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
+        "\n  execution: {execution}\n     plugin: {}\n     output: {}\n\n  scenarios: ({:.2}%) {n} scenario{}, {} max VUs, {} max duration (incl. graceful stop):\n",
         p.origin,
         if outputs.is_empty() {
             "-".to_string()
@@ -883,6 +910,10 @@ fn banner(p: &Prepared, outputs: &[OutSpec]) -> String {
         if n == 1 { "" } else { "s" },
         p.test.local_max_vus(&p.segment),
         format_duration(p.test.max_duration()),
+        execution = match processes {
+            Some(n) => format!("local, {n} processes"),
+            None => "local".into(),
+        },
     );
     for sc in &p.test.scenarios {
         s.push_str(&format!("           * {}: {}\n", sc.name, sc.description()));

@@ -306,6 +306,19 @@ pub struct RunArgs {
     /// `k6 run`'s other flags.
     #[command(flatten)]
     pub k6: K6Flags,
+    /// Run the test in N child processes, each an execution segment, coordinated by this one
+    /// (default: one process, or as many as hold the planned VUs).
+    #[arg(long, env = "VOLLEY_PROCESSES")]
+    pub processes: Option<u32>,
+    /// Internal: run as shard INDEX/COUNT of a coordinator, reporting on stdout.
+    #[arg(long, hide = true, value_parser = crate::shard::ShardId::parse)]
+    pub shard_child: Option<crate::shard::ShardId>,
+    /// Internal: the scenario the coordinator built, used instead of building the script again.
+    #[arg(long, hide = true)]
+    pub shard_plugin: Option<PathBuf>,
+    /// Internal: a shard also sends every sample (its coordinator has streaming outputs).
+    #[arg(long, hide = true)]
+    pub shard_samples: bool,
 }
 
 impl RunArgs {

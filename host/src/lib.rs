@@ -20,6 +20,7 @@ pub mod plan;
 pub mod registry;
 pub mod sandbox;
 pub mod script_build;
+pub mod shard;
 pub mod target;
 pub mod transport;
 pub mod vu;

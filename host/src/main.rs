@@ -3,7 +3,7 @@
 use volley::cli::{Cli, Command, IndexCommand, RegistryCommand};
 use volley::engine::control;
 use volley::registry::{commands, RegistryError};
-use volley::{app, interrupt, script_build, target::montecarlo};
+use volley::{app, interrupt, script_build, shard, target::montecarlo};
 
 fn main() {
     let cli = Cli::try_parse_k6().unwrap_or_else(|e| {
@@ -36,9 +36,12 @@ fn main() {
 
 async fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
-        Command::Run(args) => app::run(&args, interrupt::stop_flag())
-            .await
-            .or_else(app_error),
+        Command::Run(args) => match args.shard_child {
+            Some(id) => Ok(shard::child::run(&args, id, interrupt::stop_flag()).await),
+            None => app::run(&args, interrupt::stop_flag())
+                .await
+                .or_else(app_error),
+        },
         Command::Inspect(args) => match app::inspect(&args).await {
             Ok(json) => {
                 println!(

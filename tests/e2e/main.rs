@@ -18,6 +18,7 @@ mod outputs;
 mod prometheus;
 mod registry;
 mod sandbox;
+mod shard;
 mod summary;
 mod support;
 mod tcp;

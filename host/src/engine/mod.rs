@@ -7,7 +7,7 @@ mod clock;
 pub mod control;
 mod errors;
 mod factory;
-mod progress;
+pub mod progress;
 mod scenario;
 mod vu_task;
 
@@ -99,6 +99,38 @@ pub struct RunSettings {
     pub control_address: SocketAddr,
     /// The HTTP client configuration every VU shares.
     pub http: Arc<crate::transport::HttpConfig>,
+    /// Counters the caller reads while the run goes (a shard reports them to its coordinator);
+    /// when given, the engine draws no progress of its own.
+    pub live: Option<Live>,
+}
+
+/// A run's counters, shared with whoever watches it.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// Per scenario, in the test's order.
+    pub counters: Vec<Arc<ScenarioCounters>>,
+    /// VUs running an iteration.
+    pub active: Arc<AtomicU64>,
+    /// VUs created.
+    pub vus_max: Arc<AtomicU64>,
+    /// When the scenarios started (after VUs were created and `setup` ran).
+    pub started: Arc<std::sync::OnceLock<Instant>>,
+}
+
+impl Live {
+    /// Zeroed counters for `test`.
+    pub fn new(test: &TestConfig) -> Live {
+        Live {
+            counters: test
+                .scenarios
+                .iter()
+                .map(|_| Arc::new(ScenarioCounters::default()))
+                .collect(),
+            active: Arc::default(),
+            vus_max: Arc::default(),
+            started: Arc::default(),
+        }
+    }
 }
 
 /// Runs `test` with `plugin`, recording into `aggregate`. `signal` becomes true on Ctrl-C.
@@ -151,7 +183,11 @@ pub async fn run(
             };
             per_scenario.push((vus, settings, first_growth_id, external));
         }
-        let vus_max = Arc::new(AtomicU64::new(initialised));
+        let vus_max = match &settings.live {
+            Some(live) => live.vus_max.clone(),
+            None => Arc::default(),
+        };
+        vus_max.store(initialised, Ordering::Relaxed);
         // Engine-level samples (vus, vus_max, dropped_iterations) carry the test's global tags.
         let run_tags = aggregate.tags().intern(
             test.tags
@@ -195,14 +231,12 @@ pub async fn run(
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let active_total = Arc::new(AtomicU64::new(0));
+    let live = settings.live.clone().unwrap_or_else(|| Live::new(test));
+    let active_total = live.active.clone();
     let errors = Arc::new(ErrorLog::default());
-    let counters: Vec<Arc<ScenarioCounters>> = test
-        .scenarios
-        .iter()
-        .map(|_| Arc::new(ScenarioCounters::default()))
-        .collect();
+    let counters = live.counters.clone();
     let start = Instant::now();
+    let _ = live.started.set(start);
 
     let mut runs = tokio::task::JoinSet::new();
     for ((sc, (vus, vu_settings, growth_id, external)), counters) in
@@ -246,14 +280,16 @@ pub async fn run(
         });
     }
 
-    let mut progress = progress::Progress::new(
-        start,
-        test,
-        tuple,
-        counters.clone(),
-        active_total.clone(),
-        aggregate.clone(),
-    );
+    let mut progress = settings.live.is_none().then(|| {
+        progress::Progress::new(
+            start,
+            test,
+            tuple,
+            counters.clone(),
+            active_total.clone(),
+            aggregate.clone(),
+        )
+    });
     let mut collect = tokio::time::interval(COLLECT_EVERY);
     let mut evaluate = tokio::time::interval(THRESHOLDS_EVERY);
     let mut sample_vus = tokio::time::interval_at(
@@ -291,7 +327,9 @@ pub async fn run(
             _ = sample_vus.tick() => {
                 record_vus(active_total.load(Ordering::Relaxed));
                 vus_sampled = true;
-                progress.tick();
+                if let Some(p) = progress.as_mut() {
+                    p.tick();
+                }
             }
             _ = evaluate.tick(), if aborted.is_none() => {
                 aggregate.collect();
@@ -343,7 +381,9 @@ pub async fn run(
         );
     }
     aggregate.collect();
-    progress.finish();
+    if let Some(p) = progress.as_mut() {
+        p.finish();
+    }
     let scenarios = test
         .scenarios
         .iter()

@@ -41,6 +41,24 @@ impl Values {
         true
     }
 
+    /// Merges `v` into the series (`metric`, `set`); `false` when it was dropped (a limit).
+    fn merge(&mut self, metric: MetricId, set: TagSetId, v: &MetricValue) -> bool {
+        if set == TagSetId::OVERFLOW {
+            self.caps.refuse();
+            return false;
+        }
+        match self.map.entry((metric, set)) {
+            Entry::Occupied(mut e) => e.get_mut().merge(v),
+            Entry::Vacant(e) => {
+                if !self.caps.admit(metric) {
+                    return false;
+                }
+                e.insert(v.clone());
+            }
+        }
+        true
+    }
+
     /// Warns once per refusal seen since the last call, naming the tag that varies most.
     fn warn_new(&mut self, tags: &Tags, metrics: &Registry) {
         let new = self.caps.take_new();
@@ -78,7 +96,15 @@ pub struct Aggregate {
     series: Mutex<Option<Series>>,
     /// Trackers for windowed thresholds.
     windows: Mutex<Vec<Window>>,
+    /// In a shard: each series' change since the last [`Aggregate::take_deltas`].
+    deltas: Mutex<Option<HashMap<(MetricId, TagSetId), MetricValue>>>,
+    /// In a shard whose coordinator streams every sample: the samples since the last
+    /// [`Aggregate::take_samples`].
+    samples: Mutex<Option<Vec<Sample>>>,
 }
+
+/// The change of one series: what its samples since the last look add up to.
+pub type Delta = (MetricId, TagSetId, MetricValue);
 
 impl Aggregate {
     /// An empty aggregate using `tags` to resolve tag sets and `metrics` (the test's) to
@@ -94,6 +120,8 @@ impl Aggregate {
             outputs: Mutex::default(),
             series: Mutex::default(),
             windows: Mutex::default(),
+            deltas: Mutex::default(),
+            samples: Mutex::default(),
         })
     }
 
@@ -190,8 +218,77 @@ impl Aggregate {
             .and_then(|w| w.value(now))
     }
 
+    /// Starts keeping each series' change for [`Aggregate::take_deltas`] (a shard does, for its
+    /// coordinator).
+    pub fn track_deltas(&self) {
+        lock(&self.deltas).get_or_insert_with(HashMap::new);
+    }
+
+    /// Each series' change since the last call (nothing unless [`Aggregate::track_deltas`]).
+    pub fn take_deltas(&self) -> Vec<Delta> {
+        lock(&self.deltas)
+            .as_mut()
+            .map(|d| d.drain().map(|((m, t), v)| (m, t, v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts keeping every merged sample for [`Aggregate::take_samples`] (a shard does when its
+    /// coordinator has streaming outputs).
+    pub fn keep_samples(&self) {
+        lock(&self.samples).get_or_insert_with(Vec::new);
+    }
+
+    /// The samples merged since the last call (nothing unless [`Aggregate::keep_samples`]).
+    pub fn take_samples(&self) -> Vec<Sample> {
+        lock(&self.samples)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Sends samples recorded elsewhere (a shard's, in this aggregate's ids) to the streaming
+    /// outputs only: their values arrive as deltas.
+    pub fn stream_samples(&self, batch: &[Sample]) {
+        self.to_outputs(batch);
+    }
+
+    /// Merges series changes (a shard's deltas, in this aggregate's ids) into the values, the
+    /// per-second series and the windows, at the current second: the same as recording the
+    /// samples they were made of.
+    pub fn merge_deltas(&self, deltas: &[Delta]) {
+        let mut values = lock(&self.values);
+        let kept: Vec<&Delta> = deltas
+            .iter()
+            .filter(|(m, t, v)| values.merge(*m, *t, v))
+            .collect();
+        values.warn_new(&self.tags, &self.metrics);
+        drop(values);
+        let second = self.now_ms() / 1000;
+        if let Some(series) = lock(&self.series).as_mut() {
+            for (m, _, v) in &kept {
+                series.merge(second, *m, v);
+            }
+        }
+        for w in lock(&self.windows).iter_mut() {
+            for (m, t, v) in &kept {
+                w.merge(*m, *t, second, v, &self.tags);
+            }
+        }
+    }
+
     /// Feeds a merged batch to the series, the windows and the streaming outputs.
     fn forward(&self, batch: &[Sample]) {
+        if let Some(deltas) = lock(&self.deltas).as_mut() {
+            for s in batch {
+                deltas
+                    .entry((s.metric, s.tags))
+                    .or_insert_with(|| MetricValue::new(self.metrics.def(s.metric).kind))
+                    .add(s.value);
+            }
+        }
+        if let Some(samples) = lock(&self.samples).as_mut() {
+            samples.extend_from_slice(batch);
+        }
         if let Some(series) = lock(&self.series).as_mut() {
             for s in batch {
                 series.add(s);
@@ -206,6 +303,11 @@ impl Aggregate {
             }
         }
         drop(windows);
+        self.to_outputs(batch);
+    }
+
+    /// Sends a batch to every streaming output (never blocking).
+    fn to_outputs(&self, batch: &[Sample]) {
         let outputs = lock(&self.outputs);
         if outputs.is_empty() || batch.is_empty() {
             return;

@@ -16,7 +16,7 @@ pub mod window;
 
 use std::sync::{Arc, Mutex};
 
-pub use aggregate::{ms_since, Aggregate};
+pub use aggregate::{ms_since, Aggregate, Delta};
 pub use registry::{MetricError, Registry, MAX_CUSTOM};
 pub use tags::{SystemTags, TagSet, TagSetId, Tags, MAX_TAG_BYTES, MAX_TAG_SETS, SYSTEM_TAGS};
 pub use trend::{Trend, TrendError, TrendStats};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{builtin, Sample, Trend};
+use super::{builtin, MetricId, MetricValue, Sample, Trend};
 
 /// Seconds kept open for late samples (buffers are merged every 250 ms).
 const OPEN_SECONDS: u32 = 3;
@@ -47,32 +47,7 @@ pub struct Series {
 impl Series {
     /// Adds one sample to its second.
     pub fn add(&mut self, s: &Sample) {
-        let second = s.at / 1000;
-        if self.closed.last().is_some_and(|p| p.second >= second) {
-            // Too late for a closed second: count it in the oldest open one.
-            return self.add_to(self.closed.last().map_or(0, |p| p.second) + 1, s);
-        }
-        self.add_to(second, s);
-        let newest = self.open.keys().next_back().copied().unwrap_or(0);
-        while let Some((&oldest, _)) = self.open.iter().next() {
-            if oldest + OPEN_SECONDS > newest {
-                break;
-            }
-            self.close(oldest);
-        }
-    }
-
-    fn add_to(&mut self, second: u32, s: &Sample) {
-        let (point, latency) = self.open.entry(second).or_insert_with(|| {
-            (
-                Point {
-                    second,
-                    ..Point::default()
-                },
-                Trend::new(),
-            )
-        });
-        match s.metric {
+        self.in_second(s.at / 1000, |point, latency| match s.metric {
             m if m == builtin::VUS => point.vus = s.value,
             m if m == builtin::HTTP_REQS => point.requests += 1,
             m if m == builtin::HTTP_REQ_FAILED => point.failed += u64::from(s.value != 0.0),
@@ -83,6 +58,60 @@ impl Series {
             m if m == builtin::ITERATIONS => point.iterations += 1,
             m if m == builtin::HTTP_REQ_DURATION => latency.record(s.value),
             _ => {}
+        });
+    }
+
+    /// Adds an aggregated change of `metric` (a shard's delta) to `second`: the same as adding
+    /// the samples it was made of.
+    pub fn merge(&mut self, second: u32, metric: MetricId, value: &MetricValue) {
+        self.in_second(second, |point, latency| match value {
+            MetricValue::Gauge { last, .. } if metric == builtin::VUS => point.vus = *last,
+            MetricValue::Counter { sum } if metric == builtin::HTTP_REQS => {
+                point.requests += *sum as u64;
+            }
+            MetricValue::Rate { nonzero, .. } if metric == builtin::HTTP_REQ_FAILED => {
+                point.failed += nonzero;
+            }
+            MetricValue::Rate { nonzero, total } if metric == builtin::CHECKS => {
+                point.checks += total;
+                point.checks_passed += nonzero;
+            }
+            MetricValue::Counter { sum } if metric == builtin::ITERATIONS => {
+                point.iterations += *sum as u64;
+            }
+            MetricValue::Trend(t) if metric == builtin::HTTP_REQ_DURATION => latency.merge(t),
+            _ => {}
+        });
+    }
+
+    /// Applies `f` to `second`'s point and latency (a closed second's late data goes to the
+    /// oldest open one), then closes the seconds no longer open.
+    fn in_second(&mut self, second: u32, f: impl FnOnce(&mut Point, &mut Trend)) {
+        let newest_closed = self.closed.last().map(|p| p.second);
+        let late = newest_closed.is_some_and(|c| c >= second);
+        let second = match newest_closed {
+            Some(c) if late => c + 1,
+            _ => second,
+        };
+        let (point, latency) = self.open.entry(second).or_insert_with(|| {
+            (
+                Point {
+                    second,
+                    ..Point::default()
+                },
+                Trend::new(),
+            )
+        });
+        f(point, latency);
+        if late {
+            return;
+        }
+        let newest = self.open.keys().next_back().copied().unwrap_or(0);
+        while let Some((&oldest, _)) = self.open.iter().next() {
+            if oldest + OPEN_SECONDS > newest {
+                break;
+            }
+            self.close(oldest);
         }
     }
 
@@ -127,7 +156,7 @@ impl Series {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{MetricId, TagSetId};
+    use super::super::TagSetId;
     use super::*;
 
     fn sample(metric: MetricId, value: f64, at: u32) -> Sample {

@@ -44,22 +44,46 @@ impl Window {
 
     /// Adds a sample if it belongs here; drops seconds the window no longer needs.
     pub fn add(&mut self, s: &Sample, tags: &Tags) {
-        if s.metric != self.metric {
-            return;
+        if let Some(bucket) = self.bucket(s.metric, s.tags, s.at / 1000, tags) {
+            bucket.add(s.value);
+        }
+    }
+
+    /// Merges an aggregated change of one series (a shard's delta) into `second`, if it belongs
+    /// here: the same as adding the samples it was made of.
+    pub fn merge(
+        &mut self,
+        metric: MetricId,
+        set: TagSetId,
+        second: u32,
+        value: &MetricValue,
+        tags: &Tags,
+    ) {
+        if let Some(bucket) = self.bucket(metric, set, second, tags) {
+            bucket.merge(value);
+        }
+    }
+
+    /// The bucket of `second` when `metric` under `set` is tracked here, after dropping the
+    /// seconds the window no longer needs.
+    fn bucket(
+        &mut self,
+        metric: MetricId,
+        set: TagSetId,
+        second: u32,
+        tags: &Tags,
+    ) -> Option<&mut MetricValue> {
+        if metric != self.metric {
+            return None;
         }
         let filter = &self.filter;
         let hit = *self
             .matched
-            .entry(s.tags)
-            .or_insert_with(|| matches(&tags.get(s.tags), filter));
+            .entry(set)
+            .or_insert_with(|| matches(&tags.get(set), filter));
         if !hit {
-            return;
+            return None;
         }
-        let second = s.at / 1000;
-        self.buckets
-            .entry(second)
-            .or_insert_with(|| MetricValue::new(self.kind))
-            .add(s.value);
         let keep_from = second.saturating_sub(self.seconds + 1);
         while let Some((&oldest, _)) = self.buckets.iter().next() {
             if oldest >= keep_from {
@@ -67,6 +91,11 @@ impl Window {
             }
             self.buckets.remove(&oldest);
         }
+        Some(
+            self.buckets
+                .entry(second)
+                .or_insert_with(|| MetricValue::new(self.kind)),
+        )
     }
 
     /// The merged value of the `seconds` seconds up to and including `now_second`.

@@ -1,0 +1,303 @@
+//! The shard side: runs one execution segment of the test with no output of its own and reports
+//! to its coordinator over the shard protocol, on the stdout it was started with; takes the
+//! coordinator's commands on stdin.
+
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::protocol::{self, Command, Delta, MetricDefWire, Outcome, Progress, Report, Tick};
+use super::ShardId;
+use crate::app::{self, AppError};
+use crate::cli::RunArgs;
+use crate::engine::{self, Live, RunSettings};
+use crate::metrics::{Aggregate, TagSetId, Tags, BUILTINS};
+use crate::transport::HttpConfig;
+use crate::vu::{GuestError, Plugin, PoolSize};
+
+/// How often a shard sends what changed.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Most samples in one message (about 8 MB of JSON, well under the protocol's limit).
+const SAMPLES_PER_MESSAGE: usize = 200_000;
+
+/// Runs shard `id` of the test `args` describes and returns the process's exit code. `signal`
+/// (Ctrl-C, SIGTERM) stops it as a Stop command does.
+pub async fn run(args: &RunArgs, id: ShardId, signal: watch::Receiver<bool>) -> i32 {
+    let out = match Out::take_stdout() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!(
+                "error: shard {}: cannot set up its report stream: {e}",
+                id.index
+            );
+            return 1;
+        }
+    };
+    let args = shard_args(args, id);
+    out.send(&Report::Hello {
+        index: id.index,
+        pid: std::process::id(),
+        segment: id.segment(),
+    });
+    let stop = stop_flag(signal);
+    match run_segment(&args, &out, stop).await {
+        Ok(outcome) => {
+            out.send(&Report::Done(outcome));
+            out.finish();
+            0
+        }
+        Err(e) => {
+            let exit_code = e.exit_code();
+            out.send(&Report::Failed {
+                message: e.to_string(),
+                exit_code,
+            });
+            out.finish();
+            exit_code
+        }
+    }
+}
+
+/// The coordinator's options as this shard runs them: its segment, and nothing the coordinator
+/// does once for all (outputs, summary, thresholds, progress).
+fn shard_args(args: &RunArgs, id: ShardId) -> RunArgs {
+    let mut a = args.clone();
+    a.execution_segment = Some(id.segment());
+    a.execution_segment_sequence = Some(id.sequence());
+    a.outputs.clear();
+    a.report = None;
+    a.summary_export = None;
+    a.no_summary = true;
+    a.no_thresholds = true;
+    a.quiet = true;
+    a
+}
+
+async fn run_segment(
+    args: &RunArgs,
+    out: &Out,
+    stop: watch::Receiver<bool>,
+) -> Result<Outcome, AppError> {
+    let p = app::prepare(args).await?;
+    let local_vus = p.test.local_max_vus(&p.segment);
+    app::warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
+    let plugin = Arc::new(Plugin::from_bytes(
+        &p.wasm,
+        &p.origin,
+        Some(PoolSize {
+            instances: local_vus.saturating_add(1),
+            max_memory: p.test.sandbox.max_memory,
+        }),
+        &p.test.sandbox,
+    )?);
+    let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
+    aggregate.track_deltas();
+    if args.shard_samples {
+        aggregate.keep_samples();
+    }
+    let live = Live::new(&p.test);
+    let settings = RunSettings {
+        http: Arc::new(HttpConfig::new(&p.test.http)?),
+        segment: p.segment.clone(),
+        control_address: args.address,
+        live: Some(live.clone()),
+    };
+    let mut ticks = Ticks::default();
+    let run = engine::run(&p.test, plugin, aggregate.clone(), &settings, stop);
+    tokio::pin!(run);
+    let mut timer = tokio::time::interval(TICK);
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report?,
+            _ = timer.tick() => ticks.send(&aggregate, &live, out),
+        }
+    };
+    aggregate.collect();
+    ticks.send(&aggregate, &live, out);
+    Ok(Outcome {
+        elapsed_ms: report.elapsed.as_millis() as u64,
+        scenarios: report.scenarios,
+        errors: report.errors,
+        vus_max: report.vus_max,
+        stopped: report.aborted.is_some(),
+        panicked: report.panicked,
+        teardown_timeout_ms: match &report.teardown {
+            Some(GuestError::Timeout { limit, .. }) => Some(limit.as_millis() as u64),
+            _ => None,
+        },
+        teardown: report.teardown.map(|e| e.to_string()),
+    })
+}
+
+/// What the shard has told its coordinator so far: how many custom metrics and tag sets.
+#[derive(Default)]
+struct Ticks {
+    metrics_sent: usize,
+    tag_sets_sent: u32,
+}
+
+impl Ticks {
+    /// Sends the next tick: every series' change since the last, with the definitions it needs
+    /// (and the samples, when kept, over as many messages as they take).
+    fn send(&mut self, aggregate: &Aggregate, live: &Live, out: &Out) {
+        let mut tick = self.next(aggregate, live);
+        let mut samples = std::mem::take(&mut tick.samples);
+        let rest = samples.split_off(samples.len().min(SAMPLES_PER_MESSAGE));
+        tick.samples = samples;
+        out.send(&Report::Tick(tick));
+        for chunk in rest.chunks(SAMPLES_PER_MESSAGE) {
+            out.send(&Report::Tick(Tick {
+                samples: chunk.to_vec(),
+                now_ms: aggregate.now_ms(),
+                ..Tick::default()
+            }));
+        }
+    }
+
+    fn next(&mut self, aggregate: &Aggregate, live: &Live) -> Tick {
+        let deltas = aggregate.take_deltas();
+        let samples = aggregate.take_samples();
+        let defs = aggregate.metrics().all();
+        let custom_known = self.metrics_sent.max(BUILTINS.len());
+        let metrics: Vec<MetricDefWire> = defs
+            .get(custom_known..)
+            .unwrap_or_default()
+            .iter()
+            .map(|d| MetricDefWire {
+                name: d.name.to_string(),
+                kind: d.kind,
+                contains: d.contains,
+            })
+            .collect();
+        self.metrics_sent = custom_known + metrics.len();
+        let first_tag_set = self.tag_sets_sent;
+        let newest = deltas
+            .iter()
+            .map(|(_, t, _)| *t)
+            .chain(samples.iter().map(|s| s.tags))
+            .filter(|t| *t != TagSetId::OVERFLOW)
+            .max();
+        let tag_sets: Vec<Vec<(String, String)>> = match newest {
+            Some(TagSetId(n)) if n >= first_tag_set => (first_tag_set..=n)
+                .map(|i| aggregate.tags().get(TagSetId(i)).to_vec())
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.tag_sets_sent += tag_sets.len() as u32;
+        Tick {
+            metrics,
+            tag_sets,
+            first_tag_set,
+            deltas: deltas
+                .iter()
+                .map(|(m, t, v)| Delta {
+                    metric: m.0,
+                    tags: t.0,
+                    value: protocol::ValueWire::from_value(v),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|s| (s.metric.0, s.tags.0, s.value, s.at))
+                .collect(),
+            now_ms: aggregate.now_ms(),
+            progress: Some(progress(live)),
+        }
+    }
+}
+
+fn progress(live: &Live) -> Progress {
+    Progress {
+        running_ms: live.started.get().map(|s| s.elapsed().as_millis() as u64),
+        active: live.active.load(Ordering::Relaxed),
+        vus_max: live.vus_max.load(Ordering::Relaxed),
+        scenarios: live
+            .counters
+            .iter()
+            .map(|c| {
+                [
+                    c.active.load(Ordering::Relaxed),
+                    c.complete.load(Ordering::Relaxed),
+                    c.interrupted.load(Ordering::Relaxed),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// True once `signal` is, or the coordinator sends Stop, or its command stream ends (the
+/// coordinator is gone).
+fn stop_flag(mut signal: watch::Receiver<bool>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let commands = async {
+            let mut stdin = tokio::io::stdin();
+            if protocol::read_header(&mut stdin).await.is_err() {
+                return;
+            }
+            // Stop, the end of the stream and an unreadable command all stop the run.
+            let _ = protocol::read_message::<_, Command>(&mut stdin).await;
+        };
+        tokio::select! {
+            () = commands => {}
+            _ = signal.wait_for(|stop| *stop) => {}
+        }
+        tx.send_replace(true);
+    });
+    rx
+}
+
+/// The report stream: the stdout the shard was started with, written by its own thread so a
+/// slow reader never blocks the run. Anything else printed to stdout goes to stderr instead.
+struct Out {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Out {
+    fn take_stdout() -> std::io::Result<Out> {
+        // SAFETY: plain fd duplication; `dup` returns a new descriptor this function then owns.
+        let fd = unsafe { libc::dup(1) };
+        if fd < 0 || unsafe { libc::dup2(2, 1) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nothing else owns.
+        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let writer = std::thread::Builder::new()
+            .name("shard-report".into())
+            .spawn(move || {
+                if file.write_all(&protocol::header()).is_err() {
+                    return;
+                }
+                for frame in rx {
+                    if file.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+                let _ = file.flush();
+            })?;
+        Ok(Out {
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    fn send(&self, report: &Report) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(protocol::encode(report));
+        }
+    }
+
+    /// Writes everything sent, then closes the stream.
+    fn finish(mut self) {
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
