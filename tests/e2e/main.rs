@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod executors;
+mod grafana;
 mod grpc;
 mod hostile_limits;
 mod hostile_net;
