@@ -404,10 +404,10 @@ fn nice_ceiling(v: f64) -> f64 {
 fn short(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.1}k", v / 1000.0)
-    } else if v.fract() == 0.0 {
-        format!("{v}")
     } else {
-        format!("{v:.1}")
+        // Axis steps are quarters of 1, 2 or 5 times a power of ten: two decimals show them.
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -429,6 +429,11 @@ mod tests {
         assert_eq!(nice_ceiling(42.0), 50.0);
         assert_eq!(nice_ceiling(100.0), 100.0);
         assert_eq!(nice_ceiling(101.0), 200.0);
+        let labels: Vec<String> = [0.0, 0.25, 2.5, 37.5, 100.0, 1500.0]
+            .iter()
+            .map(|v| short(*v))
+            .collect();
+        assert_eq!(labels, ["0", "0.25", "2.5", "37.5", "100", "1.5k"]);
     }
 
     #[test]
