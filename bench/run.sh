@@ -10,6 +10,9 @@
 #               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
 #   influxdb    the cost of --out influxdb: throughput as above without and with it, into a real
 #               InfluxDB 1.x (Debian's influxd, on CPU 1 beside nginx); points written vs requests
+#   dashboard   the cost of --dashboard: throughput as above with no dashboard, with the dashboard
+#               and no page open (nothing is rendered), and with one page's event stream read by curl
+#               on CPU 1 (an update rendered and sent every second)
 #   tls         requests/s and CPU-seconds per 100k requests over HTTPS, HTTP/1.1 and HTTP/2 (ALPN), 50
 #               VUs against nginx with a self-signed certificate — with k6 and h2load side by side
 #   websocket   WebSocket messages/s and CPU-seconds per 100k messages: $WS_VUS (default 50) VUs, each
@@ -38,7 +41,7 @@
 #               and CPU per VU started: $JS_START_VUS (default 500) VUs x 1 iteration against 1 x 1
 #
 # VOLLEY_BIN=path: measure that volley binary instead of building this tree's (the probe is not built).
-# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|tls|websocket|grpc|redis|soak|js|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|dashboard|tls|websocket|grpc|redis|soak|js|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -739,6 +742,35 @@ js() {
   done
 }
 
+dashboard() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  start_nginx
+  local dport="${DASH_PORT:-15665}"
+  echo "== dashboard: volley, 50 VUs, no sleep, ${DUR}s, static nginx on CPU 1, generator on CPU 0; median of $RUNS"
+  local names=(none dashboard dashboard+page)
+  local extra="--dashboard --dashboard-address 127.0.0.1:$dport"
+  dashboard_one() {
+    local reader=""
+    if [ "$1" = 2 ]; then
+      # One page: reads the event stream until the run's final event (retrying until it listens).
+      (for _ in $(seq 100); do
+        taskset -c 1 curl -sfN "http://127.0.0.1:$dport/events" >"$WORK/events" && break; sleep 0.1
+      done) &
+      reader=$!
+    fi
+    VOLLEY_EXTRA="$([ "$1" = 0 ] || echo "$extra")" one_run volley
+    if [ -n "$reader" ]; then
+      wait "$reader" || true
+      echo "  (the page got $(grep -c '^event: ' "$WORK/events") events)" >&2
+    fi
+  }
+  rounds dashboard dashboard_one 0 1 2
+  printf '%-14s %-10s %-22s %-12s\n' dashboard req_per_s cpu_s_per_100k_req peak_rss_MB
+  for i in 0 1 2; do
+    printf '%-14s %-10s %-22s %-12s\n' "${names[$i]}" $(medians dashboard "$i")
+  done
+}
+
 case "$WHAT" in
   memory) memory ;;
   scale) scale ;;
@@ -746,6 +778,7 @@ case "$WHAT" in
   arrival) arrival ;;
   outputs) outputs ;;
   influxdb) influxdb ;;
+  dashboard) dashboard ;;
   tls) tls ;;
   grpc) grpc ;;
   soak) soak ;;
@@ -753,5 +786,5 @@ case "$WHAT" in
   redis) redis ;;
   js) js ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,43p "$0"; exit 2 ;;
+  *) sed -n 2,46p "$0"; exit 2 ;;
 esac

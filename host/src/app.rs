@@ -11,6 +11,7 @@ use crate::config::{self, ConfigError, Options, TestConfig};
 use crate::engine::{self, Abort, EngineError, RunSettings};
 use crate::logging::{self, Level};
 use crate::metrics::{Aggregate, Registry, Tags};
+use crate::output::dashboard::{self, Dashboard, DashboardError};
 use crate::output::stream::{OutSpec, Stream};
 use crate::output::{export, report, summary, Results, RunFacts};
 use crate::plan::executor::{Closed, Drive};
@@ -97,6 +98,9 @@ pub enum AppError {
     /// A shard of a run split into processes failed.
     #[error(transparent)]
     Shard(#[from] crate::shard::ShardError),
+    /// The live web dashboard could not start.
+    #[error(transparent)]
+    Dashboard(#[from] crate::output::dashboard::DashboardError),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -111,7 +115,10 @@ impl AppError {
     /// The process exit code for this error (k6's where k6 has one).
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Config(_) | AppError::Merge(_) | AppError::Tls(_) => exit::INVALID_CONFIG,
+            AppError::Config(_)
+            | AppError::Merge(_)
+            | AppError::Tls(_)
+            | AppError::Dashboard(DashboardError::Setting { .. }) => exit::INVALID_CONFIG,
             AppError::Engine(EngineError::Setup(GuestError::Timeout { .. })) => exit::SETUP_TIMEOUT,
             AppError::Engine(EngineError::Interrupted) | AppError::Interrupted => {
                 exit::EXTERNAL_ABORT
@@ -122,7 +129,10 @@ impl AppError {
             | AppError::Registry(_)
             | AppError::Build(_)
             | AppError::Stdin(_) => exit::SCRIPT_EXCEPTION,
-            AppError::Target(_) | AppError::Write { .. } | AppError::Output { .. } => 1,
+            AppError::Target(_)
+            | AppError::Write { .. }
+            | AppError::Output { .. }
+            | AppError::Dashboard(_) => 1,
             AppError::Shard(e) => e.exit_code(),
         }
     }
@@ -591,6 +601,10 @@ fn requirements(p: &Prepared) -> Vec<Step> {
 /// `volley run`: runs the test and returns the exit code (0, 99 or 105).
 pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, AppError> {
     let mut p = prepare_unless_stopped(args, &signal).await?;
+    let asked = dashboard::settings::Asked::new(args.dashboard, args.dashboard_address, |name| {
+        std::env::var(name).ok()
+    })?;
+    let report_path = args.report.clone().or(asked.export.clone());
     if let Some((lock, path)) = &p.lock {
         lock.write(path)?;
     }
@@ -601,11 +615,15 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         logging::to_stderr(banner.strip_suffix('\n').unwrap_or(&banner));
     }
     let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
-    // The series feeds the report, and the live progress unless -q.
-    if args.report.is_some() || !args.quiet {
+    // The series feeds the report and the dashboard, and the live progress unless -q.
+    if report_path.is_some() || asked.serve.is_some() || !args.quiet {
         aggregate.keep_series();
     }
     let streams = start_streams(&args.outputs, &aggregate)?;
+    let live = match &asked.serve {
+        Some(settings) => Some(start_dashboard(settings, &p, &aggregate).await?),
+        None => None,
+    };
     let mut after = signal.clone();
     let report = match shards {
         Some(n) => {
@@ -620,7 +638,16 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         t.shutdown().await;
     }
     let results = Results::collect(&p.test, &aggregate, run_facts(&report, &p.segment));
-    write_results(args, &p, &results, &aggregate)?;
+    let rendered = write_results(
+        report_path.as_deref(),
+        live.is_some(),
+        &p,
+        &results,
+        &aggregate,
+    )?;
+    if let (Some(live), Some((body, page))) = (live, rendered) {
+        live.finish(body, page).await;
+    }
     warn_of_what_went_wrong(&report);
     let code = exit_code(&report, &results);
     if p.linger && report.aborted != Some(Abort::Signal) {
@@ -744,26 +771,57 @@ fn run_facts(report: &engine::RunReport, segment: &ExecutionTuple) -> RunFacts {
     }
 }
 
-/// Prints the summary and writes the HTML report and the JSON export, as asked.
+/// Starts the live web dashboard on the run's aggregate and says where it is.
+async fn start_dashboard(
+    settings: &dashboard::Settings,
+    p: &Prepared,
+    aggregate: &Arc<Aggregate>,
+) -> Result<Dashboard, AppError> {
+    let view = dashboard::View::new(
+        p.test.clone(),
+        aggregate.clone(),
+        p.segment.segment().to_string(),
+        report_title(p),
+    );
+    let live = Dashboard::start(settings, view).await?;
+    logging::to_stderr(&format!("web dashboard: http://{}", live.address()));
+    Ok(live)
+}
+
+fn report_title(p: &Prepared) -> String {
+    format!("Volley report: {}", p.origin)
+}
+
+/// Prints the summary and writes the HTML report (to `report_path`) and the JSON export, as
+/// asked. Returns the report's body and whole page when there is a report or a dashboard.
 fn write_results(
-    args: &RunArgs,
+    report_path: Option<&std::path::Path>,
+    dashboard: bool,
     p: &Prepared,
     results: &Results,
     aggregate: &Aggregate,
-) -> Result<(), AppError> {
+) -> Result<Option<(String, String)>, AppError> {
     if p.test.summary.enabled {
         logging::to_stdout(&summary::render(results));
     }
-    if let Some(path) = &args.report {
-        let page = report::render(
+    let mut rendered = None;
+    if report_path.is_some() || dashboard {
+        let names: Vec<String> = p.test.scenarios.iter().map(|s| s.name.clone()).collect();
+        let title = report_title(p);
+        let page = report::Page {
             results,
-            &aggregate.series(),
-            &format!("Volley report: {}", p.origin),
-        );
-        std::fs::write(path, page).map_err(|source| AppError::Write {
-            path: path.clone(),
-            source,
-        })?;
+            series: &aggregate.series(),
+            breakdown: &report::Breakdown::collect(&names, aggregate),
+            title: &title,
+        };
+        let html = report::render(&page);
+        if let Some(path) = report_path {
+            std::fs::write(path, &html).map_err(|source| AppError::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        rendered = Some((report::body(&page), html));
     }
     if let Some(path) = &p.test.summary.export {
         let doc = serde_json::to_string_pretty(&export::to_json(results)).unwrap_or_default();
@@ -772,7 +830,7 @@ fn write_results(
             source,
         })?;
     }
-    Ok(())
+    Ok(rendered)
 }
 
 /// Warns of dropped guest log lines and repeated iteration errors, and reports a failed

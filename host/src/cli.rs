@@ -252,6 +252,12 @@ pub struct RunArgs {
     /// Write a self-contained HTML report (charts over time, thresholds, summary) to this file.
     #[arg(long, env = "VOLLEY_REPORT")]
     pub report: Option<PathBuf>,
+    /// Serve a live web dashboard while the test runs (k6's `K6_WEB_DASHBOARD=true`).
+    #[arg(long, env = "VOLLEY_WEB_DASHBOARD")]
+    pub dashboard: bool,
+    /// Where the live web dashboard listens (default 127.0.0.1:5665, as k6's).
+    #[arg(long, env = "VOLLEY_WEB_DASHBOARD_ADDRESS", value_name = "ADDR")]
+    pub dashboard_address: Option<std::net::SocketAddr>,
     /// Write the summary as JSON to this file.
     #[arg(long, env = "VOLLEY_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,

@@ -1,9 +1,11 @@
 //! The host's log: k6-style `time=… level=… msg=…` lines on stderr, rate-limited so a chatty
 //! guest cannot flood the terminal: in lines for the whole run, in bytes per VU, and in bytes
 //! per line. Control characters a guest writes are escaped. Suppressed lines are counted and
-//! reported.
+//! reported. Every stderr line goes through here, so a line printed while the progress block is
+//! drawn in place on a terminal first clears the block (which is redrawn under it next second).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Guest log lines allowed per second (all VUs) before lines are dropped.
@@ -17,6 +19,8 @@ pub const MAX_LINE_BYTES: usize = 2048;
 /// The current one-second window and the lines logged in it: `second << 32 | count`.
 static WINDOW: AtomicU64 = AtomicU64::new(0);
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+/// Lines of the block drawn in place at the bottom of the terminal (0: none).
+static BLOCK: AtomicUsize = AtomicUsize::new(0);
 
 /// A log line's severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +54,45 @@ pub fn host(level: Level, msg: &str) {
 /// Writes `text` and a newline to stderr. A closed or failing stream is ignored: a reader that
 /// went away must not turn into a panic of the run (as `eprintln!` would).
 pub fn to_stderr(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = write_line(&mut std::io::stderr().lock(), &BLOCK, text);
+}
+
+/// Draws `lines` in place of the block drawn last (the terminal's progress block): the cursor
+/// goes back up over it, each line clears what it overwrites, and leftover lines are cleared.
+pub fn redraw_block(lines: &[String]) {
+    let _ = write_block(&mut std::io::stderr().lock(), &BLOCK, lines);
+}
+
+/// Writes `text` on its own line; a block drawn in place is cleared first, so the line takes its
+/// place instead of landing among its lines (and the next draw starts under the line).
+/// Leaves the block drawn last where it is: later lines go under it (the final progress block).
+pub fn keep_block() {
+    BLOCK.store(0, Ordering::Relaxed);
+}
+
+fn write_line(out: &mut impl Write, block: &AtomicUsize, text: &str) -> std::io::Result<()> {
+    match block.swap(0, Ordering::Relaxed) {
+        0 => {}
+        n => write!(out, "\x1b[{n}A\x1b[J")?,
+    }
+    writeln!(out, "{text}")
+}
+
+fn write_block(out: &mut impl Write, block: &AtomicUsize, lines: &[String]) -> std::io::Result<()> {
+    match block.swap(0, Ordering::Relaxed) {
+        0 => {}
+        n => write!(out, "\x1b[{n}A")?,
+    }
+    for l in lines {
+        writeln!(out, "{l}\x1b[K")?;
+    }
+    write!(out, "\x1b[J")?;
+    block.store(lines.len(), Ordering::Relaxed);
+    Ok(())
 }
 
 /// Writes `text` and a newline to stdout, ignoring a closed stream (`volley run | head`).
 pub fn to_stdout(text: &str) {
-    use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
@@ -207,5 +243,34 @@ mod tests {
         // An old window: the next second starts over.
         let w = AtomicU64::new(5 << 32 | BYTES_PER_SECOND_PER_VU);
         assert!(take(&w, 1, BYTES_PER_SECOND_PER_VU));
+    }
+
+    /// A log line between two redraws of the block clears the block and takes its place, and
+    /// the next redraw goes under the line instead of moving up over it.
+    #[test]
+    fn a_line_between_redraws_clears_the_block() {
+        let block = AtomicUsize::new(0);
+        let mut out = Vec::new();
+        let lines = ["running".to_string(), "default [===>---]".to_string()];
+        write_block(&mut out, &block, &lines).unwrap();
+        write_block(&mut out, &block, &lines).unwrap();
+        write_line(&mut out, &block, "level=warning msg=late").unwrap();
+        write_block(&mut out, &block, &lines).unwrap();
+        write_line(&mut out, &block, "level=info msg=again").unwrap();
+        write_line(&mut out, &block, "level=info msg=plain").unwrap();
+        let block_text = "running\x1b[K\ndefault [===>---]\x1b[K\n\x1b[J";
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            [
+                block_text,
+                "\x1b[2A",
+                block_text,
+                "\x1b[2A\x1b[Jlevel=warning msg=late\n",
+                block_text,
+                "\x1b[2A\x1b[Jlevel=info msg=again\n",
+                "level=info msg=plain\n",
+            ]
+            .concat()
+        );
     }
 }

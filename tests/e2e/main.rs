@@ -1,7 +1,9 @@
 //! End-to-end tests: real scenario components run by the real `volley` binary against real
 //! HTTP servers on 127.0.0.1.
 
+mod dashboard;
 mod executors;
+mod grafana;
 mod grpc;
 mod hostile_limits;
 mod hostile_net;

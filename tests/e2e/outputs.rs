@@ -334,9 +334,24 @@ fn html_report_is_self_contained_with_charts_thresholds_and_summary() {
     for banned in ["<script", "<link", "src=", "url(", "https://"] {
         assert!(!html.contains(banned), "report references {banned}");
     }
+    // The only URLs are the SVG namespace and the per-URL table's text (a row's name and cell).
+    let url = format!("{}/", server.url());
     assert_eq!(
         html.matches("http://").count(),
         html.matches("http://www.w3.org/2000/svg").count()
+            + html.matches(&format!("\"{url}\"")).count()
+            + html.matches(&format!("<td>{url}</td>")).count()
+    );
+    // Per-scenario and per-URL tables, with every request.
+    let requests = html.split("data-requests=\"").nth(1).unwrap();
+    let requests = &requests[..requests.find('"').unwrap()];
+    assert!(
+        html.contains(&format!(
+            "<tr data-name=\"default\" data-requests=\"{requests}\""
+        )) && html.contains(&format!(
+            "<tr data-name=\"{url}\" data-requests=\"{requests}\""
+        )),
+        "scenario and URL rows with {requests} requests"
     );
 
     // Rendered in headless Chromium when it is installed (bench/report-screenshot.sh takes a picture).

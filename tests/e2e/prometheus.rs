@@ -10,14 +10,14 @@ use crate::support::{
     component, read_json, read_until_line, scratch, volley, Child, RefusingPort, Run, Server,
 };
 
-/// A Prometheus server on a free loopback port, stopped on drop.
-struct Prometheus {
+/// A Prometheus server on a free loopback port, stopped on drop (also used by `grafana.rs`).
+pub struct Prometheus {
     _child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl Prometheus {
-    fn start() -> Option<Prometheus> {
+    pub fn start() -> Option<Prometheus> {
         let binary = crate::support::required_tool(
             "prometheus",
             &["/usr/bin/prometheus"],
@@ -61,7 +61,7 @@ impl Prometheus {
     }
 
     /// A GET on the server: status (0 when it does not answer yet) and body.
-    fn get(&self, path_and_query: &str) -> (u16, String) {
+    pub fn get(&self, path_and_query: &str) -> (u16, String) {
         let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return (0, String::new());
         };
@@ -99,7 +99,7 @@ impl Prometheus {
 }
 
 /// Percent-encodes a query parameter.
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

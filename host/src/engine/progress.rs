@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::vu_task::ScenarioCounters;
 use crate::config::TestConfig;
 use crate::duration::format_duration;
+use crate::logging;
 use crate::metrics::Aggregate;
 use crate::output::format;
 use crate::plan::segment::ExecutionTuple;
@@ -31,7 +32,6 @@ pub struct Progress {
     active: Arc<AtomicU64>,
     vus_max: u32,
     tty: bool,
-    drawn_lines: usize,
     ticks: u64,
     aggregate: Arc<Aggregate>,
 }
@@ -63,7 +63,6 @@ impl Progress {
             active,
             vus_max: test.local_max_vus(tuple),
             tty: std::io::stderr().is_terminal(),
-            drawn_lines: 0,
             ticks: 0,
             aggregate,
         }
@@ -77,9 +76,10 @@ impl Progress {
         }
     }
 
-    /// Prints the final block.
+    /// Prints the final block, which stays (later lines go under it).
     pub fn finish(&mut self) {
         self.draw();
+        logging::keep_block();
     }
 
     fn draw(&mut self) {
@@ -130,14 +130,15 @@ impl Progress {
             MIN_BAR_WIDTH
         };
         lines.extend(render(&bars, width));
-        let mut err = std::io::stderr().lock();
-        if self.tty && self.drawn_lines > 0 {
-            let _ = write!(err, "\x1b[{}A", self.drawn_lines);
+        if self.tty {
+            // In place, through the log, so a log line printed in between clears it first.
+            logging::redraw_block(&lines);
+        } else {
+            let mut err = std::io::stderr().lock();
+            for l in &lines {
+                let _ = writeln!(err, "{l}");
+            }
         }
-        for l in &lines {
-            let _ = writeln!(err, "{l}{}", if self.tty { "\x1b[K" } else { "" });
-        }
-        self.drawn_lines = lines.len();
     }
 }
 

@@ -190,6 +190,14 @@ impl Aggregate {
             .unwrap_or_default()
     }
 
+    /// The per-second series so far, leaving it open (see [`Series::snapshot`]); empty unless kept.
+    pub fn series_so_far(&self) -> Vec<Point> {
+        lock(&self.series)
+            .as_ref()
+            .map(Series::snapshot)
+            .unwrap_or_default()
+    }
+
     /// Starts tracking `metric` (with `filter`) over a window of `seconds`, for a windowed
     /// threshold. Tracking the same thing twice is one tracker.
     pub fn track_window(&self, metric: MetricId, filter: Vec<(String, String)>, seconds: u32) {

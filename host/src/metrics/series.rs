@@ -144,6 +144,18 @@ impl Series {
         self.closed.last().copied()
     }
 
+    /// The series so far without closing anything: the closed seconds, then the open ones but
+    /// the newest (still filling), as they would close now. For a live view during the run.
+    pub fn snapshot(&self) -> Vec<Point> {
+        let mut copy = Series {
+            open: self.open.clone(),
+            closed: self.closed.clone(),
+            last_vus: self.last_vus,
+        };
+        copy.open.pop_last();
+        copy.finish()
+    }
+
     /// Closes every open second and returns the whole series.
     pub fn finish(&mut self) -> Vec<Point> {
         let open: Vec<u32> = self.open.keys().copied().collect();
@@ -193,5 +205,21 @@ mod tests {
             (points[3].failed, points[3].checks, points[3].checks_passed),
             (1, 2, 1)
         );
+    }
+
+    /// A live view must not close seconds early: a late sample for a second the snapshot
+    /// showed still lands in that second, and the newest (filling) second is left out.
+    #[test]
+    fn snapshot_leaves_open_seconds_open() {
+        let mut s = Series::default();
+        s.add(&sample(builtin::HTTP_REQS, 1.0, 100));
+        s.add(&sample(builtin::HTTP_REQS, 1.0, 1_100));
+        let seen = s.snapshot();
+        assert_eq!(seen.len(), 1, "second 1 is still filling: {seen:?}");
+        assert_eq!(seen[0].requests, 1);
+        s.add(&sample(builtin::HTTP_REQS, 1.0, 200));
+        let points = s.finish();
+        assert_eq!(points[0].requests, 2, "the late sample joined second 0");
+        assert_eq!(points[1].requests, 1);
     }
 }

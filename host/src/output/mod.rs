@@ -1,6 +1,7 @@
 //! Outputs: the k6-style text summary and the JSON summary export (both views of one [`Results`]
 //! snapshot taken after the run), and the streaming outputs ([`stream`]).
 
+pub mod dashboard;
 pub mod export;
 pub mod format;
 pub mod influxdb;

@@ -3,8 +3,9 @@
 //!
 //! A writer thread keeps one cumulative series per metric and tag set, and every push interval
 //! (`VOLLEY_PROMETHEUS_RW_PUSH_INTERVAL`, default 5s) sends all of them, then once more when the
-//! run ends, so the last point holds the run's exact totals. Names follow k6's, so its Grafana
-//! dashboards work unchanged (prefix `VOLLEY_PROMETHEUS_RW_PREFIX`, default `k6_`):
+//! run ends, so the last point holds the run's exact totals. Names follow k6's, so k6's Grafana
+//! dashboard for native histograms works unchanged, as does `dashboards/volley-prometheus.json`
+//! (both tested in `tests/e2e/grafana.rs`) (prefix `VOLLEY_PROMETHEUS_RW_PREFIX`, default `k6_`):
 //!
 //! | metric type | series | value |
 //! |---|---|---|
