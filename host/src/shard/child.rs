@@ -44,7 +44,7 @@ pub async fn run(args: &RunArgs, id: ShardId, signal: watch::Receiver<bool>) -> 
         segment: id.segment(),
     });
     let stop = stop_flag(signal);
-    match run_segment(&args, &out, stop).await {
+    match run_segment(&args, id, &out, stop).await {
         Ok(outcome) => {
             out.send(&Report::Done(outcome));
             out.finish();
@@ -79,6 +79,7 @@ fn shard_args(args: &RunArgs, id: ShardId) -> RunArgs {
 
 async fn run_segment(
     args: &RunArgs,
+    id: ShardId,
     out: &Out,
     stop: watch::Receiver<bool>,
 ) -> Result<Outcome, AppError> {
@@ -100,8 +101,13 @@ async fn run_segment(
         aggregate.keep_samples();
     }
     let live = Live::new(&p.test);
+    let mut http = HttpConfig::new(&p.test.http)?;
+    // Shards' loopback sources follow on from the shards before (about this many VUs each).
+    http.vus_before = id
+        .index
+        .saturating_mul(p.test.max_vus().div_ceil(id.count.max(1)));
     let settings = RunSettings {
-        http: Arc::new(HttpConfig::new(&p.test.http)?),
+        http: Arc::new(http),
         segment: p.segment.clone(),
         control_address: args.address,
         live: Some(live.clone()),

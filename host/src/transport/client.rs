@@ -47,7 +47,7 @@ impl Client {
     /// loopback from its 127.0.0.x (see [`Source::for_vu`]).
     pub fn for_vu(config: Arc<HttpConfig>, vu: u32) -> Self {
         Client {
-            source: Source::for_vu(&config.local_ips, vu),
+            source: Source::for_vu(&config.local_ips, vu.saturating_add(config.vus_before)),
             ..Client::new(config)
         }
     }

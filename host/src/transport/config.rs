@@ -45,6 +45,9 @@ pub struct HttpConfig {
     pub debug: HttpDebug,
     /// Source addresses, one per VU in turn (k6's `localIPs`); empty: the system's choice.
     pub local_ips: Vec<std::net::IpAddr>,
+    /// VUs of the processes before this one in a sharded test: this process's VU `n` is the
+    /// test's `vus_before + n` when picking its source address.
+    pub vus_before: u32,
 }
 
 impl HttpConfig {
@@ -107,6 +110,7 @@ impl HttpConfig {
             max_body_bytes: settings.max_body_bytes.unwrap_or(16 << 20),
             debug: settings.debug,
             local_ips: settings.local_ips.clone(),
+            vus_before: 0,
         })
     }
 }
