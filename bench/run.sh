@@ -536,13 +536,20 @@ influxdb() {
     python3 -c "import json,sys;print('points in http_reqs, all runs:', json.load(sys.stdin)['results'][0]['series'][0]['values'][0][1])"
 }
 
-# sample PID OUT: every 0.5 s until PID ends, the sum of VmRSS (kB) over PID's process group
-# and the most mappings one of its processes holds; writes "peak_rss_kB max_maps" to OUT.
+# tree PID: PID and its descendants (a sharded run's children have process groups of their own).
+tree() {
+  local c
+  echo "$1"
+  for c in $(pgrep -P "$1" 2>/dev/null); do tree "$c"; done
+}
+
+# sample PID OUT: every 0.5 s until PID ends, the sum of VmRSS (kB) over PID and its descendants
+# and the most mappings one of them holds; writes "peak_rss_kB max_maps" to OUT.
 sample() {
   local pid=$1 out=$2 peak=0 maps=0
   while kill -0 "$pid" 2>/dev/null; do
     local rss=0 m p
-    for p in $(pgrep -g "$(ps -o pgid= -p "$pid" | tr -d ' ')" 2>/dev/null); do
+    for p in $(tree "$pid"); do
       local r
       r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null)
       rss=$((rss + ${r:-0}))
