@@ -667,17 +667,7 @@ async fn run_here(
     aggregate: Arc<Aggregate>,
     signal: watch::Receiver<bool>,
 ) -> Result<engine::RunReport, AppError> {
-    let local_vus = p.test.local_max_vus(&p.segment);
-    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
-    let plugin = Arc::new(Plugin::from_bytes(
-        &p.wasm,
-        &p.origin,
-        Some(PoolSize {
-            instances: local_vus.saturating_add(1),
-            max_memory: p.test.sandbox.max_memory,
-        }),
-        &p.test.sandbox,
-    )?);
+    let plugin = plugin_for_this_process(p)?;
     let settings = RunSettings {
         http: Arc::new(HttpConfig::new(&p.test.http)?),
         segment: p.segment.clone(),
@@ -700,9 +690,25 @@ async fn prepare_unless_stopped(
     }
 }
 
+/// `p`'s component, its instance pool sized for the VUs this process (or shard) runs, once
+/// the open-file limit is raised and any system limit too low for them is warned of.
+pub(crate) fn plugin_for_this_process(p: &Prepared) -> Result<Arc<Plugin>, AppError> {
+    let local_vus = p.test.local_max_vus(&p.segment);
+    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
+    Ok(Arc::new(Plugin::from_bytes(
+        &p.wasm,
+        &p.origin,
+        Some(PoolSize {
+            instances: local_vus.saturating_add(1),
+            max_memory: p.test.sandbox.max_memory,
+        }),
+        &p.test.sandbox,
+    )?))
+}
+
 /// Raises the open-file limit and warns when the system's limits look too low for `local_vus`
 /// VUs taking `maps_per_vu` memory mappings each.
-pub(crate) fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
+fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
     let nofile = crate::limits::raise_nofile();
     for w in crate::limits::check(u64::from(local_vus), maps_per_vu, nofile) {
         logging::host(Level::Warn, &w);

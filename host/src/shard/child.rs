@@ -17,7 +17,7 @@ use crate::cli::RunArgs;
 use crate::engine::{self, Live, RunSettings};
 use crate::metrics::{Aggregate, TagSetId, Tags, BUILTINS};
 use crate::transport::HttpConfig;
-use crate::vu::{GuestError, Plugin, PoolSize};
+use crate::vu::GuestError;
 
 /// How often a shard sends what changed.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -84,17 +84,7 @@ async fn run_segment(
     stop: watch::Receiver<bool>,
 ) -> Result<Outcome, AppError> {
     let p = app::prepare(args).await?;
-    let local_vus = p.test.local_max_vus(&p.segment);
-    app::warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
-    let plugin = Arc::new(Plugin::from_bytes(
-        &p.wasm,
-        &p.origin,
-        Some(PoolSize {
-            instances: local_vus.saturating_add(1),
-            max_memory: p.test.sandbox.max_memory,
-        }),
-        &p.test.sandbox,
-    )?);
+    let plugin = app::plugin_for_this_process(&p)?;
     let aggregate = Aggregate::new(Tags::new(), p.test.metrics.clone());
     aggregate.track_deltas();
     if args.shard_samples {
