@@ -107,14 +107,15 @@ fn busy_loop_is_preempted_and_ended_at_the_iteration_deadline() {
 fn cpu_budget_ends_a_spinning_iteration() {
     let server = Server::start();
     // A spinning guest uses one tick per millisecond it runs, so each bad iteration lasts at
-    // least the budget; the shortest must end well before 3x it, which a budget several times
-    // too large could not.
+    // least the budget. The shortest must end within 10x it: a budget read in the wrong unit
+    // (50 s) or ten times too large could not, and a loaded machine that delays the epoch
+    // ticker (3x was seen at load average 10 on 2 cores) still passes.
     let (code, s, stderr) = beside_good_with(
         &server,
         "cpu",
         "busy",
         "[sandbox]\ncpu-budget = \"50ms\"",
-        "\"iteration_duration{scenario:bad}\" = [\"min>=50\", \"min<150\"]",
+        "\"iteration_duration{scenario:bad}\" = [\"min>=50\", \"min<500\"]",
         "",
     );
     assert_eq!(code, 0, "{stderr}");
