@@ -673,6 +673,7 @@ async fn run_here(
         segment: p.segment.clone(),
         control_address: args.address,
         live: None,
+        gate: None,
     };
     Ok(engine::run(&p.test, plugin, aggregate, &settings, signal).await?)
 }

@@ -367,3 +367,47 @@ fn a_javascript_script_is_built_once_by_the_coordinator() {
         12
     );
 }
+
+#[test]
+fn setup_and_teardown_run_once_for_the_whole_sharded_run() {
+    let server = Server::start();
+    let dir = crate::support::scratch("shard-lifecycle");
+    let script = dir.join("lifecycle.js");
+    std::fs::write(
+        &script,
+        "import http from 'k6/http';\nimport { check } from 'k6';\n\
+         export const options = { vus: 4, iterations: 12 };\n\
+         export function setup() {\n  http.get(`${__ENV.BASE_URL}/setup`);\n  return { token: 'from-setup' };\n}\n\
+         export default function (data) {\n  const res = http.get(`${__ENV.BASE_URL}/iteration`);\n  \
+         check(data, { 'setup data reached the VU': (d) => d.token === 'from-setup' });\n  \
+         check(res, { 'status is 200': (r) => r.status === 200 });\n}\n\
+         export function teardown(data) {\n  http.get(`${__ENV.BASE_URL}/teardown/${data.token}`);\n}\n",
+    )
+    .unwrap();
+    let export = dir.join("summary.json");
+    Run::from_output(
+        crate::support::volley_js()
+            .args(["run", script.to_str().unwrap(), "--processes", "3", "-e"])
+            .arg(format!("BASE_URL={}", server.url()))
+            .arg("--summary-export")
+            .arg(&export)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let paths = server.paths();
+    let count = |p: &str| paths.iter().filter(|x| x.as_str() == p).count();
+    assert_eq!(count("/setup"), 1, "setup once for 3 shards: {paths:?}");
+    assert_eq!(count("/iteration"), 12, "{paths:?}");
+    assert_eq!(count("/teardown/from-setup"), 1, "teardown once: {paths:?}");
+    assert_eq!(
+        paths.last().map(String::as_str),
+        Some("/teardown/from-setup"),
+        "teardown after every shard's iterations: {paths:?}"
+    );
+    let summary = read_json(&export);
+    assert_eq!(
+        crate::support::check(&summary, "setup data reached the VU")["passes"],
+        12
+    );
+}

@@ -102,6 +102,22 @@ pub struct RunSettings {
     /// Counters the caller reads while the run goes (a shard reports them to its coordinator);
     /// when given, the engine draws no progress of its own.
     pub live: Option<Live>,
+    /// How this process meets the other shards of its run; `None`: it is the whole run.
+    pub gate: Option<Gate>,
+}
+
+/// Where a shard meets the others of its run, so the test's `setup` and `teardown` run once,
+/// on the lifecycle shard, and every shard starts its scenarios at the same moment.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// This shard runs `setup` and `teardown` for the whole run.
+    pub lifecycle: bool,
+    /// Told once this process's VUs are initialised, with `setup`'s data when it ran setup.
+    pub ready: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+    /// `setup`'s data for every shard, given once every shard is ready.
+    pub start: watch::Receiver<Option<Arc<str>>>,
+    /// True once every other shard is done: the lifecycle shard may run `teardown`.
+    pub teardown: watch::Receiver<bool>,
 }
 
 /// A run's counters, shared with whoever watches it.
@@ -207,15 +223,24 @@ pub async fn run(
                 &ScenarioVus::lifecycle(&test.env, &test.tags, test.system_tags),
             )
             .await?;
-        let data: Arc<str> = if test.no_setup {
-            Arc::from("")
-        } else {
+        let runs_setup = !test.no_setup && settings.gate.as_ref().is_none_or(|g| g.lifecycle);
+        let mut data: Arc<str> = if runs_setup {
             lifecycle
                 .setup(test.setup_timeout)
                 .await
                 .map_err(EngineError::Setup)?
                 .into()
+        } else {
+            Arc::from("")
         };
+        if let Some(gate) = &settings.gate {
+            let _ = gate.ready.send(runs_setup.then(|| data.to_string()));
+            let mut start = gate.start.clone();
+            data = match start.wait_for(Option::is_some).await {
+                Ok(given) => given.clone().unwrap_or_default(),
+                Err(_) => return Err(EngineError::Interrupted),
+            };
+        }
         Ok::<_, EngineError>((
             per_scenario,
             vus_max,
@@ -369,10 +394,15 @@ pub async fn run(
         Some(Abort::Signal) => test.teardown_timeout.min(TEARDOWN_AFTER_SIGNAL),
         _ => test.teardown_timeout,
     };
-    let teardown = if test.no_teardown {
-        None
-    } else {
-        lifecycle.teardown(&data, teardown_limit).await.err()
+    let teardown = match &settings.gate {
+        _ if test.no_teardown => None,
+        None => lifecycle.teardown(&data, teardown_limit).await.err(),
+        Some(gate) if gate.lifecycle => {
+            // After every other shard, as if the run were one process.
+            let _ = gate.teardown.clone().wait_for(|go| *go).await;
+            lifecycle.teardown(&data, teardown_limit).await.err()
+        }
+        Some(_) => None,
     };
     if let Some(e) = &teardown {
         crate::logging::host(

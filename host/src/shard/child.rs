@@ -14,7 +14,7 @@ use super::protocol::{self, Command, Delta, MetricDefWire, Outcome, Progress, Re
 use super::ShardId;
 use crate::app::{self, AppError};
 use crate::cli::RunArgs;
-use crate::engine::{self, Live, RunSettings};
+use crate::engine::{self, Gate, Live, RunSettings};
 use crate::metrics::{Aggregate, TagSetId, Tags, BUILTINS};
 use crate::transport::HttpConfig;
 use crate::vu::GuestError;
@@ -43,8 +43,8 @@ pub async fn run(args: &RunArgs, id: ShardId, signal: watch::Receiver<bool>) -> 
         pid: std::process::id(),
         segment: id.segment(),
     });
-    let stop = stop_flag(signal);
-    match run_segment(&args, id, &out, stop).await {
+    let commands = Commands::read(signal);
+    match run_segment(&args, id, &out, commands).await {
         Ok(outcome) => {
             out.send(&Report::Done(outcome));
             out.finish();
@@ -81,7 +81,7 @@ async fn run_segment(
     args: &RunArgs,
     id: ShardId,
     out: &Out,
-    stop: watch::Receiver<bool>,
+    commands: Commands,
 ) -> Result<Outcome, AppError> {
     let p = app::prepare(args).await?;
     let plugin = app::plugin_for_this_process(&p)?;
@@ -91,6 +91,7 @@ async fn run_segment(
         aggregate.keep_samples();
     }
     let live = Live::new(&p.test);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut http = HttpConfig::new(&p.test.http)?;
     // Shards' loopback sources follow on from the shards before (about this many VUs each).
     http.vus_before = id
@@ -101,14 +102,21 @@ async fn run_segment(
         segment: p.segment.clone(),
         control_address: args.address,
         live: Some(live.clone()),
+        gate: Some(Gate {
+            lifecycle: id.index == 0,
+            ready: ready_tx,
+            start: commands.start,
+            teardown: commands.teardown,
+        }),
     };
     let mut ticks = Ticks::default();
-    let run = engine::run(&p.test, plugin, aggregate.clone(), &settings, stop);
+    let run = engine::run(&p.test, plugin, aggregate.clone(), &settings, commands.stop);
     tokio::pin!(run);
     let mut timer = tokio::time::interval(TICK);
     let report = loop {
         tokio::select! {
             report = &mut run => break report?,
+            Some(setup) = ready_rx.recv() => out.send(&Report::Ready { setup }),
             _ = timer.tick() => ticks.send(&aggregate, &live, out),
         }
     };
@@ -225,26 +233,59 @@ fn progress(live: &Live) -> Progress {
     }
 }
 
-/// True once `signal` is, or the coordinator sends Stop, or its command stream ends (the
-/// coordinator is gone).
-fn stop_flag(mut signal: watch::Receiver<bool>) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let commands = async {
-            let mut stdin = tokio::io::stdin();
-            if protocol::read_header(&mut stdin).await.is_err() {
-                return;
+/// What the coordinator tells this shard, as watch channels the engine reads.
+struct Commands {
+    /// True once `signal` is, or the coordinator sends Stop, or its command stream ends (the
+    /// coordinator is gone).
+    stop: watch::Receiver<bool>,
+    /// `setup`'s data, once the coordinator sends Start.
+    start: watch::Receiver<Option<Arc<str>>>,
+    /// True once the coordinator sends Teardown (or is gone).
+    teardown: watch::Receiver<bool>,
+}
+
+impl Commands {
+    /// Reads the coordinator's commands from stdin until the stream ends.
+    fn read(mut signal: watch::Receiver<bool>) -> Commands {
+        let (stop_tx, stop) = watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
+        let (start_tx, start) = watch::channel(None);
+        let (teardown_tx, teardown) = watch::channel(false);
+        let on_signal = stop_tx.clone();
+        tokio::spawn(async move {
+            if signal.wait_for(|stop| *stop).await.is_ok() {
+                on_signal.send_replace(true);
             }
-            // Stop, the end of the stream and an unreadable command all stop the run.
-            let _ = protocol::read_message::<_, Command>(&mut stdin).await;
-        };
-        tokio::select! {
-            () = commands => {}
-            _ = signal.wait_for(|stop| *stop) => {}
+        });
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            if protocol::read_header(&mut stdin).await.is_ok() {
+                while let Ok(Some(command)) = protocol::read_message::<_, Command>(&mut stdin).await
+                {
+                    match command {
+                        Command::Stop => {
+                            stop_tx.send_replace(true);
+                        }
+                        Command::Start { setup } => {
+                            start_tx.send_replace(Some(Arc::from(setup)));
+                        }
+                        Command::Teardown => {
+                            teardown_tx.send_replace(true);
+                        }
+                    }
+                }
+            }
+            // The stream ended or is unreadable: the coordinator is gone. Stop, and let the
+            // lifecycle shard's teardown run as a single process's would.
+            stop_tx.send_replace(true);
+            teardown_tx.send_replace(true);
+        });
+        Commands {
+            stop,
+            start,
+            teardown,
         }
-        tx.send_replace(true);
-    });
-    rx
+    }
 }
 
 /// The report stream: the stdout the shard was started with, written by its own thread so a

@@ -1,5 +1,6 @@
-//! The coordinator: starts the shards (child processes of this `volley`), merges their metric
-//! deltas into the run's one [`Aggregate`], draws one progress, evaluates `abortOnFail`
+//! The coordinator: starts the shards (child processes of this `volley`), starts their
+//! scenarios together with shard 0's `setup` data and lets shard 0 run `teardown` once the
+//! others are done, merges their metric deltas into the run's one [`Aggregate`], draws one progress, evaluates `abortOnFail`
 //! thresholds on the merged metrics, forwards Ctrl-C as Stop, and fails the run when a shard
 //! dies. Every shard is killed when the coordinator returns or exits.
 
@@ -115,6 +116,8 @@ struct Shard {
     /// Its tag set ids in the coordinator's ids.
     tags: Vec<TagSetId>,
     progress: Progress,
+    /// It reported its VUs ready.
+    ready: bool,
     outcome: Option<Outcome>,
     /// Milliseconds to add to the shard's sample times to get the coordinator's.
     clock_offset: Option<i64>,
@@ -209,12 +212,12 @@ impl Shard {
     }
 
     async fn stop(&mut self) {
+        self.send(&Command::Stop).await;
+    }
+
+    async fn send(&mut self, command: &Command) {
         if let Some(stdin) = self.stdin.as_mut() {
-            if stdin
-                .write_all(&protocol::encode(&Command::Stop))
-                .await
-                .is_err()
-            {
+            if stdin.write_all(&protocol::encode(command)).await.is_err() {
                 self.stdin = None;
             }
         }
@@ -330,10 +333,27 @@ pub async fn coordinate(
     let mut aborted: Option<Abort> = None;
     let mut vus_sampled = false;
     let mut ended = 0;
+    // `setup` runs once, on shard 0; its data goes to every shard once all are ready.
+    let mut setup: Option<String> = None;
+    let mut started = false;
+    let mut teardown_sent = false;
     while ended < shards.len() {
         tokio::select! {
             Some((i, event)) = rx.recv() => match event {
                 Event::Report(Report::Hello { .. }) => {}
+                Event::Report(Report::Ready { setup: data }) => {
+                    shards[i].ready = true;
+                    if data.is_some() {
+                        setup = data;
+                    }
+                    if !started && shards.iter().all(|s| s.ready) {
+                        started = true;
+                        let start = Command::Start { setup: setup.take().unwrap_or_default() };
+                        for s in shards.iter_mut() {
+                            s.send(&start).await;
+                        }
+                    }
+                }
                 Event::Report(Report::Tick(tick)) => {
                     let shard = &mut shards[i];
                     if let Err(source) = shard.apply(tick, aggregate) {
@@ -394,6 +414,11 @@ pub async fn coordinate(
                     stop_all(&mut shards).await;
                 }
             }
+        }
+        // `teardown` runs once, on shard 0, after every other shard is done.
+        if !teardown_sent && shards[1..].iter().all(|s| s.outcome.is_some()) {
+            teardown_sent = true;
+            shards[0].send(&Command::Teardown).await;
         }
     }
     if !vus_sampled {
@@ -515,6 +540,7 @@ async fn spawn(
         metrics: Vec::new(),
         tags: Vec::new(),
         progress: Progress::default(),
+        ready: false,
         outcome: None,
         clock_offset: None,
     })

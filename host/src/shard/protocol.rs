@@ -16,8 +16,9 @@ use crate::metrics::{Contains, MetricKind, MetricValue, Trend};
 
 /// The first bytes of every shard stream.
 pub const MAGIC: [u8; 8] = *b"VOLLEYSH";
-/// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks (2: `Ready`, `Start` and `Teardown`, so setup and
+/// teardown run once per test and every shard starts its scenarios together).
+pub const VERSION: u16 = 2;
 /// Largest message accepted (a tick of a run with every series at its cap is far below).
 pub const MAX_MESSAGE: u32 = 64 << 20;
 
@@ -62,6 +63,12 @@ pub enum Report {
         pid: u32,
         /// The execution segment it runs, e.g. `1/4:2/4`.
         segment: String,
+    },
+    /// The shard's VUs are initialised; it waits for `Start`. The lifecycle shard (index 0) ran
+    /// `setup` first and sends its data (`None`: setup is off).
+    Ready {
+        /// `setup`'s result.
+        setup: Option<String>,
     },
     /// Sent every 250 ms: what changed since the last tick.
     Tick(Tick),
@@ -254,6 +261,13 @@ pub enum Command {
     /// Stop the run gracefully (Ctrl-C, or an `abortOnFail` threshold crossed on the merged
     /// metrics): iterations are interrupted, teardown runs, the last tick and `Done` follow.
     Stop,
+    /// Every shard is ready: start the scenarios, with `setup`'s data.
+    Start {
+        /// What the lifecycle shard's `setup` returned (empty when it did not run).
+        setup: String,
+    },
+    /// To the lifecycle shard, once every other shard is done: run `teardown`.
+    Teardown,
 }
 
 /// The bytes a stream starts with.
@@ -389,12 +403,12 @@ mod tests {
     #[tokio::test]
     async fn another_version_is_refused_by_name() {
         let mut bytes = stream(&[]);
-        bytes[8..10].copy_from_slice(&2u16.to_be_bytes());
+        bytes[8..10].copy_from_slice(&1u16.to_be_bytes());
         let err = read_all(&bytes).await.unwrap_err();
-        assert!(matches!(err, ProtocolError::Version { got: 2 }), "{err:?}");
+        assert!(matches!(err, ProtocolError::Version { got: 1 }), "{err:?}");
         assert_eq!(
             err.to_string(),
-            "shard protocol version 2 is not supported: this volley speaks version 1"
+            "shard protocol version 1 is not supported: this volley speaks version 2"
         );
     }
 
