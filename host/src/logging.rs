@@ -1,11 +1,15 @@
-//! The host's log: k6-style `time=… level=… msg=…` lines on stderr, rate-limited so a chatty
+//! The host's log: k6-style `level=… msg=…` lines on stderr (or where k6's `--log-output`,
+//! `--log-format` and `--console-output` send them, see [`configure`]), rate-limited so a chatty
 //! guest cannot flood the terminal: in lines for the whole run, in bytes per VU, and in bytes
 //! per line. Control characters a guest writes are escaped. Suppressed lines are counted and
 //! reported. Every stderr line goes through here, so a line printed while the progress block is
 //! drawn in place on a terminal first clears the block (which is redrawn under it next second).
 
+use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Guest log lines allowed per second (all VUs) before lines are dropped.
@@ -46,9 +50,151 @@ impl Level {
     }
 }
 
+/// How log lines are written (k6's `--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `level=info msg="…" source=console vu=3`, and `time="…"` first in a file.
+    Text,
+    /// One JSON object a line: `level`, `msg`, `source`, `time`, as k6's.
+    Json,
+    /// The message alone.
+    Raw,
+}
+
+/// Where lines go.
+#[derive(Debug)]
+enum Sink {
+    Stderr,
+    Stdout,
+    Discard,
+    /// Appended to, as k6 does (several shards of a run write the same file).
+    File(Mutex<File>),
+}
+
+#[derive(Debug)]
+struct Destinations {
+    format: Format,
+    log: Sink,
+    /// Guest (console) lines, when not the log's.
+    console: Option<Sink>,
+}
+
+static DESTINATIONS: OnceLock<Destinations> = OnceLock::new();
+
+/// A log setting Volley cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum LogSetupError {
+    /// `--log-output` names no output Volley writes.
+    #[error("--log-output '{0}' is not a log output: use stderr, stdout, none, file=PATH or loki")]
+    Output(String),
+    /// `--log-format` names no format.
+    #[error("--log-format '{0}' is not a log format: use text, json or raw")]
+    Format(String),
+    /// A log file cannot be opened.
+    #[error("cannot open the log file {}: {source}", .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Sends the log (k6's `--log-output`: `stderr`, `stdout`, `none`, `file=PATH`) and guest
+/// console lines (`--console-output FILE`) where asked, written in `--log-format`. Call once,
+/// before the first line; without it, every line goes to stderr as text.
+pub fn configure(
+    output: Option<&str>,
+    format: Option<&str>,
+    console: Option<&Path>,
+) -> Result<(), LogSetupError> {
+    let format = match format.unwrap_or("text") {
+        "" | "text" => Format::Text,
+        "json" => Format::Json,
+        "raw" => Format::Raw,
+        other => return Err(LogSetupError::Format(other.into())),
+    };
+    let output = output.unwrap_or("stderr");
+    // k6 also pushes to Loki: accepted, and the log stays on stderr.
+    let loki = output == "loki" || output.starts_with("loki=");
+    let log = match output {
+        "" | "stderr" => Sink::Stderr,
+        _ if loki => Sink::Stderr,
+        "stdout" => Sink::Stdout,
+        "none" => Sink::Discard,
+        other => {
+            // k6 takes `file=PATH` and optional `,level=…` after it; the level is not applied.
+            let path = other
+                .strip_prefix("file=")
+                .map(|rest| rest.split(',').next().unwrap_or_default())
+                .filter(|path| !path.is_empty())
+                .ok_or_else(|| LogSetupError::Output(other.into()))?;
+            append_to(Path::new(path))?
+        }
+    };
+    let console = console.map(append_to).transpose()?;
+    let _ = DESTINATIONS.set(Destinations {
+        format,
+        log,
+        console,
+    });
+    if loki {
+        host(
+            Level::Warn,
+            "--log-output loki is accepted and not acted on: logs go to stderr",
+        );
+    }
+    Ok(())
+}
+
+fn append_to(path: &Path) -> Result<Sink, LogSetupError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|f| Sink::File(Mutex::new(f)))
+        .map_err(|source| LogSetupError::File {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn destinations() -> &'static Destinations {
+    DESTINATIONS.get_or_init(|| Destinations {
+        format: Format::Text,
+        log: Sink::Stderr,
+        console: None,
+    })
+}
+
+impl Sink {
+    fn write(&self, text: &str) {
+        match self {
+            Sink::Stderr => to_stderr(text),
+            Sink::Stdout => to_stdout(text),
+            Sink::Discard => {}
+            Sink::File(f) => {
+                let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+                // One write per line, so lines of several processes appending do not interleave.
+                let _ = f.write_all(format!("{text}\n").as_bytes());
+            }
+        }
+    }
+}
+
 /// Writes a host message (never rate-limited).
 pub fn host(level: Level, msg: &str) {
-    to_stderr(&line(level, msg, None));
+    let d = destinations();
+    d.log.write(&render(d.format, &d.log, level, msg, None));
+}
+
+/// Writes a line a shard printed on its stderr where this process's log goes (stdout or
+/// stderr; a shard writes its own log file).
+pub fn relay(text: &str) {
+    match destinations().log {
+        Sink::Stdout => to_stdout(text),
+        _ => to_stderr(text),
+    }
 }
 
 /// Writes `text` and a newline to stderr. A closed or failing stream is ignored: a reader that
@@ -126,7 +272,14 @@ impl GuestLog {
             0 => msg.to_string(),
             n => format!("{} [{n} more bytes cut]", msg.trim_end()),
         };
-        to_stderr(&line(level, &text, Some(&self.source)));
+        let d = destinations();
+        match &d.console {
+            // As k6's console file: the line without `source=console`.
+            Some(sink) => sink.write(&render(d.format, sink, level, &text, Some(""))),
+            None => d
+                .log
+                .write(&render(d.format, &d.log, level, &text, Some(&self.source))),
+        }
     }
 }
 
@@ -197,6 +350,44 @@ fn escape(msg: &str, guest: bool) -> String {
 /// How many guest lines the rate limits (lines per run, bytes per VU) dropped so far.
 pub fn suppressed() -> u64 {
     SUPPRESSED.load(Ordering::Relaxed)
+}
+
+/// A line in `format`: `source` is a guest's (`vu=3`; empty in a console file), `None` for the
+/// host's. A file's text lines start with the time, as k6's.
+fn render(format: Format, sink: &Sink, level: Level, msg: &str, source: Option<&str>) -> String {
+    match format {
+        Format::Raw => escape(msg, source.is_some()),
+        Format::Json => {
+            let mut object = serde_json::json!({
+                "level": level.as_str(),
+                "msg": msg.trim_end(),
+                "time": now_seconds(),
+            });
+            if let Some(src) = source.filter(|s| !s.is_empty()) {
+                object["source"] = "console".into();
+                if let Some((key, value)) = src.split_once('=') {
+                    object[key] = value.into();
+                }
+            }
+            object.to_string()
+        }
+        Format::Text => {
+            let text = line(level, msg, source.filter(|s| !s.is_empty()));
+            match sink {
+                Sink::File(_) => format!("time=\"{}\" {text}", now_seconds()),
+                _ => text,
+            }
+        }
+    }
+}
+
+/// The time now as k6's log writes it: `2026-11-30T13:43:44Z`.
+fn now_seconds() -> String {
+    let full = crate::output::stream::rfc3339(SystemTime::now());
+    match full.split_once('.') {
+        Some((seconds, _)) => format!("{seconds}Z"),
+        None => full,
+    }
 }
 
 fn line(level: Level, msg: &str, source: Option<&str>) -> String {

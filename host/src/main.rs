@@ -36,9 +36,13 @@ fn main() {
 
 async fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
-        Command::Run(args) => match args.shard_child {
-            Some(id) => Ok(shard::child::run(&args, id, interrupt::stop_flag()).await),
-            None => app::run(&args, interrupt::stop_flag())
+        Command::Run(args) => match (args.k6.configure_logging(), args.shard_child) {
+            (Err(e), _) => {
+                eprintln!("error: {e}");
+                Ok(app::exit::INVALID_CONFIG)
+            }
+            (Ok(()), Some(id)) => Ok(shard::child::run(&args, id, interrupt::stop_flag()).await),
+            (Ok(()), None) => app::run(&args, interrupt::stop_flag())
                 .await
                 .or_else(app_error),
         },

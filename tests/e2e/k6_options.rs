@@ -169,8 +169,7 @@ fn k6_run_flags_are_accepted_and_durations_take_days() {
                 "-w",
                 "--batch",
                 "10",
-                "--log-format",
-                "json",
+                "--no-color",
                 "-l",
             ])
             .output()
@@ -191,5 +190,73 @@ fn k6_run_flags_are_accepted_and_durations_take_days() {
         .contains("k6 option 'batch' is accepted and not acted on"));
     assert!(out
         .stderr
-        .contains("--log-format is accepted and not acted on"));
+        .contains("--no-color is accepted and not acted on"));
+}
+
+/// k6's `--log-output`, `--log-format` and `--console-output`: JSON lines as k6 writes them
+/// (`level`, `msg`, `source`, `time`), console lines in their own file without `source`, a
+/// bad value refused by name.
+#[test]
+fn log_output_format_and_console_file_as_k6() {
+    let dir = crate::support::scratch("k6-logging");
+    let script = dir.join("logs.js");
+    std::fs::write(
+        &script,
+        "export const options = { iterations: 1 };
+         export default function () { console.log('hello \"x\"'); console.warn('careful'); }
+",
+    )
+    .unwrap();
+    let (log, console) = (dir.join("volley.log"), dir.join("console.log"));
+    let log_output = format!("file={}", log.display());
+    let out = Run::from_output(
+        crate::support::volley_js()
+            .args(["run", "-q", script.to_str().unwrap()])
+            .args(["--log-format", "json", "--log-output", &log_output])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert!(
+        !out.stderr.contains("hello"),
+        "the log went to the file: {}",
+        out.stderr
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let hello = lines.iter().find(|l| l["msg"] == "hello \"x\"").unwrap();
+    assert_eq!(hello["level"], "info");
+    assert_eq!(hello["source"], "console");
+    let time = hello["time"].as_str().unwrap();
+    assert!(time.len() == 20 && time.ends_with('Z'), "{time}");
+    assert!(lines
+        .iter()
+        .any(|l| l["msg"] == "careful" && l["level"] == "warning"));
+
+    Run::from_output(
+        crate::support::volley_js()
+            .args(["run", "-q", script.to_str().unwrap(), "--console-output"])
+            .arg(&console)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    let text = std::fs::read_to_string(&console).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("time=\""), "{text}");
+    assert!(
+        first.ends_with("level=info msg=\"hello \\\"x\\\"\""),
+        "k6's console file line: {text}"
+    );
+
+    let bad = run(&["run", script.to_str().unwrap(), "--log-output", "syslog"]);
+    assert_eq!(bad.code, 104, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--log-output 'syslog'"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -85,14 +85,14 @@ pub struct K6Flags {
     /// Accepted (k6's `paused`), not acted on.
     #[arg(short = 'p', long)]
     pub paused: bool,
-    /// Accepted, not acted on: guest logs go to stderr.
-    #[arg(long, value_name = "FILE")]
+    /// Write the script's console lines (guest logs) to FILE (appended) instead of the log.
+    #[arg(long, env = "VOLLEY_CONSOLE_OUTPUT", value_name = "FILE")]
     pub console_output: Option<PathBuf>,
-    /// Accepted, not acted on unless `stderr`.
-    #[arg(long)]
+    /// Where the log goes: stderr (default), stdout, none, or file=PATH (appended).
+    #[arg(long, env = "VOLLEY_LOG_OUTPUT")]
     pub log_output: Option<String>,
-    /// Accepted, not acted on unless `text`.
-    #[arg(long)]
+    /// How log lines are written: text (default), json (one object a line, as k6's) or raw.
+    #[arg(long, alias = "logformat", env = "VOLLEY_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// Accepted, not acted on.
     #[arg(long)]
@@ -157,6 +157,15 @@ impl K6Flags {
         opts
     }
 
+    /// Sends the log where `--log-output`, `--log-format` and `--console-output` say.
+    pub fn configure_logging(&self) -> Result<(), crate::logging::LogSetupError> {
+        crate::logging::configure(
+            self.log_output.as_deref(),
+            self.log_format.as_deref(),
+            self.console_output.as_deref(),
+        )
+    }
+
     /// The flags given that Volley does not act on (beyond those that are options), each with
     /// why; an error for a value Volley cannot take.
     pub fn ignored(&self) -> Result<Vec<(&'static str, &'static str)>, String> {
@@ -166,21 +175,6 @@ impl K6Flags {
             ));
         }
         let table = [
-            (
-                "--console-output",
-                self.console_output.is_some(),
-                "guest logs go to stderr",
-            ),
-            (
-                "--log-output",
-                self.log_output.as_deref().is_some_and(|o| o != "stderr"),
-                "logs go to stderr",
-            ),
-            (
-                "--log-format",
-                self.log_format.as_deref().is_some_and(|f| f != "text"),
-                "logs are written as text",
-            ),
             (
                 "--no-color",
                 self.no_color,
@@ -382,16 +376,7 @@ mod tests {
         );
         assert!(o.batch.is_some() && o.throw.is_some() && o.paused.is_some());
         let ignored: Vec<&str> = k6.ignored().unwrap().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            ignored,
-            [
-                "--console-output",
-                "--log-format",
-                "--no-color",
-                "--verbose",
-                "--compatibility-mode"
-            ]
-        );
+        assert_eq!(ignored, ["--no-color", "--verbose", "--compatibility-mode"]);
         let archive = K6Flags {
             test_type: Some("archive".into()),
             ..K6Flags::default()

@@ -525,7 +525,7 @@ async fn spawn(
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            crate::logging::to_stderr(&line);
+            crate::logging::relay(&line);
             if !line.trim().is_empty() {
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
             }
