@@ -629,7 +629,16 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         Some(n) => {
             let url = target.as_ref().map(RunningTarget::base_url);
             let samples = !args.outputs.is_empty();
-            crate::shard::coordinate(n, &p, url.as_deref(), samples, &aggregate, signal).await?
+            crate::shard::coordinate(
+                n,
+                &p,
+                url.as_deref(),
+                samples,
+                &aggregate,
+                args.address,
+                signal,
+            )
+            .await?
         }
         None => run_here(args, &p, aggregate.clone(), signal).await?,
     };

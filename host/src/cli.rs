@@ -53,7 +53,14 @@ pub enum Command {
         #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
         address: std::net::SocketAddr,
     },
-    /// Show the VU counts of a running test's externally-controlled scenarios.
+    /// Start a test that runs with `--paused` (as `k6 resume`).
+    Resume {
+        /// The running test's control API address.
+        #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]
+        address: std::net::SocketAddr,
+    },
+    /// Show the VU counts of a running test's externally-controlled scenarios, and whether it is
+    /// paused.
     Status {
         /// The running test's control API address.
         #[arg(short = 'a', long, env = "VOLLEY_ADDRESS", default_value = crate::engine::control::DEFAULT_ADDRESS)]

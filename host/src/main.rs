@@ -65,6 +65,11 @@ async fn dispatch(cli: Cli) -> i32 {
             let reply = control::request(address, hyper::Method::PATCH, Some(body)).await;
             Ok(printed(reply.map(|text| vec![text])))
         }
+        Command::Resume { address } => {
+            let body = serde_json::json!({ "paused": false });
+            let reply = control::request(address, hyper::Method::PATCH, Some(body)).await;
+            Ok(printed(reply.map(|text| vec![text])))
+        }
         Command::Status { address } => {
             let reply = control::request(address, hyper::Method::GET, None).await;
             Ok(printed(reply.map(|text| vec![text])))

@@ -323,3 +323,55 @@ fn externally_controlled_vus_change_through_the_control_api() {
     let out = child.finish().expect_code(105);
     assert!(out.stdout.contains("TOTAL RESULTS"));
 }
+
+/// Starts `volley run TEST --paused` with `extra` flags on a free control port; returns the run
+/// once it says it is paused, and the address.
+pub fn start_paused(test: &std::path::Path, extra: &[&str]) -> (Child, String) {
+    on_a_free_port(|port| {
+        let address = format!("127.0.0.1:{port}");
+        let mut child = Child::spawn_piped(
+            volley()
+                .args(["run", test.to_str().unwrap(), "-q", "--paused", "--address"])
+                .arg(&address)
+                .args(extra),
+        );
+        let stderr = child.stderr.take().unwrap();
+        match crate::support::try_read_until_line(stderr, "paused:", Duration::from_secs(60)) {
+            Ok(_) => Some((child, address)),
+            Err(seen) => {
+                assert!(seen.contains("in use"), "{seen}");
+                None
+            }
+        }
+    })
+}
+
+#[test]
+fn a_paused_test_waits_for_resume_before_setup_and_load() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "paused",
+        "[scenarios.main]\nexecutor = \"shared-iterations\"\nvus = 2\niterations = 6\n",
+    );
+    let (child, address) = start_paused(&test, &[]);
+    let status = run(&["status", "--address", &address]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["paused"], true, "{v}");
+    assert_eq!(
+        server.hits(),
+        0,
+        "VUs are ready, nothing is sent before resume"
+    );
+    let refused = run(&["scale", "--vus", "3", "--address", &address]).expect_code(1);
+    assert!(
+        refused.stderr.contains("no externally-controlled scenario"),
+        "{}",
+        refused.stderr
+    );
+    let resumed = run(&["resume", "--address", &address]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&resumed.stdout).unwrap();
+    assert_eq!(v["paused"], false, "{v}");
+    child.finish().expect_code(0);
+    assert_eq!(server.hits(), 6);
+}

@@ -411,3 +411,22 @@ fn setup_and_teardown_run_once_for_the_whole_sharded_run() {
         12
     );
 }
+
+#[test]
+fn a_paused_sharded_run_starts_every_shard_on_resume() {
+    let server = Server::start();
+    let test = probe_test(
+        &server,
+        "shard-paused",
+        "[scenarios.main]\nexecutor = \"per-vu-iterations\"\nvus = 4\niterations = 3\n",
+        "",
+    );
+    let (child, address) = crate::executors::start_paused(&test, &["--processes", "2"]);
+    let status = run(&["status", "--address", &address]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["paused"], true, "{v}");
+    assert_eq!(server.hits(), 0, "no shard starts before resume");
+    run(&["resume", "--address", &address]).expect_code(0);
+    child.finish().expect_code(0);
+    assert_eq!(server.hits(), 12);
+}

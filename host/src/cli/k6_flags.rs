@@ -82,8 +82,8 @@ pub struct K6Flags {
     /// Accepted (k6's `throw`), not acted on.
     #[arg(short = 'w', long)]
     pub throw: bool,
-    /// Accepted (k6's `paused`), not acted on.
-    #[arg(short = 'p', long)]
+    /// Start paused: VUs are initialised, then the test waits for `volley resume`.
+    #[arg(short = 'p', long, env = "VOLLEY_PAUSED")]
     pub paused: bool,
     /// Write the script's console lines (guest logs) to FILE (appended) instead of the log.
     #[arg(long, env = "VOLLEY_CONSOLE_OUTPUT", value_name = "FILE")]
@@ -153,7 +153,7 @@ impl K6Flags {
         opts.batch_per_host = inert(self.batch_per_host.is_some()).or(opts.batch_per_host);
         opts.rps = inert(self.rps.is_some()).or(opts.rps);
         opts.throw = inert(self.throw).or(opts.throw);
-        opts.paused = inert(self.paused).or(opts.paused);
+        opts.paused = set(self.paused).or(opts.paused);
         opts
     }
 

@@ -21,12 +21,7 @@ impl<'de> Deserialize<'de> for Inert {
 
 /// The k6 options the layers set that Volley does not act on, each with why.
 pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
-    let table: [(&str, bool, &str); 14] = [
-        (
-            "paused",
-            opts.paused.is_some(),
-            "the test starts at once; scale an externally-controlled scenario with `volley scale`",
-        ),
+    let table: [(&str, bool, &str); 13] = [
         (
             "rps",
             opts.rps.is_some(),
@@ -261,13 +256,12 @@ mod tests {
             26 * 3600 + 30,
             "1d2h plus the graceful stop"
         );
-        assert!(t.no_setup && t.no_teardown);
+        assert!(t.no_setup && t.no_teardown && t.paused);
         assert!(t.http.no_cookies_reset);
         let named: Vec<&str> = inert(&opts).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             named,
             [
-                "paused",
                 "rps",
                 "handleSummaryTimeout",
                 "tlsCipherSuites",

@@ -166,6 +166,8 @@ pub struct TestConfig {
     pub no_setup: bool,
     /// Skip `teardown()` (k6's `noTeardown`).
     pub no_teardown: bool,
+    /// Wait for `volley resume` before `setup` and the scenarios (k6's `paused`).
+    pub paused: bool,
 }
 
 /// k6's default `setupTimeout` and `teardownTimeout`.
@@ -211,6 +213,7 @@ impl TestConfig {
             teardown_timeout: lifecycle_timeout("teardown-timeout", opts.teardown_timeout)?,
             no_setup: opts.no_setup == Some(true),
             no_teardown: opts.no_teardown == Some(true),
+            paused: opts.paused == Some(true),
             http,
             scenarios,
             thresholds,

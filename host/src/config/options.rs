@@ -271,8 +271,9 @@ pub struct Options {
     /// k6's top-level `summaryTimeUnit`: the same as `summary.time-unit`.
     #[serde(alias = "summaryTimeUnit")]
     pub summary_time_unit: Option<String>,
-    /// k6's `paused`: accepted, not acted on (see `config::k6::inert`).
-    pub paused: Option<Inert>,
+    /// Start paused (k6's `paused`, `--paused`): VUs are initialised, then the test waits for
+    /// `volley resume` before `setup` and the scenarios.
+    pub paused: Option<bool>,
     /// k6's `rps`: accepted, not acted on (see `config::k6::inert`).
     pub rps: Option<Inert>,
     /// k6's `handleSummaryTimeout`: accepted, not acted on (see `config::k6::inert`).

@@ -1,11 +1,15 @@
-//! The control API for externally-controlled scenarios: a small HTTP server on a local address
-//! (default 127.0.0.1:6565, as k6's REST API) that reports and changes their VU counts.
+//! The control API for externally-controlled scenarios and paused starts: a small HTTP server on
+//! a local address (default 127.0.0.1:6565, as k6's REST API) that reports and changes their VU
+//! counts, and resumes a test started with `--paused`.
 //!
-//! - `GET /v1/status` → `{"scenarios": {"name": {"vus": 5, "max_vus": 20}}}`
+//! - `GET /v1/status` → `{"paused": false, "scenarios": {"name": {"vus": 5, "max_vus": 20}}}`
 //! - `PATCH /v1/status` with `{"vus": 10}` (every externally-controlled scenario) or
 //!   `{"vus": 10, "scenario": "name"}` → the new status; 400 when `vus` exceeds `max_vus`.
+//! - `PATCH /v1/status` with `{"paused": false}` starts a paused test (as k6's `k6 resume`); a
+//!   started test cannot be paused again (400).
 //!
-//! `volley scale --vus N [--scenario NAME] [--address ADDR]` is the client.
+//! `volley scale --vus N [--scenario NAME] [--address ADDR]`, `volley status` and
+//! `volley resume` are the clients.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +29,8 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:6565";
 #[derive(Debug, Default)]
 pub struct Control {
     scenarios: BTreeMap<String, (watch::Sender<u32>, u32)>,
+    /// True while a test started with `--paused` waits for `volley resume`.
+    paused: Option<watch::Sender<bool>>,
 }
 
 /// Why the control API could not start.
@@ -45,9 +51,16 @@ impl Control {
         rx
     }
 
-    /// Whether any scenario is registered.
+    /// Holds the start until a `{"paused": false}` request; the receiver turns false then.
+    pub fn pause(&mut self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(true);
+        self.paused = Some(tx);
+        rx
+    }
+
+    /// Whether there is nothing to control (no scenario registered, no paused start).
     pub fn is_empty(&self) -> bool {
-        self.scenarios.is_empty()
+        self.scenarios.is_empty() && self.paused.is_none()
     }
 
     fn status(&self) -> serde_json::Value {
@@ -61,35 +74,63 @@ impl Control {
                 )
             })
             .collect();
-        serde_json::json!({ "scenarios": scenarios })
+        let paused = self.paused.as_ref().is_some_and(|p| *p.borrow());
+        serde_json::json!({ "paused": paused, "scenarios": scenarios })
     }
 
-    fn scale(&self, body: &[u8]) -> Result<(), String> {
+    fn change(&self, body: &[u8]) -> Result<(), String> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct Scale {
-            vus: u32,
+        struct Change {
+            vus: Option<u32>,
             scenario: Option<String>,
+            paused: Option<bool>,
         }
-        let req: Scale =
+        let req: Change =
             serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))?;
-        let targets: Vec<_> = match &req.scenario {
+        match (req.paused, req.vus) {
+            (Some(true), _) if !self.paused.as_ref().is_some_and(|p| *p.borrow()) => Err(
+                "a running test cannot be paused: Volley pauses only before the start (--paused)"
+                    .into(),
+            ),
+            (Some(_), Some(_)) => Err("change either paused or vus in one request".into()),
+            (Some(paused), None) => {
+                if let Some(p) = &self.paused {
+                    p.send_replace(paused);
+                }
+                Ok(())
+            }
+            (None, Some(vus)) => self.scale(vus, req.scenario.as_deref()),
+            (None, None) => {
+                Err("nothing to change: send {\"vus\": N} or {\"paused\": false}".into())
+            }
+        }
+    }
+
+    fn scale(&self, vus: u32, scenario: Option<&str>) -> Result<(), String> {
+        let targets: Vec<_> = match scenario {
             Some(name) => vec![(
                 name,
                 self.scenarios
                     .get(name)
                     .ok_or_else(|| format!("no externally-controlled scenario '{name}'"))?,
             )],
-            None => self.scenarios.iter().collect(),
+            None => self
+                .scenarios
+                .iter()
+                .map(|(n, v)| (n.as_str(), v))
+                .collect(),
         };
-        if let Some((name, (_, max))) = targets.iter().find(|(_, (_, max))| req.vus > *max) {
+        if targets.is_empty() {
+            return Err("this test has no externally-controlled scenario".into());
+        }
+        if let Some((name, (_, max))) = targets.iter().find(|(_, (_, max))| vus > *max) {
             return Err(format!(
-                "scenario '{name}': vus {} is above its max-vus {max}",
-                req.vus
+                "scenario '{name}': vus {vus} is above its max-vus {max}"
             ));
         }
         for (_, (tx, _)) in targets {
-            tx.send_replace(req.vus);
+            tx.send_replace(vus);
         }
         Ok(())
     }
@@ -137,7 +178,7 @@ impl Control {
                         )
                     }
                 };
-                match self.scale(&body) {
+                match self.change(&body) {
                     Ok(()) => reply(StatusCode::OK, self.status()),
                     Err(e) => reply(StatusCode::BAD_REQUEST, serde_json::json!({ "error": e })),
                 }
@@ -168,7 +209,7 @@ pub async fn request(
 ) -> Result<String, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("cannot reach the control API at {addr}: {e} (is a test with an externally-controlled scenario running?)"))?;
+        .map_err(|e| format!("cannot reach the control API at {addr}: {e} (is a test with an externally-controlled scenario or --paused running?)"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;

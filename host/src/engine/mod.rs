@@ -211,11 +211,16 @@ pub async fn run(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
+        // A sharded run's coordinator holds a paused start (the shards wait for its Start).
+        let mut paused = (test.paused && settings.gate.is_none()).then(|| control.pause());
         let control_task = if control.is_empty() {
             None
         } else {
             Some(Arc::new(control).serve(settings.control_address).await?)
         };
+        if let Some(paused) = paused.as_mut() {
+            wait_for_resume(paused, settings.control_address).await;
+        }
 
         let mut lifecycle = factory
             .create(
@@ -435,6 +440,16 @@ pub async fn run(
         teardown,
         panicked,
     })
+}
+
+/// Waits, before `setup` as k6 does, until `volley resume` (or the control API's
+/// `{"paused": false}`) starts a test run with `--paused`.
+pub async fn wait_for_resume(paused: &mut watch::Receiver<bool>, address: SocketAddr) {
+    crate::logging::host(
+        crate::logging::Level::Info,
+        &format!("paused: VUs are ready; the test starts on `volley resume --address {address}`"),
+    );
+    let _ = paused.wait_for(|paused| !paused).await;
 }
 
 fn vus_sample(metric: crate::metrics::MetricId, tags: TagSetId, value: f64, at: u32) -> Sample {

@@ -72,6 +72,9 @@ pub enum ShardError {
         /// What was wrong.
         source: ProtocolError,
     },
+    /// The control API (for `--paused`) could not start.
+    #[error(transparent)]
+    Control(#[from] crate::engine::control::ControlError),
     /// A shard could not run the test (it reported why).
     #[error("shard {index} (segment {segment}): {message}")]
     Failed {
@@ -307,9 +310,23 @@ pub async fn coordinate(
     target: Option<&str>,
     samples: bool,
     aggregate: &Arc<Aggregate>,
+    control_address: std::net::SocketAddr,
     mut signal: watch::Receiver<bool>,
 ) -> Result<RunReport, ShardError> {
     let artifact = Artifact::write(p)?;
+    // `--paused`: the shards get their Start once resumed (and ready).
+    let (mut paused, _control) = if p.test.paused {
+        let mut control = crate::engine::control::Control::default();
+        let paused = control.pause();
+        let task = Arc::new(control).serve(control_address).await?;
+        crate::logging::host(
+            crate::logging::Level::Info,
+            &format!("paused: the test starts once VUs are ready and `volley resume --address {control_address}` is run"),
+        );
+        (Some(paused), Some(AbortOnDrop(task)))
+    } else {
+        (None, None)
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Event)>();
     let mut shards = Vec::new();
     for index in 0..count {
@@ -345,13 +362,6 @@ pub async fn coordinate(
                     shards[i].ready = true;
                     if data.is_some() {
                         setup = data;
-                    }
-                    if !started && shards.iter().all(|s| s.ready) {
-                        started = true;
-                        let start = Command::Start { setup: setup.take().unwrap_or_default() };
-                        for s in shards.iter_mut() {
-                            s.send(&start).await;
-                        }
                     }
                 }
                 Event::Report(Report::Tick(tick)) => {
@@ -414,6 +424,17 @@ pub async fn coordinate(
                     stop_all(&mut shards).await;
                 }
             }
+            _ = resumed(&mut paused), if paused.as_ref().is_some_and(|p| *p.borrow()) => {}
+        }
+        let resumed = paused.as_ref().is_none_or(|p| !*p.borrow());
+        if !started && resumed && shards.iter().all(|s| s.ready) {
+            started = true;
+            let start = Command::Start {
+                setup: setup.take().unwrap_or_default(),
+            };
+            for s in shards.iter_mut() {
+                s.send(&start).await;
+            }
         }
         // `teardown` runs once, on shard 0, after every other shard is done.
         if !teardown_sent && shards[1..].iter().all(|s| s.outcome.is_some()) {
@@ -438,6 +459,25 @@ pub async fn coordinate(
         &p.test.scenarios,
         aborted,
     ))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Once a paused start is resumed (never without one).
+async fn resumed(paused: &mut Option<watch::Receiver<bool>>) {
+    match paused {
+        Some(p) => {
+            let _ = p.wait_for(|paused| !paused).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn sample(metric: MetricId, tags: TagSetId, value: u64, aggregate: &Aggregate) -> Sample {
