@@ -375,3 +375,34 @@ fn a_paused_test_waits_for_resume_before_setup_and_load() {
     child.finish().expect_code(0);
     assert_eq!(server.hits(), 6);
 }
+
+/// k6's `minIterationDuration`: a VU waits out the rest of a short iteration (in closed and
+/// arrival-rate executors), and `iteration_duration` does not count the wait.
+#[test]
+fn min_iteration_duration_pads_short_iterations() {
+    let server = Server::start();
+    let test = test_file(
+        &server,
+        "min-iteration",
+        "min-iteration-duration = \"1s\"\n\n\
+         [scenarios.closed]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"2s\"\ngracefulStop = \"0s\"\n\n\
+         [scenarios.open]\nexecutor = \"constant-arrival-rate\"\nrate = 10\nduration = \"1s\"\n\
+         preAllocatedVUs = 2\nmaxVUs = 2\n\n\
+         [thresholds]\n\"iterations{scenario:closed}\" = [\"count>=0\"]\n\
+         \"iterations{scenario:open}\" = [\"count>=0\"]\n\
+         \"iteration_duration{scenario:closed}\" = [\"max<1000\"]\n",
+    );
+    let s = run_export(&test, &[]);
+    let iterations = |scenario: &str| {
+        s["metrics"][format!("iterations{{scenario:{scenario}}}")]["values"]["count"]
+            .as_f64()
+            .unwrap()
+    };
+    // Unpadded, one VU against a local server runs hundreds of iterations in 2 s.
+    let closed = iterations("closed");
+    assert!((1.0..=3.0).contains(&closed), "closed: {closed}");
+    // Two VUs, each busy 1 s per iteration: at most 2 of the 10 starts find a free VU.
+    let open = iterations("open");
+    assert!((1.0..=2.0).contains(&open), "open: {open}");
+    assert!(count(&s, "dropped_iterations") >= 8.0, "{}", s["metrics"]);
+}

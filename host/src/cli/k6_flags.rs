@@ -67,8 +67,8 @@ pub struct K6Flags {
     /// DNS settings as k6 writes them: `ttl=5m,select=random,policy=preferIPv4`.
     #[arg(long, env = "VOLLEY_DNS", value_parser = parse_dns)]
     pub dns: Option<DnsOpt>,
-    /// Accepted (k6's `minIterationDuration`), not acted on yet.
-    #[arg(long, value_parser = parse_dur)]
+    /// Shortest iteration: a VU whose iteration ended sooner waits out the rest.
+    #[arg(long, env = "VOLLEY_MIN_ITERATION_DURATION", value_parser = parse_dur)]
     pub min_iteration_duration: Option<Dur>,
     /// Accepted (k6's `batch`), not acted on.
     #[arg(long)]
@@ -147,8 +147,7 @@ impl K6Flags {
         opts.block_hostnames = list(&self.block_hostnames).or(opts.block_hostnames);
         opts.local_ips = list(&self.local_ips).or(opts.local_ips);
         opts.dns = self.dns.clone().or(opts.dns);
-        opts.min_iteration_duration =
-            inert(self.min_iteration_duration.is_some()).or(opts.min_iteration_duration);
+        opts.min_iteration_duration = self.min_iteration_duration.or(opts.min_iteration_duration);
         opts.batch = inert(self.batch.is_some()).or(opts.batch);
         opts.batch_per_host = inert(self.batch_per_host.is_some()).or(opts.batch_per_host);
         opts.rps = inert(self.rps.is_some()).or(opts.rps);

@@ -21,7 +21,7 @@ impl<'de> Deserialize<'de> for Inert {
 
 /// The k6 options the layers set that Volley does not act on, each with why.
 pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
-    let table: [(&str, bool, &str); 13] = [
+    let table: [(&str, bool, &str); 12] = [
         (
             "rps",
             opts.rps.is_some(),
@@ -66,11 +66,6 @@ pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
             "executionSegmentSequence",
             opts.execution_segment_sequence.is_some(),
             "give it with --execution-segment-sequence",
-        ),
-        (
-            "minIterationDuration",
-            opts.min_iteration_duration.is_some(),
-            "not implemented yet: iterations are not padded",
         ),
         (
             "batch",
@@ -271,7 +266,6 @@ mod tests {
                 "metricSamplesBufferSize",
                 "executionSegment",
                 "executionSegmentSequence",
-                "minIterationDuration",
                 "batch",
                 "batchPerHost",
                 "throw"

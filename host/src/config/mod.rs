@@ -168,6 +168,8 @@ pub struct TestConfig {
     pub no_teardown: bool,
     /// Wait for `volley resume` before `setup` and the scenarios (k6's `paused`).
     pub paused: bool,
+    /// Shortest iteration: a VU waits out the rest (k6's `minIterationDuration`).
+    pub min_iteration_duration: Option<Duration>,
 }
 
 /// k6's default `setupTimeout` and `teardownTimeout`.
@@ -214,6 +216,10 @@ impl TestConfig {
             no_setup: opts.no_setup == Some(true),
             no_teardown: opts.no_teardown == Some(true),
             paused: opts.paused == Some(true),
+            min_iteration_duration: opts
+                .min_iteration_duration
+                .map(|d| d.0)
+                .filter(|d| !d.is_zero()),
             http,
             scenarios,
             thresholds,

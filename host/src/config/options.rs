@@ -297,9 +297,10 @@ pub struct Options {
     /// k6's `executionSegmentSequence`: accepted, not acted on (see `config::k6::inert`).
     #[serde(alias = "executionSegmentSequence")]
     pub execution_segment_sequence: Option<Inert>,
-    /// k6's `minIterationDuration`: accepted, not acted on (see `config::k6::inert`).
+    /// Shortest iteration (k6's `minIterationDuration`): a VU whose iteration ended sooner waits
+    /// out the rest before its next (not counted in `iteration_duration`, as in k6).
     #[serde(alias = "minIterationDuration")]
-    pub min_iteration_duration: Option<Inert>,
+    pub min_iteration_duration: Option<Dur>,
     /// k6's `batch`: accepted, not acted on (see `config::k6::inert`).
     pub batch: Option<Inert>,
     /// k6's `batchPerHost`: accepted, not acted on (see `config::k6::inert`).

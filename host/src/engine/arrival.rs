@@ -107,6 +107,7 @@ pub async fn run(
             data: shared.data.clone(),
             hard: hard_rx.clone(),
             due,
+            min_iteration: shared.min_iteration,
         };
         running.spawn(task.run(vu));
         // Reap finished tasks so the set does not grow with the test's length.
@@ -140,6 +141,8 @@ struct Iteration {
     data: Arc<str>,
     hard: watch::Receiver<Option<Instant>>,
     due: Instant,
+    /// Shortest iteration (k6's `minIterationDuration`): the VU stays busy until then.
+    min_iteration: Option<std::time::Duration>,
 }
 
 impl Iteration {
@@ -179,6 +182,14 @@ impl Iteration {
                     ms(end.saturating_duration_since(self.due)),
                 );
                 self.counters.complete.fetch_add(1, Ordering::Relaxed);
+                if let Some(min) = self.min_iteration {
+                    // Until the hard deadline, if one comes first.
+                    let deadline = *self.hard.borrow_and_update();
+                    tokio::select! {
+                        () = tokio::time::sleep_until((started + min).into()) => {}
+                        _ = sleep_until_deadline(deadline) => {}
+                    }
+                }
             }
             None => {
                 vu.discard_instance();

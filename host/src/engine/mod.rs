@@ -287,6 +287,7 @@ pub async fn run(
             active_total: active_total.clone(),
             errors: errors.clone(),
             stop: stop_rx.clone(),
+            min_iteration: test.min_iteration_duration,
         };
         runs.spawn(async move {
             let mut stop = shared.stop.clone();

@@ -24,6 +24,8 @@ pub struct Shared {
     pub errors: Arc<super::errors::ErrorLog>,
     /// Becomes true when the whole test must stop now (Ctrl-C, abortOnFail).
     pub stop: watch::Receiver<bool>,
+    /// Shortest iteration (k6's `minIterationDuration`).
+    pub min_iteration: Option<std::time::Duration>,
 }
 
 /// What a finished scenario reports.
@@ -74,6 +76,7 @@ pub async fn run(
             counters: counters.clone(),
             active_total: shared.active_total.clone(),
             errors: shared.errors.clone(),
+            min_iteration: shared.min_iteration,
         };
         tasks.spawn(task.run(vu));
     }

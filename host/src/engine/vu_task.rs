@@ -76,6 +76,8 @@ pub struct VuTask {
     pub active_total: Arc<AtomicU64>,
     /// Deduplicated error log.
     pub errors: Arc<ErrorLog>,
+    /// Shortest iteration (k6's `minIterationDuration`).
+    pub min_iteration: Option<std::time::Duration>,
 }
 
 impl VuTask {
@@ -113,6 +115,13 @@ impl VuTask {
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     vu.state().recorder.iteration(ms);
                     self.counters.complete.fetch_add(1, Ordering::Relaxed);
+                    if let Some(min) = self.min_iteration {
+                        // Any command (stop, exit) ends the wait: nothing runs in it.
+                        tokio::select! {
+                            () = tokio::time::sleep_until((started + min).into()) => {}
+                            _ = self.commands.changed() => {}
+                        }
+                    }
                 }
                 None => {
                     vu.discard_instance();
