@@ -37,6 +37,10 @@ pub fn shared_data_max_bytes() -> usize {
 /// the sandbox's per-VU limit when larger, so a `SharedArray` callback can parse a large file
 /// once while every VU stays within the per-VU limit.
 pub const OPTIONS_PASS_MAX_MEMORY: u64 = 1 << 30;
+/// How long the options pass's init context may run: 10 minutes, against 1 minute for a VU's
+/// (`vu::INIT_TIMEOUT`). It runs every `SharedArray` callback, which may parse a large file
+/// (a 100 MB CSV takes QuickJS over a minute on a busy machine); k6 bounds its init not at all.
+pub const OPTIONS_PASS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Raises the open-files soft limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile() -> Option<u64> {

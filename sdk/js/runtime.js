@@ -64,19 +64,21 @@ export let initializing = false;
 
 /**
  * k6's `require` inside the script: the snapshot's shim module `name` as a CommonJS module
- * (`__esModule`, so `import http from 'k6/http'` is its default export).
+ * (`__esModule`, so `import http from 'k6/http'` is its default export). The wrappers are made
+ * here, in the snapshot, so a VU's init context allocates none.
  */
 function requireFrom(modules) {
-  const cache = {};
-  return function require(name) {
-    if (name in cache) return cache[name];
-    const ns = modules[name];
-    if (ns === undefined) throw new Error(`module '${name}' is not available in Volley`);
+  const wrapped = {};
+  for (const [name, ns] of Object.entries(modules)) {
     const m = { __esModule: true };
     for (const key of Object.keys(ns)) {
       Object.defineProperty(m, key, { get: () => ns[key], enumerable: true });
     }
-    cache[name] = m;
+    wrapped[name] = m;
+  }
+  return function require(name) {
+    const m = wrapped[name];
+    if (m === undefined) throw new Error(`module '${name}' is not available in Volley`);
     return m;
   };
 }

@@ -203,8 +203,13 @@ impl Vu {
     async fn run_init(&mut self) -> Result<(), GuestError> {
         self.state().init.in_init = true;
         self.state().init.failure = None;
+        // The options pass (the VU that makes the shared arrays) may parse large files.
+        let limit = match self.plugin.shared {
+            None => crate::limits::OPTIONS_PASS_TIMEOUT,
+            Some(_) => INIT_TIMEOUT,
+        };
         let (inst, store) = self.parts()?;
-        let r = bounded("the init context", INIT_TIMEOUT, inst.call_options(store)).await;
+        let r = bounded("the init context", limit, inst.call_options(store)).await;
         self.state().init.in_init = false;
         let r = self.settle_bounded(r.map(|r| r.map(Ok)));
         if let Some(message) = self.state().init.failure.take() {
