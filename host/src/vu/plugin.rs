@@ -140,8 +140,20 @@ impl Plugin {
             message: format!("{e:#}"),
         };
         let per_instance = core_instances_per_component(bytes);
-        let engine =
-            Engine::new(&engine_config(pool, per_instance, cow_image(bytes))).map_err(wasm)?;
+        let config = engine_config(pool, per_instance, cow_image(bytes));
+        // The compiled code is keyed by the engine's settings without the options pass's growth
+        // reserve, which wasmtime does not count against compiled code: both engines share it.
+        let key_engine = match pool {
+            None => Some(Engine::new(&config).map_err(wasm)?),
+            Some(_) => None,
+        };
+        let mut config = config;
+        if pool.is_none() {
+            // The options pass (no pool) may grow its memory to 1 GiB parsing a SharedArray's
+            // file: without a reserve, every memory.grow past the reservation moves (copies) it.
+            config.memory_reservation_for_growth(crate::limits::OPTIONS_PASS_MAX_MEMORY);
+        }
+        let engine = Engine::new(&config).map_err(wasm)?;
         let malformed = |name: &str| PluginError::Wasm {
             origin: origin.to_string(),
             message: format!("its custom section '{name}' is malformed"),
@@ -156,7 +168,8 @@ impl Plugin {
             }
             None => Locations::default(),
         };
-        let component = compile_cached(&engine, bytes).map_err(wasm)?;
+        let component =
+            compile_cached(&engine, key_engine.as_ref().unwrap_or(&engine), bytes).map_err(wasm)?;
         check_world(&engine, &component, origin, sandbox)?;
         let runs_init = component
             .component_type()
@@ -425,14 +438,20 @@ fn start_epoch_ticker(engine: &Engine) {
 /// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.
 /// A cache directory others can write is not used (see [`crate::cache::private_dir`]): the
 /// component is compiled without it.
-fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+/// `key_engine`: an engine whose compatibility hash names the cached file (one compatible with
+/// `engine`'s compiled code).
+fn compile_cached(
+    engine: &Engine,
+    key_engine: &Engine,
+    bytes: &[u8],
+) -> wasmtime::Result<Component> {
     let Some(dir) = crate::cache::dir(crate::cache::COMPILED) else {
         return Component::new(engine, bytes);
     };
     let mut h = Sha256::new();
     h.update(bytes);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    std::hash::Hash::hash(&key_engine.precompile_compatibility_hash(), &mut hasher);
     h.update(std::hash::Hasher::finish(&hasher).to_le_bytes());
     let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("{key}.cwasm"));
