@@ -2,6 +2,7 @@
 //! (cached on disk by content and engine settings), and pre-instantiates it for cheap VUs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
@@ -9,12 +10,14 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::{Scenario, ScenarioPre};
+use super::init::{custom_section, Files, SharedData, FILES_SECTION};
+use super::locations::{self, Locations};
 use super::state::VuState;
 use crate::sandbox::Sandbox;
 
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
-pub const WORLD_VERSION: &str = "0.1.3";
+pub const WORLD_VERSION: &str = "0.1.4";
 /// Patch versions of `volley:scenario@0.1` this host can run: up to [`WORLD_VERSION`]'s own.
 const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=patch_of(WORLD_VERSION);
 /// Exports a scenario component must have.
@@ -98,6 +101,14 @@ pub struct Plugin {
     pub(crate) engine: Engine,
     pub(crate) pre: ScenarioPre<VuState>,
     origin: String,
+    /// Whether the component imports `init` (0.1.4): each new instance runs its init context.
+    pub(crate) runs_init: bool,
+    /// The files `volley build` embedded for `open()`.
+    pub(crate) files: Arc<Files>,
+    /// Where the bundle's lines came from, for error messages.
+    pub(crate) locations: Locations,
+    /// The test's shared arrays; `None` until the options pass made them (its VU makes them).
+    pub(crate) shared: Option<Arc<SharedData>>,
 }
 
 impl Plugin {
@@ -129,10 +140,41 @@ impl Plugin {
             message: format!("{e:#}"),
         };
         let per_instance = core_instances_per_component(bytes);
-        let engine =
-            Engine::new(&engine_config(pool, per_instance, cow_image(bytes))).map_err(wasm)?;
-        let component = compile_cached(&engine, bytes).map_err(wasm)?;
+        let config = engine_config(pool, per_instance, cow_image(bytes));
+        // The compiled code is keyed by the engine's settings without the options pass's growth
+        // reserve, which wasmtime does not count against compiled code: both engines share it.
+        let key_engine = match pool {
+            None => Some(Engine::new(&config).map_err(wasm)?),
+            Some(_) => None,
+        };
+        let mut config = config;
+        if pool.is_none() {
+            // The options pass (no pool) may grow its memory to 1 GiB parsing a SharedArray's
+            // file: without a reserve, every memory.grow past the reservation moves (copies) it.
+            config.memory_reservation_for_growth(crate::limits::OPTIONS_PASS_MAX_MEMORY);
+        }
+        let engine = Engine::new(&config).map_err(wasm)?;
+        let malformed = |name: &str| PluginError::Wasm {
+            origin: origin.to_string(),
+            message: format!("its custom section '{name}' is malformed"),
+        };
+        let files = match custom_section(bytes, FILES_SECTION) {
+            Some(payload) => Files::parse(payload).ok_or_else(|| malformed(FILES_SECTION))?,
+            None => Files::default(),
+        };
+        let locations = match custom_section(bytes, locations::SECTION) {
+            Some(payload) => {
+                Locations::parse(payload).ok_or_else(|| malformed(locations::SECTION))?
+            }
+            None => Locations::default(),
+        };
+        let component =
+            compile_cached(&engine, key_engine.as_ref().unwrap_or(&engine), bytes).map_err(wasm)?;
         check_world(&engine, &component, origin, sandbox)?;
+        let runs_init = component
+            .component_type()
+            .imports(&engine)
+            .any(|(name, _)| name.starts_with("volley:scenario/init@"));
         let mut linker: Linker<VuState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm)?;
         Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
@@ -145,7 +187,17 @@ impl Plugin {
             engine,
             pre,
             origin: origin.to_string(),
+            runs_init,
+            files: Arc::new(files),
+            locations,
+            shared: None,
         })
+    }
+
+    /// The shared arrays the options pass made, for this plugin's VUs to read.
+    pub fn with_shared(mut self, shared: Arc<SharedData>) -> Plugin {
+        self.shared = Some(shared);
+        self
     }
 
     /// The file path or name the plugin came from.
@@ -386,14 +438,20 @@ fn start_epoch_ticker(engine: &Engine) {
 /// Compiles `bytes`, or loads the result of an earlier compile from the on-disk cache.
 /// A cache directory others can write is not used (see [`crate::cache::private_dir`]): the
 /// component is compiled without it.
-fn compile_cached(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+/// `key_engine`: an engine whose compatibility hash names the cached file (one compatible with
+/// `engine`'s compiled code).
+fn compile_cached(
+    engine: &Engine,
+    key_engine: &Engine,
+    bytes: &[u8],
+) -> wasmtime::Result<Component> {
     let Some(dir) = crate::cache::dir(crate::cache::COMPILED) else {
         return Component::new(engine, bytes);
     };
     let mut h = Sha256::new();
     h.update(bytes);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    std::hash::Hash::hash(&key_engine.precompile_compatibility_hash(), &mut hasher);
     h.update(std::hash::Hasher::finish(&hasher).to_le_bytes());
     let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("{key}.cwasm"));
