@@ -4,7 +4,11 @@
 #   memory      RSS per idle VU of a sleep-only scenario at 1 and $VUS_LIST VUs (default "1000 10000")
 #   throughput  requests/s and generator CPU-seconds per 100k requests, 50 VUs, no sleep, against a
 #               static nginx on 127.0.0.1 — with wrk and k6 side by side when they are installed
-#   arrival     constant-arrival-rate accuracy at $RATES (default "1000 10000") iterations/s: achieved
+#   hotpath     what one request costs the generator, in counts that a busy machine does not blur:
+#               malloc calls, memmove calls and bytes, syscalls and context switches per request
+#               (50 VUs, one GET per iteration, $HOT_ITERS iterations less a 50-iteration run's
+#               start-up); needs root and perf (uprobes on libc's malloc and memmove)
+#   arrival     constant-arrival-rate accuracy at $RATES (default "1000 10000 20000") iterations/s: achieved
 #               rate, dropped iterations, start lateness p99 — with k6 side by side when installed
 #   outputs     the cost of streaming outputs: throughput as above with no output, --out json=FILE and
 #               --out prometheus-rw (a real Prometheus on CPU 1 beside nginx)
@@ -44,7 +48,7 @@
 #               (QuickJS) and k6: peak RSS and CPU-seconds per 100k requests
 #
 # VOLLEY_BIN=path: measure that volley binary instead of building this tree's (the probe is not built).
-# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|dashboard|tls|websocket|grpc|redis|soak|js|shared-array|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|hotpath|arrival|scale|outputs|influxdb|dashboard|tls|websocket|grpc|redis|soak|js|shared-array|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -226,11 +230,46 @@ arrival() {
   command -v k6 >/dev/null && tools="$tools k6"
   echo "== arrival: constant-arrival-rate, ${DUR}s, preAllocatedVUs 100, maxVUs 1000, one GET per iteration; generator on CPU 0"
   printf '%-8s %-8s %-14s %-10s %-18s %-8s\n' tool rate achieved_per_s dropped lateness_p99_ms cpu_s
-  for rate in ${RATES:-1000 10000}; do
+  for rate in ${RATES:-1000 10000 20000}; do
     for t in $tools; do
       printf '%-8s %-8s %-14s %-10s %-18s %-8s\n' "$t" "$rate" $(arrival_run "$t" "$rate")
     done
   done
+}
+
+# hotpath_counts ITERATIONS -> "mallocs memmoves syscalls context_switches"
+hotpath_counts() {
+  perf stat -x, -e probe_libc:malloc,probe_libc:memmove,raw_syscalls:sys_enter,context-switches \
+    -o "$WORK/hot" -- taskset -c 0 "$VOLLEY" run "$PROBE" -q -e "BASE_URL=http://127.0.0.1:$PORT" \
+    --vus 50 --iterations "$1" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+  awk -F, '/malloc/ {m=$1} /memmove/ {v=$1} /sys_enter/ {s=$1} /context-switches/ {c=$1}
+    END {print m, v, s, c}' "$WORK/hot"
+}
+
+hotpath() {
+  command -v perf >/dev/null || { echo "perf is required: apt-get install linux-perf" >&2; exit 1; }
+  [ "$(id -u)" = 0 ] || { echo "hotpath needs root (uprobes)" >&2; exit 1; }
+  [ -f "$WORK/nginx/nginx.pid" ] || start_nginx
+  local libc n="${HOT_ITERS:-20050}"
+  libc=$(ldd "$VOLLEY" | awk '/libc.so/ {print $3}')
+  perf probe -q -d 'probe_libc:*' 2>/dev/null || true
+  perf probe -q -x "$libc" -a malloc
+  perf probe -q -x "$libc" -a 'memmove=__memmove_avx512_unaligned_erms len=%dx:u64' 2>/dev/null \
+    || perf probe -q -x "$libc" -a 'memmove=__memmove_avx_unaligned_erms len=%dx:u64'
+  trap 'perf probe -q -d "probe_libc:*" 2>/dev/null; kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true' EXIT
+  local base full bytes
+  base=$(hotpath_counts 50)
+  full=$(hotpath_counts "$n")
+  # memmove bytes: every call's length over a smaller run (perf record of the probe).
+  perf record -q -e probe_libc:memmove -o "$WORK/mm.data" -- taskset -c 0 "$VOLLEY" run "$PROBE" -q \
+    -e "BASE_URL=http://127.0.0.1:$PORT" --vus 50 --iterations 2000 --no-summary >/dev/null 2>&1
+  bytes=$(perf script -i "$WORK/mm.data" 2>/dev/null | grep -o 'len=[0-9]*' | awk -F= '{s += $2} END {print s / 2000}')
+  echo "== hotpath: per request (50 VUs, one GET per iteration, $n iterations less a 50-iteration run; memmove bytes over 2,000)"
+  printf '%-10s %-10s %-14s %-10s %-16s
+' mallocs memmoves memmove_bytes syscalls context_switches
+  awk -v b="$base" -v f="$full" -v n="$n" -v bytes="$bytes" 'BEGIN {
+    split(b, x, " "); split(f, y, " "); k = n - 50;
+    printf "%-10.1f %-10.1f %-14.0f %-10.2f %-16.3f\n", (y[1]-x[1])/k, (y[2]-x[2])/k, bytes, (y[3]-x[3])/k, (y[4]-x[4])/k }'
 }
 
 start_tls_nginx() {
@@ -817,6 +856,7 @@ case "$WHAT" in
   memory) memory ;;
   scale) scale ;;
   throughput) throughput ;;
+  hotpath) hotpath ;;
   arrival) arrival ;;
   outputs) outputs ;;
   influxdb) influxdb ;;
@@ -829,5 +869,5 @@ case "$WHAT" in
   js) js ;;
   shared-array) shared_array ;;
   all) memory; echo; throughput; echo; arrival ;;
-  *) sed -n 2,46p "$0"; exit 2 ;;
+  *) sed -n 2,50p "$0"; exit 2 ;;
 esac

@@ -1,13 +1,13 @@
 //! One VU's HTTP client: its keep-alive connections by origin, its cookie jar, and a request's
 //! round trip with k6's timings and the retry of a stale keep-alive connection.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Uri};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Uri};
 
 use super::connect::{self, Conn, Sender, Setup, Source};
 use super::cookies::CookieJar;
@@ -17,12 +17,29 @@ use super::exchange::ms;
 use super::{Exchange, HttpConfig, Outcome, Outgoing, Timings, TransportError};
 
 /// A connection is kept per origin: scheme (TLS or not), host and port.
-type Origin = (bool, String, u16);
+struct Origin {
+    secure: bool,
+    host: String,
+    port: u16,
+    /// The `Host` header HTTP/1.1 requests to this origin carry, made once.
+    host_header: Option<HeaderValue>,
+}
+
+impl Origin {
+    fn is(&self, secure: bool, host: &str, port: u16) -> bool {
+        self.secure == secure && self.port == port && self.host == host
+    }
+}
 
 /// One VU's HTTP client: at most one idle keep-alive connection per origin (an HTTP/2
 /// connection carries every request to its origin, as k6's per-VU transport does).
 pub struct Client {
-    conns: HashMap<Origin, Conn>,
+    /// Idle connections by origin. A VU talks to a handful of origins, so a list searched in
+    /// order costs less per request than hashing the origin (and allocates nothing).
+    conns: Vec<(Origin, Conn)>,
+    /// `config.user_agent` as a header value, made once (`None`: not a valid header value,
+    /// which each request then reports).
+    user_agent: Option<HeaderValue>,
     config: Arc<HttpConfig>,
     jar: Arc<std::sync::Mutex<CookieJar>>,
     /// The extra lanes of `http.batch`, kept with their connections for the next batch.
@@ -35,7 +52,8 @@ impl Client {
     /// A client with no connections yet.
     pub fn new(config: Arc<HttpConfig>) -> Self {
         Client {
-            conns: HashMap::new(),
+            conns: Vec::new(),
+            user_agent: HeaderValue::from_str(&config.user_agent).ok(),
             config,
             jar: Arc::default(),
             lanes: Vec::new(),
@@ -56,7 +74,8 @@ impl Client {
     /// for requests sent in parallel by `http.batch`.
     pub fn lane(&self) -> Client {
         Client {
-            conns: HashMap::new(),
+            conns: Vec::new(),
+            user_agent: self.user_agent.clone(),
             config: self.config.clone(),
             jar: self.jar.clone(),
             lanes: Vec::new(),
@@ -143,11 +162,9 @@ impl Client {
             .host()
             .ok_or_else(|| TransportError::InvalidUrl(format!("{}: no host", req.url)))?
             .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+            .trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let key = (secure, host.clone(), port);
-        let path = uri.path().to_string();
+        let path = uri.path();
         let has_cookie = req
             .headers
             .iter()
@@ -155,29 +172,38 @@ impl Client {
         let cookie = if has_cookie {
             None
         } else {
-            self.jar().header(secure, &host, &path, &req.cookies)
+            self.jar().header(secure, host, path, &req.cookies)
         };
         let cookie = cookie.as_deref();
 
         let start = Instant::now();
         let mut setup = Setup::default();
         // Take the idle connection out; a request that fails or times out leaves it dropped.
-        let idle = match self.conns.remove(&key) {
-            Some(mut c) => c.sender.ready().await.then_some(c),
-            None => None,
+        let (origin, idle) = match self
+            .conns
+            .iter()
+            .position(|(o, _)| o.is(secure, host, port))
+        {
+            Some(i) => {
+                let (origin, mut c) = self.conns.swap_remove(i);
+                (origin, c.sender.ready().await.then_some(c))
+            }
+            None => (Origin::new(secure, host, port), None),
         };
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(c) => c,
             None => {
-                let (c, s) = connect::open(&self.config, self.source, secure, &host, port).await?;
+                // Boxed here and below: connecting (TLS, HTTP/2 handshakes) is the largest state
+                // of this future, which is moved whole on every request; see `open_boxed`.
+                let (c, s) = self.open_boxed(secure, host, port).await?;
                 setup = s;
                 c
             }
         };
         let (result, read_nothing) = self
             .attempt(
-                &mut conn, &uri, &host, port, req, cookie, start, setup, sent, received,
+                &mut conn, &uri, &origin, req, cookie, start, setup, sent, received,
             )
             .await;
         // As Go's transport (and so k6) does: a kept-alive connection the server closed while
@@ -185,11 +211,10 @@ impl Client {
         // fresh connection.
         let (result, conn) = match result {
             Err(_) if reused && read_nothing && idempotent(&req.method) => {
-                let (mut fresh, setup) =
-                    connect::open(&self.config, self.source, secure, &host, port).await?;
+                let (mut fresh, setup) = self.open_boxed(secure, host, port).await?;
                 let (retried, _) = self
                     .attempt(
-                        &mut fresh, &uri, &host, port, req, cookie, start, setup, sent, received,
+                        &mut fresh, &uri, &origin, req, cookie, start, setup, sent, received,
                     )
                     .await;
                 (retried, fresh)
@@ -197,17 +222,32 @@ impl Client {
             other => (other, conn),
         };
         if let Ok(ex) = &result {
-            let set_cookies = ex
+            let mut set_cookies = ex
                 .headers
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-                .map(|(_, v)| v.as_str());
-            self.jar().store(&host, &path, set_cookies);
+                .map(|(_, v)| v.as_str())
+                .peekable();
+            if set_cookies.peek().is_some() {
+                self.jar().store(host, path, set_cookies);
+            }
         }
         if result.is_ok() && !conn.sender.is_closed() && !self.config.no_connection_reuse {
-            self.conns.insert(key, conn);
+            self.conns.push((origin, conn));
         }
         result
+    }
+
+    /// Opens a connection, its future on the heap: it is the largest part of a request's
+    /// future (rustls and HTTP/2 handshakes), which every request moves whole (wasmtime boxes
+    /// a host call's future); a connection is opened once per many requests.
+    async fn open_boxed(
+        &self,
+        secure: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<(Conn, Setup), TransportError> {
+        Box::pin(connect::open(&self.config, self.source, secure, host, port)).await
     }
 
     /// One try on `conn`, adding its wire bytes to `sent`/`received`; also says whether no
@@ -217,8 +257,7 @@ impl Client {
         &self,
         conn: &mut Conn,
         uri: &Uri,
-        host: &str,
-        port: u16,
+        origin: &Origin,
         req: &Outgoing,
         cookie: Option<&str>,
         start: Instant,
@@ -229,7 +268,7 @@ impl Client {
         let stats = conn.stats.clone();
         let (w0, r0) = stats.totals();
         let result = self
-            .round_trip(conn, uri, host, port, req, cookie, start, setup)
+            .round_trip(conn, uri, origin, req, cookie, start, setup)
             .await;
         let (w1, r1) = stats.totals();
         *sent += w1 - w0;
@@ -242,52 +281,15 @@ impl Client {
         &self,
         conn: &mut Conn,
         uri: &Uri,
-        host: &str,
-        port: u16,
+        origin: &Origin,
         req: &Outgoing,
         cookie: Option<&str>,
         start: Instant,
         setup: Setup,
     ) -> Result<Exchange, TransportError> {
         let h2 = matches!(conn.sender, Sender::H2(_));
-        // HTTP/1.1 takes the origin-form path and a Host header; HTTP/2 the whole URI, from
-        // which hyper fills :scheme, :authority and :path.
-        let target = if h2 {
-            uri.to_string()
-        } else {
-            uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
-        };
-        let mut builder = Request::builder().method(req.method.as_str()).uri(target);
-        let mut has_host = false;
-        let mut has_ua = false;
-        let mut has_encoding = false;
-        for (name, value) in &req.headers {
-            has_host |= name.eq_ignore_ascii_case("host");
-            has_ua |= name.eq_ignore_ascii_case("user-agent");
-            has_encoding |= name.eq_ignore_ascii_case("accept-encoding");
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(cookie) = cookie {
-            builder = builder.header("cookie", cookie);
-        }
-        if !has_encoding && req.method != "HEAD" {
-            // As Go's transport (and so k6) does; the body is decoded transparently.
-            builder = builder.header("accept-encoding", "gzip");
-        }
-        if !has_host && !h2 {
-            let authority = if port == 80 || port == 443 {
-                host.to_string()
-            } else {
-                format!("{host}:{port}")
-            };
-            builder = builder.header("host", authority);
-        }
-        if !has_ua {
-            builder = builder.header("user-agent", self.config.user_agent.as_str());
-        }
-        let body = Full::new(req.body.clone().unwrap_or_default());
-        let request = builder
-            .body(body)
+        let request = self
+            .request(uri, origin, h2, req, cookie)
             .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
 
         let send_start = Instant::now();
@@ -299,16 +301,13 @@ impl Client {
         }
         .map_err(hyper_error)?;
         let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(response.headers().len());
+        headers.extend(response.headers().iter().map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        }));
         let mut body = response.into_body();
         let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -342,6 +341,91 @@ impl Client {
             proto: if h2 { "HTTP/2.0" } else { "HTTP/1.1" },
             tls_version: conn.tls_version,
         })
+    }
+}
+
+impl Client {
+    /// The hyper request for `req` on a connection to `origin`: the guest's headers in order,
+    /// then the cookie header, and `Accept-Encoding: gzip`, `Host` (HTTP/1.1) and `User-Agent`
+    /// unless the guest set them. Built in place, with the values made once per client or
+    /// origin reused, as this runs on every request.
+    fn request(
+        &self,
+        uri: &Uri,
+        origin: &Origin,
+        h2: bool,
+        req: &Outgoing,
+        cookie: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+        let mut request = Request::new(Full::new(req.body.clone().unwrap_or_default()));
+        *request.method_mut() = Method::from_bytes(req.method.as_bytes())?;
+        // HTTP/1.1 takes the origin-form path and a Host header; HTTP/2 the whole URI, from
+        // which hyper fills :scheme, :authority and :path.
+        *request.uri_mut() = if h2 {
+            uri.clone()
+        } else {
+            let mut parts = hyper::http::uri::Parts::default();
+            parts.path_and_query = Some(
+                uri.path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
+            );
+            Uri::from_parts(parts)?
+        };
+        let headers: &mut HeaderMap = request.headers_mut();
+        headers.reserve(req.headers.len() + 4);
+        let mut has_host = false;
+        let mut has_ua = false;
+        let mut has_encoding = false;
+        for (name, value) in &req.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())?;
+            has_host |= name == header::HOST;
+            has_ua |= name == header::USER_AGENT;
+            has_encoding |= name == header::ACCEPT_ENCODING;
+            headers.append(name, HeaderValue::from_str(value)?);
+        }
+        if let Some(cookie) = cookie {
+            headers.append(header::COOKIE, HeaderValue::from_str(cookie)?);
+        }
+        if !has_encoding && req.method != "HEAD" {
+            // As Go's transport (and so k6) does; the body is decoded transparently.
+            headers.append(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if !has_host && !h2 {
+            let host = match &origin.host_header {
+                Some(v) => v.clone(),
+                None => HeaderValue::from_str(&Origin::authority(&origin.host, origin.port))?,
+            };
+            headers.append(header::HOST, host);
+        }
+        if !has_ua {
+            let ua = match &self.user_agent {
+                Some(v) => v.clone(),
+                None => HeaderValue::from_str(&self.config.user_agent)?,
+            };
+            headers.append(header::USER_AGENT, ua);
+        }
+        Ok(request)
+    }
+}
+
+impl Origin {
+    fn new(secure: bool, host: &str, port: u16) -> Origin {
+        Origin {
+            secure,
+            host: host.to_string(),
+            port,
+            host_header: HeaderValue::from_str(&Origin::authority(host, port)).ok(),
+        }
+    }
+
+    /// The `Host` header's value: the host, and the port unless it is 80 or 443.
+    fn authority(host: &str, port: u16) -> String {
+        if port == 80 || port == 443 {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        }
     }
 }
 

@@ -65,6 +65,10 @@ impl CookieJar {
         path: &str,
         own: &[(String, String)],
     ) -> Option<String> {
+        if self.cookies.is_empty() && own.is_empty() {
+            // The common case, on every request: nothing to send, nothing to allocate.
+            return None;
+        }
         let now = SystemTime::now();
         let host = host.to_ascii_lowercase();
         let mut matching: Vec<&Cookie> = self

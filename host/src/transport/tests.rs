@@ -208,3 +208,19 @@ async fn refused_and_timeout_map_to_k6_codes() {
     };
     assert_eq!(client.send(&bad).await.result.unwrap_err().code(), 1020);
 }
+
+/// A request's future is moved whole on every request (wasmtime boxes a host call's future):
+/// opening a connection, its largest state, is boxed so the per-request future stays small.
+/// Inlining the connect path again makes this future several KB larger.
+#[test]
+fn a_request_future_stays_small() {
+    let mut client = Client::new(test_config());
+    let req = request("GET", "127.0.0.1:9".parse().unwrap());
+    let fut = client.send(&req);
+    let size = std::mem::size_of_val(&fut);
+    println!("Client::send future: {size} bytes");
+    assert!(size <= REQUEST_FUTURE_MAX, "{size} bytes");
+}
+
+/// Bound for [`a_request_future_stays_small`].
+const REQUEST_FUTURE_MAX: usize = 2048;

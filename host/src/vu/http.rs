@@ -234,7 +234,8 @@ async fn perform(
     // A request the sandbox denies costs nothing: the loop below refuses it uncompressed.
     let allowed = || sandbox.denied(&outgoing.url).is_none();
     if let Some(algorithms) = params.compression.as_deref().filter(|_| allowed()) {
-        if let Err(e) = transport::compress_off_worker(&mut outgoing, algorithms).await {
+        // Boxed: rare, and kept out of the request future every request moves.
+        if let Err(e) = Box::pin(transport::compress_off_worker(&mut outgoing, algorithms)).await {
             let outcome = Outcome {
                 result: Err(e),
                 bytes_sent: 0,
@@ -306,7 +307,7 @@ fn response(ex: transport::Exchange) -> http::Response {
             .into_iter()
             .map(|(name, value)| http::Header { name, value })
             .collect(),
-        body: ex.body.to_vec(),
+        body: Vec::from(ex.body),
         timings: http::Timings {
             blocked: ex.timings.blocked,
             connecting: ex.timings.connecting,
