@@ -75,7 +75,11 @@ const WIT: &[(&str, &str)] = &[
     ("websocket.wit", include_str!("../../wit/websocket.wit")),
     ("grpc.wit", include_str!("../../wit/grpc.wit")),
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
+    ("summary.wit", include_str!("../../wit/summary.wit")),
 ];
+
+/// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).
+pub const WORLD: &str = "scenario-with-summary";
 
 /// Imports a JS component has that Volley's sandbox refuses by default: both engines link
 /// `wasi:filesystem` although a scenario never opens a file (nothing is preopened).

@@ -5,6 +5,7 @@ import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
 import { declared } from './k6/metrics.js';
+import { b64encode } from './k6/encoding.js';
 import { drain as runTimers, reset as dropTimers } from './k6/timers.js';
 
 // The script's top level runs once, when the component is built (a snapshot), where there is no
@@ -59,6 +60,32 @@ function parse(data) {
  */
 let execName;
 
+/**
+ * The WIT `handle-summary`: the script's `handleSummary(data)` outputs as a JSON object of
+ * strings (ArrayBuffer and typed-array values as `{ "base64": ... }`), or `undefined` (the WIT
+ * `none`) when the script has none.
+ */
+function summaryOutputs(script, data) {
+  if (typeof script.handleSummary !== 'function') return undefined;
+  try {
+    const out = script.handleSummary(JSON.parse(data));
+    runTimers();
+    const outputs = {};
+    for (const [name, value] of Object.entries(out || {})) {
+      if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+        const bytes = value instanceof ArrayBuffer ? value : value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+        outputs[name] = { base64: b64encode(bytes) };
+      } else {
+        outputs[name] = typeof value === 'string' ? value : JSON.stringify(value);
+      }
+    }
+    return JSON.stringify(outputs);
+  } catch (e) {
+    dropTimers();
+    throw message(e);
+  }
+}
+
 /** The world's exports for the script module namespace `script`. */
 export function exportsFor(script) {
   configure(script.options);
@@ -96,6 +123,10 @@ export function exportsFor(script) {
         dropTimers();
         throw message(e);
       }
+    },
+    handleSummary(data) {
+      running = true;
+      return summaryOutputs(script, data);
     },
     teardown(data) {
       running = true;

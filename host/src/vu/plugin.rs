@@ -8,13 +8,13 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{Scenario, ScenarioPre};
+use super::bindings::{Scenario, ScenarioIndices, ScenarioPre};
 use super::state::VuState;
 use crate::sandbox::Sandbox;
 
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
-pub const WORLD_VERSION: &str = "0.1.3";
+pub const WORLD_VERSION: &str = "0.1.4";
 /// Patch versions of `volley:scenario@0.1` this host can run: up to [`WORLD_VERSION`]'s own.
 const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=patch_of(WORLD_VERSION);
 /// Exports a scenario component must have.
@@ -97,6 +97,11 @@ pub struct PoolSize {
 pub struct Plugin {
     pub(crate) engine: Engine,
     pub(crate) pre: ScenarioPre<VuState>,
+    /// Where the world's exports are in an instance (as `pre` has them, for instances made
+    /// from `pre.instance_pre()` so the raw instance is kept).
+    pub(crate) indices: ScenarioIndices,
+    /// The optional `handle-summary` export (world `scenario-with-summary`, 0.1.4).
+    pub(crate) handle_summary: Option<wasmtime::component::ComponentExportIndex>,
     origin: String,
 }
 
@@ -139,13 +144,22 @@ impl Plugin {
             .map_err(wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(wasm)?;
         let pre = ScenarioPre::new(pre).map_err(wasm)?;
+        let indices = ScenarioIndices::new(pre.instance_pre()).map_err(wasm)?;
+        let handle_summary = super::summary::export_index(&component);
         // Without the ticker a spinning guest would never yield, and no timeout could end it.
         start_epoch_ticker(&engine);
         Ok(Plugin {
             engine,
             pre,
+            indices,
+            handle_summary,
             origin: origin.to_string(),
         })
+    }
+
+    /// Whether the component exports `handle-summary` (k6's `handleSummary`, world 0.1.4).
+    pub fn has_handle_summary(&self) -> bool {
+        self.handle_summary.is_some()
     }
 
     /// The file path or name the plugin came from.
