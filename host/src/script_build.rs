@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub mod engine;
 mod protos;
+pub mod remote;
 
 pub use engine::JsEngine;
 
@@ -163,6 +164,9 @@ pub enum BuildError {
         /// What it says.
         value: String,
     },
+    /// A remote module (`import … from 'https://…'`) could not be used.
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
     /// A file of the build could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -406,7 +410,10 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
     )?;
     let out = scratch.0.join("bundle.js");
     let k6 = format!("--alias:k6={}", scratch.0.join("js").join("k6").display());
-    let user = format!("--alias:volley-script={}", abs.display());
+    let user = format!(
+        "--alias:volley-script={}",
+        with_remote_modules(tc, &scratch, &abs, script)?.display()
+    );
     let engine = format!(
         "--alias:volley-engine={}",
         scratch
@@ -434,6 +441,40 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
     // depend on its (random) name and the bundle's hash is stable.
     run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
     Ok((scratch, out))
+}
+
+/// The script to bundle: `abs` itself, or, when it (or a local module it imports) imports
+/// remote modules, a bundle of it whose URL imports point at their mirrored copies
+/// ([`remote::mirror`]).
+fn with_remote_modules(
+    tc: &Toolchain,
+    scratch: &Scratch,
+    abs: &Path,
+    script: &Path,
+) -> Result<PathBuf, BuildError> {
+    let pre = scratch.0.join("script.js");
+    let outfile = format!("--outfile={}", pre.display());
+    let args: Vec<&std::ffi::OsStr> = vec![
+        abs.as_os_str(),
+        "--bundle".as_ref(),
+        "--format=esm".as_ref(),
+        "--platform=neutral".as_ref(),
+        "--main-fields=module,main".as_ref(),
+        "--external:k6".as_ref(),
+        "--external:k6/*".as_ref(),
+        "--external:volley:*".as_ref(),
+        "--log-level=error".as_ref(),
+        outfile.as_ref(),
+    ];
+    run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
+    let text = std::fs::read_to_string(&pre).map_err(|source| BuildError::Read {
+        path: pre.clone(),
+        source,
+    })?;
+    match remote::mirror(&text, abs, &scratch.0.join("remote"))? {
+        Some(text) => scratch.write("script.js", &text),
+        None => Ok(abs.to_path_buf()),
+    }
 }
 
 /// The version of the embedded `volley:scenario` package (`package volley:scenario@X;`).
