@@ -1,5 +1,5 @@
 //! Remote modules: k6's `import … from 'https://…'` (and `http://`), fetched when the script is
-//! built. Each module is cached by URL and content hash (`remote` in Volley's cache dir) and
+//! built (`http://` only from this machine: k6 takes `https://` alone). Each module is cached by URL and content hash (`remote` in Volley's cache dir) and
 //! pinned in a lock file next to the script (`SCRIPT.lock`: URL = sha256), so a rebuild reuses
 //! the cached copy without the network, and a remote whose content changed fails the build
 //! naming the URL. Relative imports inside a remote module resolve against its URL. jslib.k6.io's
@@ -196,8 +196,13 @@ fn mirror_path(dir: &Path, url: &str) -> Result<PathBuf, RemoteError> {
         reason,
     };
     let u = Url::parse(url).map_err(|_| bad("not a valid URL"))?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(bad("only http:// and https:// modules are fetched"));
+    match u.scheme() {
+        "https" => {}
+        // As k6, no plain HTTP across a network (anyone on the path could change the code);
+        // unlike k6, from this machine (a module server started for development or a test).
+        "http" if is_loopback(&u) => {}
+        "http" => return Err(bad("modules are fetched over https:// (http:// only from 127.0.0.1, ::1 or localhost), as in k6")),
+        _ => return Err(bad("only https:// modules are fetched")),
     }
     if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
         return Err(bad(
@@ -223,6 +228,15 @@ fn mirror_path(dir: &Path, url: &str) -> Result<PathBuf, RemoteError> {
         path.push("index.js");
     }
     Ok(path)
+}
+
+fn is_loopback(u: &Url) -> bool {
+    let host = u.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The built-in module at `url`, if Volley ships one.
@@ -476,6 +490,10 @@ const s = "this is from nowhere";"#;
         );
         assert!(mirror_path(dir, "https://x.test/a.js?v=1").is_err());
         assert!(mirror_path(dir, "ftp://x.test/a.js").is_err());
+        let plain = mirror_path(dir, "http://example.com/a.js").unwrap_err();
+        assert!(plain.to_string().contains("https://"), "{plain}");
+        assert!(mirror_path(dir, "http://localhost:9/a.js").is_ok());
+        assert!(mirror_path(dir, "http://[::1]:9/a.js").is_ok());
     }
 
     #[test]
