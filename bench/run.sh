@@ -39,9 +39,12 @@
 #               picks the engines `volley build` uses (VOLLEY_JS_ENGINE); a tool whose RSS per VU at
 #               the previous VU count would not fit in the free memory at the next is skipped, saying so;
 #               and CPU per VU started: $JS_START_VUS (default 500) VUs x 1 iteration against 1 x 1
+#   shared-array  k6's SharedArray: a $SHARED_MB (default 100) MB CSV parsed into one, read by
+#               $SHARED_VUS (default 1000) VUs (bench/js-shared-array.js, GET + sleep(1)) on Volley
+#               (QuickJS) and k6: peak RSS and CPU-seconds per 100k requests
 #
 # VOLLEY_BIN=path: measure that volley binary instead of building this tree's (the probe is not built).
-# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|dashboard|tls|websocket|grpc|redis|soak|js|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
+# Usage: bench/run.sh [memory|throughput|arrival|scale|outputs|influxdb|dashboard|tls|websocket|grpc|redis|soak|js|shared-array|all]   env: DUR (s, default 10), VUS_LIST, RUNS (default 3)
 # The generator runs on CPU 0 and nginx on CPU 1 (taskset), as in ../shared/bench.
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
@@ -749,6 +752,38 @@ js() {
   done
 }
 
+# shared_array: k6's SharedArray over a $SHARED_MB-MB CSV (default 100) read by $SHARED_VUS VUs
+# (default 1000), GET + sleep(1) for $JS_SLEEP_DUR s: the peak RSS beside the CSV's size, and k6's.
+shared_array() {
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
+  command -v k6 >/dev/null || { echo "k6 is required for the side-by-side figures" >&2; exit 1; }
+  start_nginx
+  local mb="${SHARED_MB:-100}" n="${SHARED_VUS:-1000}" dur="${JS_SLEEP_DUR:-20}" t
+  cp bench/js-shared-array.js "$WORK/js-shared-array.js"
+  python3 - "$WORK/shared-array.csv" "$mb" <<'PY'
+import sys
+path, mb = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    i = size = 0
+    while size < mb * 1000000:
+        line = f"user{i},{i % 97},user{i}@example.com,{'x' * 60}\n"
+        f.write(line)
+        size += len(line)
+        i += 1
+PY
+  # Build (and compile) once outside the measured runs.
+  VOLLEY_JS_TOOLCHAIN="$PWD/plugins/montecarlo-js" "$VOLLEY" run "$WORK/js-shared-array.js" -q --no-summary \
+    -e "BASE_URL=http://127.0.0.1:$PORT" --vus 1 --iterations 1 >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+  echo "== shared-array: a ${mb} MB CSV ($(wc -l < "$WORK/shared-array.csv") rows) in a SharedArray, $n VUs, GET + sleep(1), ${dur}s; median of $RUNS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  js_shared() { js_run "$1" "$WORK/js-shared-array.js" "$n" "$dur"; }
+  rounds shared-array js_shared volley-quickjs k6
+  printf '%-20s %-7s %-10s %-22s %-12s\n' tool VUs requests cpu_s_per_100k_req peak_rss_MB
+  for t in volley-quickjs k6; do
+    read -r _ cpu rss reqs < <(medians shared-array "$t")
+    printf '%-20s %-7s %-10s %-22s %-12s\n' "$t" "$n" "$reqs" "$cpu" "$rss"
+  done
+}
+
 dashboard() {
   command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
   start_nginx
@@ -792,6 +827,7 @@ case "$WHAT" in
   websocket) websocket ;;
   redis) redis ;;
   js) js ;;
+  shared-array) shared_array ;;
   all) memory; echo; throughput; echo; arrival ;;
   *) sed -n 2,46p "$0"; exit 2 ;;
 esac

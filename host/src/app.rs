@@ -163,6 +163,8 @@ pub struct Prepared {
     /// Whether the plugin is a script the user runs from their own disk or stdin: its
     /// `handleSummary` may write files (a component's may not).
     pub own_script: bool,
+    /// The `SharedArray`s the options pass made, read by every VU.
+    pub shared: Arc<crate::vu::SharedData>,
 }
 
 /// Loads the plugin and merges defaults < plugin options < test file < env vars and CLI flags.
@@ -267,7 +269,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         user_layer.env = Some(env);
     }
     let user_env = user_layer.env.clone().unwrap_or_default();
-    let embedded = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
+    let (embedded, shared) = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
     // A user's own script sets what a k6 script sets (setupTimeout, hosts, TLS...); a component
     // or registry entry only shapes its load.
     let (plugin_layer, ignored) = if network == NetworkDefault::Unrestricted {
@@ -308,6 +310,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     }
     Ok(Prepared {
         own_script: network == NetworkDefault::Unrestricted,
+        shared: Arc::new(shared),
         linger: args.k6.linger || config_lingers,
         system_env,
         builtin: plugin_path.is_none(),
@@ -465,37 +468,38 @@ fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
 }
 
 /// Instantiates the plugin once (no pool) to read its embedded default options, with the
-/// user's variables in its environment.
+/// user's variables in its environment: the options pass (VU 0), whose init context also makes
+/// the test's `SharedArray`s, returned beside the options. Its memory limit is the larger of the
+/// sandbox's and [`crate::limits::OPTIONS_PASS_MAX_MEMORY`], so a `SharedArray` callback can
+/// parse a large file once.
 async fn plugin_options(
     wasm: &[u8],
     origin: &str,
     sandbox: &Sandbox,
     env: std::collections::BTreeMap<String, String>,
-) -> Result<Options, AppError> {
+) -> Result<(Options, crate::vu::SharedData), AppError> {
     let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
     let agg = Aggregate::new(Tags::new(), Registry::new());
+    let mut options_pass = sandbox.clone();
+    options_pass.max_memory = options_pass
+        .max_memory
+        .max(crate::limits::OPTIONS_PASS_MAX_MEMORY);
     let mut setup = VuSetup::standalone(
         0,
         "options",
         &agg,
-        Arc::new(sandbox.clone()),
+        Arc::new(options_pass),
         Arc::new(HttpConfig::new(&HttpSettings::default())?),
     );
     setup.env = Arc::new(env);
-    let mut vu = Vu::new(plugin, setup)
-        .await
-        .map_err(|e| AppError::Options {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
-    let text = vu.options().await.map_err(|e| AppError::Options {
+    let failed = |e: crate::vu::GuestError| AppError::Options {
         origin: origin.to_string(),
         message: e.to_string(),
-    })?;
-    Ok(config::parse_options(
-        &text,
-        &format!("{origin} (embedded options)"),
-    )?)
+    };
+    let mut vu = Vu::new(plugin, setup).await.map_err(failed)?;
+    let text = vu.options().await.map_err(failed)?;
+    let options = config::parse_options(&text, &format!("{origin} (embedded options)"))?;
+    Ok((options, vu.take_shared()))
 }
 
 /// `volley inspect`: the resolved options and schedules as JSON.
@@ -704,15 +708,18 @@ async fn prepare_unless_stopped(
 pub(crate) fn plugin_for_this_process(p: &Prepared) -> Result<Arc<Plugin>, AppError> {
     let local_vus = p.test.local_max_vus(&p.segment);
     warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
-    Ok(Arc::new(Plugin::from_bytes(
-        &p.wasm,
-        &p.origin,
-        Some(PoolSize {
-            instances: local_vus.saturating_add(1),
-            max_memory: p.test.sandbox.max_memory,
-        }),
-        &p.test.sandbox,
-    )?))
+    Ok(Arc::new(
+        Plugin::from_bytes(
+            &p.wasm,
+            &p.origin,
+            Some(PoolSize {
+                instances: local_vus.saturating_add(1),
+                max_memory: p.test.sandbox.max_memory,
+            }),
+            &p.test.sandbox,
+        )?
+        .with_shared(p.shared.clone()),
+    ))
 }
 
 /// Raises the open-file limit and warns when the system's limits look too low for `local_vus`

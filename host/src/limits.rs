@@ -16,6 +16,27 @@ const BASE: u64 = 512;
 /// 127.0.0.x: well below the ~28,000 ephemeral ports of one source/destination pair, leaving
 /// room for a VU's batch lanes.
 pub const VUS_PER_LOOPBACK_SOURCE: u32 = 10_000;
+/// What a test's `SharedArray`s may hold in all (their elements' JSON text), by default: 1 GiB,
+/// made once in the options pass and shared by every VU (`vu::init`). The user may set another
+/// limit, up to 4 GiB, with `VOLLEY_MAX_SHARED_DATA_MIB` ([`shared_data_max_bytes`]).
+pub const SHARED_DATA_MAX_BYTES: usize = 1 << 30;
+/// The variable that sets the shared-array limit, in MiB.
+pub const SHARED_DATA_ENV: &str = "VOLLEY_MAX_SHARED_DATA_MIB";
+
+/// The shared-array limit: `VOLLEY_MAX_SHARED_DATA_MIB` when set to a number (capped below
+/// 4 GiB: element offsets are u32), else [`SHARED_DATA_MAX_BYTES`].
+pub fn shared_data_max_bytes() -> usize {
+    std::env::var(SHARED_DATA_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(SHARED_DATA_MAX_BYTES, |mib| {
+            mib.saturating_mul(1 << 20).min(u32::MAX as usize)
+        })
+}
+/// Linear memory of the options pass (one instance, VU 0, at most `vu::INIT_TIMEOUT`): 1 GiB, or
+/// the sandbox's per-VU limit when larger, so a `SharedArray` callback can parse a large file
+/// once while every VU stays within the per-VU limit.
+pub const OPTIONS_PASS_MAX_MEMORY: u64 = 1 << 30;
 
 /// Raises the open-files soft limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile() -> Option<u64> {

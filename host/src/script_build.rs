@@ -1,13 +1,15 @@
 //! `volley build`: turns a k6-style JavaScript scenario into a component.
 //!
-//! The script is bundled with esbuild together with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`,
+//! The script and its own modules are bundled with esbuild into a function run once per VU
+//! (k6's init context, [`init_module`]), then with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
+//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`,
 //! `k6/net/grpc` with the `.proto` files the script loads, and the glue that exports
 //! `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in `wit/` by
 //! the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs for
-//! QuickJS). Both tools come from npm and run on node; they are
-//! looked up in a `node_modules` folder (see [`find_toolchain`]), never installed behind the
-//! user's back. `volley run script.js` builds through [`build_cached`].
+//! QuickJS). The files the script `open()`s ([`files`]) and where its lines came from
+//! ([`source_map`]) are appended as custom sections. Both tools come from npm and run on node;
+//! they are looked up in a `node_modules` folder (see [`find_toolchain`]), never installed
+//! behind the user's back. `volley run script.js` builds through [`build_cached`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,8 +18,11 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod engine;
+mod files;
+mod init_module;
 mod protos;
 pub mod remote;
+mod source_map;
 
 pub use engine::JsEngine;
 
@@ -33,6 +38,7 @@ const SHIM: &[(&str, &str)] = &[
     ("entry.js", include_str!("../../sdk/js/entry.js")),
     ("polyfills.js", include_str!("../../sdk/js/polyfills.js")),
     ("random.js", include_str!("../../sdk/js/random.js")),
+    ("open.js", include_str!("../../sdk/js/open.js")),
     (
         "engine/spidermonkey.js",
         include_str!("../../sdk/js/engine/spidermonkey.js"),
@@ -57,6 +63,7 @@ const SHIM: &[(&str, &str)] = &[
         "k6/execution.js",
         include_str!("../../sdk/js/k6/execution.js"),
     ),
+    ("k6/data.js", include_str!("../../sdk/js/k6/data.js")),
     (
         "k6/net/grpc.js",
         include_str!("../../sdk/js/k6/net/grpc.js"),
@@ -77,6 +84,7 @@ const WIT: &[(&str, &str)] = &[
     ("grpc.wit", include_str!("../../wit/grpc.wit")),
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
     ("summary.wit", include_str!("../../wit/summary.wit")),
+    ("init.wit", include_str!("../../wit/init.wit")),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).
@@ -157,6 +165,26 @@ pub enum BuildError {
         name: String,
         /// The folders searched.
         searched: String,
+    },
+    /// A file the script reads with `open()` was not found.
+    #[error("{script}: {} opens '{name}', which is in none of: {searched} (volley build embeds the files a script names in open('...'), relative to the file naming them)", .module.display())]
+    FileMissing {
+        /// The script.
+        script: PathBuf,
+        /// The file as the script names it.
+        name: String,
+        /// The script or module that names it.
+        module: PathBuf,
+        /// The folders searched.
+        searched: String,
+    },
+    /// The script imports a `k6/…` module Volley does not provide.
+    #[error("{script} imports '{module}', a k6 module Volley does not provide (see docs/k6-compatibility.md for the modules it has)")]
+    UnknownModule {
+        /// The script.
+        script: PathBuf,
+        /// The module as the script names it.
+        module: String,
     },
     /// `VOLLEY_JS_ENGINE` names no engine Volley knows.
     #[error("VOLLEY_JS_ENGINE='{value}' is not a JavaScript engine Volley builds on: use spidermonkey or quickjs")]
@@ -369,9 +397,22 @@ fn run_tool(
     })
 }
 
-/// Bundles `script` with the shim into one ES module; returns the scratch dir and the bundle.
+/// A bundled script: the scratch dir, the bundle, the files it opens (see [`files`]) and where
+/// its lines came from (see [`source_map`]).
+struct Bundle {
+    scratch: Scratch,
+    path: PathBuf,
+    files: Vec<(String, Vec<u8>)>,
+    locations: Vec<u8>,
+}
+
+/// Bundles `script` with the shim into one ES module.
 /// `volley-engine` (what differs between engines at the WIT boundary) is the toolchain engine's.
-fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildError> {
+///
+/// Two esbuild passes: the script and its own modules into a function run once per VU (k6's
+/// init context, [`init_module`]), then the shim's entry module, which imports that function,
+/// into the bundle the engine snapshots.
+fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
     let abs = std::path::absolute(script).map_err(|source| BuildError::Read {
         path: script.to_path_buf(),
         source,
@@ -408,12 +449,17 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
             "// .proto files the script loads, read by `volley build`.\nexport default {protos};\n"
         ),
     )?;
+    // From the scratch dir, so the paths esbuild writes into the bundle's comments do not
+    // depend on its (random) name and the bundle's hash is stable.
+    let user = with_remote_modules(tc, &scratch, &abs, script)?;
+    let args = init_module::esbuild_args(&user, &scratch.0);
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
+    let shim: Vec<&str> = SHIM.iter().map(|(rel, _)| *rel).collect();
+    let modules = init_module::write(&scratch.0, script, &shim)?;
+    let opened = files::embedded(&abs, &modules)?;
     let out = scratch.0.join("bundle.js");
     let k6 = format!("--alias:k6={}", scratch.0.join("js").join("k6").display());
-    let user = format!(
-        "--alias:volley-script={}",
-        with_remote_modules(tc, &scratch, &abs, script)?.display()
-    );
     let engine = format!(
         "--alias:volley-engine={}",
         scratch
@@ -432,15 +478,20 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<(Scratch, PathBuf), BuildErro
         "--main-fields=module,main".as_ref(),
         "--external:volley:*".as_ref(),
         "--log-level=warning".as_ref(),
+        "--sourcemap".as_ref(),
         k6.as_ref(),
-        user.as_ref(),
         engine.as_ref(),
         outfile.as_ref(),
     ];
-    // From the scratch dir, so the paths esbuild writes into the bundle's comments do not
-    // depend on its (random) name and the bundle's hash is stable.
     run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
-    Ok((scratch, out))
+    let map = std::fs::read_to_string(scratch.0.join("bundle.js.map")).unwrap_or_default();
+    let locations = source_map::section(&map, &scratch.0);
+    Ok(Bundle {
+        scratch,
+        path: out,
+        files: opened,
+        locations,
+    })
 }
 
 /// The script to bundle: `abs` itself, or, when it (or a local module it imports) imports
@@ -514,6 +565,19 @@ fn componentize(
     )
 }
 
+/// Appends `section` (a custom section: the files `open()` reads) to the component `path`.
+fn append(path: &Path, section: &[u8]) -> Result<(), BuildError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(section))
+        .map_err(|source| BuildError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -578,12 +642,20 @@ pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
     }
     let started = Instant::now();
     let tc = find_toolchain(script, JsEngine::from_env()?)?;
-    let (scratch, bundled) = bundle(&tc, script)?;
+    let Bundle {
+        scratch,
+        path: bundled,
+        files: opened,
+        locations,
+    } = bundle(&tc, script)?;
     let mut h = Sha256::new();
     h.update(std::fs::read(&bundled).map_err(|source| BuildError::Read {
         path: bundled.clone(),
         source,
     })?);
+    let mut section = files::section(&opened);
+    section.extend(locations);
+    h.update(&section);
     for (name, text) in WIT {
         h.update(name.as_bytes());
         h.update(text.as_bytes());
@@ -605,6 +677,7 @@ pub fn build_cached(script: &Path) -> Result<Built, BuildError> {
     }
     let tmp = dir.join(format!("{key}.{}.tmp.wasm", std::process::id()));
     componentize(&tc, &scratch, &bundled, script, &tmp)?;
+    append(&tmp, &section)?;
     std::fs::rename(&tmp, &path).map_err(|source| BuildError::Write {
         path: path.clone(),
         source,

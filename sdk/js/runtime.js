@@ -1,23 +1,24 @@
-// Volley's glue between a k6-style ES module and the volley:scenario world: k6's globals
-// (__ENV, __VU, __ITER), and the world's exports (options, setup, iteration, teardown) built
-// from the script's `options`, `setup`, `default` (or the scenario's `exec`) and `teardown`.
+// Volley's glue between a k6 script and the volley:scenario world: k6's init context (the
+// script's top level, run once per VU), k6's globals (__ENV, __VU, __ITER), and the world's
+// exports (options, setup, iteration, teardown) built from the script's `options`, `setup`,
+// `default` (or the scenario's `exec`) and `teardown`.
 import { env, id, iteration as iterationNumber, exec } from 'volley:scenario/vu@0.1.1';
+import { failed } from 'volley:scenario/init@0.1.1';
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
 import { declared } from './k6/metrics.js';
 import { b64encode } from './k6/encoding.js';
 import { drain as runTimers, reset as dropTimers } from './k6/timers.js';
 
-// The script's top level runs once, when the component is built (a snapshot), where there is no
-// test and no VU yet. `running` turns true on the first call of an export.
+// The shim's own top level runs once, when the component is built (a snapshot), where there is
+// no test and no VU yet; `running` turns true when a VU first calls an export.
 let running = false;
 
 function envVar(name) {
   if (typeof name !== 'string') return undefined;
   if (!running) {
     throw new Error(
-      `__ENV.${name} is read at the top level of the script, which runs when the component is built, ` +
-        'not per VU: read __ENV inside default(), setup() or a function they call',
+      `__ENV.${name} is read while the component is built (the shim's top level), not in a VU`,
     );
   }
   const value = env(name);
@@ -34,13 +35,12 @@ const ENV = new Proxy(
   },
 );
 
-// __ENV, __VU and __ITER on the global object. This module is imported before the script, so
-// they exist while the script's own top level runs.
+// __ENV, __VU and __ITER on the global object, there when the script's top level runs.
 Object.defineProperty(globalThis, '__ENV', { value: ENV, configurable: true });
-// As in k6's init context, __VU and __ITER are 0 at the top level.
+// __VU is the VU's number, also in its init context (0 in the options pass); __ITER is 0 there.
 Object.defineProperty(globalThis, '__VU', { get: () => (running ? id() : 0), configurable: true });
 Object.defineProperty(globalThis, '__ITER', {
-  get: () => (running ? Number(iterationNumber()) : 0),
+  get: () => (running && !initializing ? Number(iterationNumber()) : 0),
   configurable: true,
 });
 
@@ -86,21 +86,73 @@ function summaryOutputs(script, data) {
   }
 }
 
-/** The world's exports for the script module namespace `script`. */
-export function exportsFor(script) {
-  configure(script.options);
+/** Whether the script's top level is running (k6's init context). */
+export let initializing = false;
+
+/**
+ * k6's `require` inside the script: the snapshot's shim module `name` as a CommonJS module
+ * (`__esModule`, so `import http from 'k6/http'` is its default export).
+ */
+function requireFrom(modules) {
+  const cache = {};
+  return function require(name) {
+    if (name in cache) return cache[name];
+    const ns = modules[name];
+    if (ns === undefined) throw new Error(`module '${name}' is not available in Volley`);
+    const m = { __esModule: true };
+    for (const key of Object.keys(ns)) {
+      Object.defineProperty(m, key, { get: () => ns[key], enumerable: true });
+    }
+    cache[name] = m;
+    return m;
+  };
+}
+
+/** The world's exports for the script function `main` (see user.js) and its shim `modules`. */
+export function exportsFor(main, modules) {
+  const require = requireFrom(modules);
+  let script;
+  let failure;
+
+  /** Runs this VU's init context once: the script's top level; throws what it threw. */
+  function init() {
+    if (script !== undefined) return script;
+    if (failure !== undefined) throw failure;
+    running = true;
+    initializing = true;
+    const module = { exports: {} };
+    try {
+      main(require, module, module.exports);
+      script = module.exports;
+      configure(script.options);
+      return script;
+    } catch (e) {
+      failure = message(e);
+      // The host fails the run with it (k6: exit 107), rather than every iteration.
+      failed(failure);
+      throw failure;
+    } finally {
+      initializing = false;
+    }
+  }
+
   return {
     options() {
-      running = true;
+      try {
+        init();
+      } catch (_) {
+        // Reported through init.failed: the host fails the VU (k6: exit 107) with its message.
+        return '';
+      }
       // The metrics the top level created are declared, so thresholds may name them.
       const metrics = { ...declared, ...(script.options || {}).metrics };
       if (script.options === undefined && Object.keys(metrics).length === 0) return '';
       return toToml(Object.keys(metrics).length ? { ...script.options, metrics } : script.options);
     },
     setup() {
-      running = true;
-      if (typeof script.setup !== 'function') return '';
       try {
+        init();
+        if (typeof script.setup !== 'function') return '';
         const data = script.setup();
         runTimers();
         return data === undefined ? '' : JSON.stringify(data);
@@ -110,7 +162,7 @@ export function exportsFor(script) {
       }
     },
     iteration(data) {
-      running = true;
+      init();
       if (execName === undefined) execName = exec();
       const name = execName;
       const fn = name === 'default' ? script.default : script[name];
@@ -125,13 +177,12 @@ export function exportsFor(script) {
       }
     },
     handleSummary(data) {
-      running = true;
-      return summaryOutputs(script, data);
+      return summaryOutputs(init(), data);
     },
     teardown(data) {
-      running = true;
-      if (typeof script.teardown !== 'function') return;
       try {
+        init();
+        if (typeof script.teardown !== 'function') return;
         script.teardown(parse(data));
         runTimers();
       } catch (e) {

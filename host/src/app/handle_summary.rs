@@ -63,7 +63,8 @@ async fn call(
     no_color: bool,
 ) -> Result<Option<Vec<hs::Output>>, String> {
     let plugin = Plugin::from_bytes(&p.wasm, &p.origin, None, &p.test.sandbox)
-        .map_err(|e| format!("handleSummary: {e}"))?;
+        .map_err(|e| format!("handleSummary: {e}"))?
+        .with_shared(p.shared.clone());
     if !plugin.has_handle_summary() {
         return Ok(None);
     }

@@ -30,5 +30,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
+    checks, group, grpc, http, init, log, metrics, tcp, timing, vu, websocket,
 };

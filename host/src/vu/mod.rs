@@ -7,6 +7,8 @@ mod failure;
 mod fiber_stack;
 mod grpc;
 mod http;
+mod init;
+mod locations;
 mod plugin;
 mod recorder;
 mod state;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
+pub use init::SharedData;
 pub use plugin::{maps_per_vu, Plugin, PluginError, PoolSize, WORLD_VERSION};
 pub use recorder::Recorder;
 pub use state::{VuSetup, VuState};
@@ -60,18 +63,27 @@ pub struct Vu {
     raw: Option<wasmtime::component::Instance>,
     /// Whether the current Store has had an instance (then a new instance needs a new Store).
     used: bool,
+    /// What `options` returned when the instance's init context ran (see [`Vu::instance`]).
+    init_options: Option<String>,
 }
 
 impl Vu {
     /// Creates and instantiates a VU.
     pub async fn new(plugin: Arc<Plugin>, setup: VuSetup) -> Result<Vu, GuestError> {
-        let store = new_store(&plugin, VuState::new(setup));
+        let mut state = VuState::new(setup);
+        state.init.files = plugin.files.clone();
+        state.init.shared = match &plugin.shared {
+            Some(made) => init::Shared::Made(made.clone()),
+            None => init::Shared::Making(SharedData::default()),
+        };
+        let store = new_store(&plugin, state);
         let mut vu = Vu {
             plugin,
             store: Some(store),
             instance: None,
             raw: None,
             used: false,
+            init_options: None,
         };
         vu.instance().await?;
         Ok(vu)
@@ -91,6 +103,9 @@ impl Vu {
     /// Calls the guest's `options` export, bounded by [`INIT_TIMEOUT`].
     pub async fn options(&mut self) -> Result<String, GuestError> {
         self.instance().await?;
+        if let Some(text) = self.init_options.take() {
+            return Ok(text);
+        }
         let (inst, store) = self.parts()?;
         let r = bounded("options()", INIT_TIMEOUT, inst.call_options(store)).await;
         self.settle_bounded(r.map(|r| r.map(Ok)))
@@ -184,7 +199,39 @@ impl Vu {
         let inst = plugin.indices.load(self.store(), &raw).map_err(failed)?;
         self.instance = Some(inst);
         self.raw = Some(raw);
+        if self.plugin.runs_init {
+            self.run_init().await?;
+        }
         Ok(())
+    }
+
+    /// Runs the new instance's init context (k6's: the script's top level, once per VU) by
+    /// calling `options`, which runs it first; keeps what it returned for [`Vu::options`].
+    /// An error the init context reported through `init.failed` is returned as it was thrown.
+    async fn run_init(&mut self) -> Result<(), GuestError> {
+        self.state().init.in_init = true;
+        self.state().init.failure = None;
+        let (inst, store) = self.parts()?;
+        let r = bounded("the init context", INIT_TIMEOUT, inst.call_options(store)).await;
+        self.state().init.in_init = false;
+        let r = self.settle_bounded(r.map(|r| r.map(Ok)));
+        if let Some(message) = self.state().init.failure.take() {
+            self.discard_instance();
+            return Err(GuestError::Failed(self.plugin.locations.rewrite(&message)));
+        }
+        self.init_options = Some(r?);
+        Ok(())
+    }
+
+    /// The shared arrays this VU's init context made (the options pass); empty for any other VU.
+    pub fn take_shared(&mut self) -> SharedData {
+        match std::mem::replace(
+            &mut self.state().init.shared,
+            init::Shared::Made(Arc::default()),
+        ) {
+            init::Shared::Making(data) => data,
+            init::Shared::Made(_) => SharedData::default(),
+        }
     }
 
     /// [`Vu::settle`] for a call cut short by [`bounded`]: the instance is dropped.
@@ -204,7 +251,7 @@ impl Vu {
     fn settle<T>(&mut self, r: wasmtime::Result<Result<T, String>>) -> Result<T, GuestError> {
         match r {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(msg)) => Err(GuestError::Failed(msg)),
+            Ok(Err(msg)) => Err(GuestError::Failed(self.plugin.locations.rewrite(&msg))),
             Err(trap) => {
                 self.instance = None;
                 Err(GuestError::Trap(trap_message(&trap)))

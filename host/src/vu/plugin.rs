@@ -2,6 +2,7 @@
 //! (cached on disk by content and engine settings), and pre-instantiates it for cheap VUs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
@@ -9,6 +10,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::{Scenario, ScenarioIndices, ScenarioPre};
+use super::init::{custom_section, Files, SharedData, FILES_SECTION};
+use super::locations::{self, Locations};
 use super::state::VuState;
 use crate::sandbox::Sandbox;
 
@@ -103,6 +106,14 @@ pub struct Plugin {
     /// The optional `handle-summary` export (world `scenario-with-summary`, 0.1.4).
     pub(crate) handle_summary: Option<wasmtime::component::ComponentExportIndex>,
     origin: String,
+    /// Whether the component imports `init` (0.1.4): each new instance runs its init context.
+    pub(crate) runs_init: bool,
+    /// The files `volley build` embedded for `open()`.
+    pub(crate) files: Arc<Files>,
+    /// Where the bundle's lines came from, for error messages.
+    pub(crate) locations: Locations,
+    /// The test's shared arrays; `None` until the options pass made them (its VU makes them).
+    pub(crate) shared: Option<Arc<SharedData>>,
 }
 
 impl Plugin {
@@ -136,8 +147,26 @@ impl Plugin {
         let per_instance = core_instances_per_component(bytes);
         let engine =
             Engine::new(&engine_config(pool, per_instance, cow_image(bytes))).map_err(wasm)?;
+        let malformed = |name: &str| PluginError::Wasm {
+            origin: origin.to_string(),
+            message: format!("its custom section '{name}' is malformed"),
+        };
+        let files = match custom_section(bytes, FILES_SECTION) {
+            Some(payload) => Files::parse(payload).ok_or_else(|| malformed(FILES_SECTION))?,
+            None => Files::default(),
+        };
+        let locations = match custom_section(bytes, locations::SECTION) {
+            Some(payload) => {
+                Locations::parse(payload).ok_or_else(|| malformed(locations::SECTION))?
+            }
+            None => Locations::default(),
+        };
         let component = compile_cached(&engine, bytes).map_err(wasm)?;
         check_world(&engine, &component, origin, sandbox)?;
+        let runs_init = component
+            .component_type()
+            .imports(&engine)
+            .any(|(name, _)| name.starts_with("volley:scenario/init@"));
         let mut linker: Linker<VuState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm)?;
         Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
@@ -154,12 +183,22 @@ impl Plugin {
             indices,
             handle_summary,
             origin: origin.to_string(),
+            runs_init,
+            files: Arc::new(files),
+            locations,
+            shared: None,
         })
     }
 
     /// Whether the component exports `handle-summary` (k6's `handleSummary`, world 0.1.4).
     pub fn has_handle_summary(&self) -> bool {
         self.handle_summary.is_some()
+    }
+
+    /// The shared arrays the options pass made, for this plugin's VUs to read.
+    pub fn with_shared(mut self, shared: Arc<SharedData>) -> Plugin {
+        self.shared = Some(shared);
+        self
     }
 
     /// The file path or name the plugin came from.

@@ -57,6 +57,8 @@ pub struct VuState {
     pub(super) grpc_slots: Slots,
     /// The VU's log (`log.write`, stdout and stderr share its byte allowance).
     log: Arc<GuestLog>,
+    /// k6's init context: embedded files, shared arrays, the init failure (`init.rs`).
+    pub(super) init: super::init::InitState,
 }
 
 /// What a new VU needs to know.
@@ -127,6 +129,7 @@ impl VuState {
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
             log,
+            init: super::init::InitState::empty(),
         }
     }
 }
