@@ -239,6 +239,24 @@ fn is_loopback(u: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `to` as a module specifier relative to the folder `from` (`./a/b.js`, `../../c.js`).
+fn relative(from: &Path, to: &Path) -> String {
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let ups = from.len() - common;
+    let mut out = if ups == 0 {
+        "./".to_string()
+    } else {
+        "../".repeat(ups)
+    };
+    let rest: Vec<String> = to[common..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    out.push_str(&rest.join("/"));
+    out
+}
+
 /// The built-in module at `url`, if Volley ships one.
 fn builtin(url: &str) -> Option<&'static str> {
     let rest = url.strip_prefix("https://jslib.k6.io/k6-summary/")?;
@@ -420,12 +438,12 @@ pub fn mirror(text: &str, script: &Path, dir: &Path) -> Result<Option<String>, R
             local.push(dep.clone());
             queue.push_back(dep);
         }
-        // Every URL import (relative ones resolved) points at its mirrored file.
+        // Every URL import (relative ones resolved) points at its mirrored file, by a relative
+        // path: the bundle, whose hash keys the build cache, must not name the scratch folder.
+        let from = path.parent().unwrap_or(dir).to_path_buf();
         let rewritten = rewrite(&content, |spec| {
             let target = resolve(spec, base.as_ref())?;
-            mirror_path(dir, &target)
-                .ok()
-                .map(|p| p.display().to_string())
+            mirror_path(dir, &target).ok().map(|p| relative(&from, &p))
         });
         write(&path, rewritten.as_bytes())?;
     }
@@ -445,9 +463,11 @@ pub fn mirror(text: &str, script: &Path, dir: &Path) -> Result<Option<String>, R
         );
         write(&fetcher.lock_path, text.as_bytes())?;
     }
+    // The rewritten bundle is written next to `dir`.
+    let from = dir.parent().unwrap_or(dir).to_path_buf();
     Ok(Some(rewrite(text, |spec| {
         is_url(spec)
-            .then(|| seen.get(spec).map(|p| p.display().to_string()))
+            .then(|| seen.get(spec).map(|p| relative(&from, p)))
             .flatten()
     })))
 }
@@ -494,6 +514,19 @@ const s = "this is from nowhere";"#;
         assert!(plain.to_string().contains("https://"), "{plain}");
         assert!(mirror_path(dir, "http://localhost:9/a.js").is_ok());
         assert!(mirror_path(dir, "http://[::1]:9/a.js").is_ok());
+    }
+
+    #[test]
+    fn mirrored_imports_are_relative_so_the_bundle_names_no_scratch_folder() {
+        let m = Path::new("/s/remote");
+        assert_eq!(
+            relative(Path::new("/s"), &m.join("https/x.test/a.js")),
+            "./remote/https/x.test/a.js"
+        );
+        assert_eq!(
+            relative(&m.join("https/x.test/lib"), &m.join("http/h_1/b.js")),
+            "../../../http/h_1/b.js"
+        );
     }
 
     #[test]
