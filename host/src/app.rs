@@ -23,6 +23,7 @@ use crate::target::montecarlo::{self, RunningTarget, TargetConfig, TargetError};
 use crate::transport::{HttpConfig, HttpSettings};
 use crate::vu::{GuestError, Plugin, PluginError, PoolSize, Vu, VuSetup};
 
+mod handle_summary;
 mod stdin;
 
 /// The Monte Carlo scenario component, built from `plugins/montecarlo` by build.rs.
@@ -159,6 +160,9 @@ pub struct Prepared {
     pub system_env: Vec<String>,
     /// Whether to keep running after the test until Ctrl-C (k6's `--linger`).
     pub linger: bool,
+    /// Whether the plugin is a script the user runs from their own disk or stdin: its
+    /// `handleSummary` may write files (a component's may not).
+    pub own_script: bool,
     /// The `SharedArray`s the options pass made, read by every VU.
     pub shared: Arc<crate::vu::SharedData>,
 }
@@ -305,6 +309,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         }
     }
     Ok(Prepared {
+        own_script: network == NetworkDefault::Unrestricted,
         shared: Arc::new(shared),
         linger: args.k6.linger || config_lingers,
         system_env,
@@ -651,12 +656,16 @@ pub async fn run(args: &RunArgs, signal: watch::Receiver<bool>) -> Result<i32, A
         t.shutdown().await;
     }
     let results = Results::collect(&p.test, &aggregate, run_facts(&report, &p.segment));
+    // k6: a script's handleSummary replaces the default summary (not with --no-summary).
+    let replaced = p.test.summary.enabled
+        && handle_summary::run(&p, &results, &aggregate, args.k6.no_color).await;
     let rendered = write_results(
         report_path.as_deref(),
         live.is_some(),
         &p,
         &results,
         &aggregate,
+        !replaced,
     )?;
     if let (Some(live), Some((body, page))) = (live, rendered) {
         live.finish(body, page).await;
@@ -815,7 +824,7 @@ fn report_title(p: &Prepared) -> String {
     format!("Volley report: {}", p.origin)
 }
 
-/// Prints the summary and writes the HTML report (to `report_path`) and the JSON export, as
+/// Prints the summary (unless `handleSummary` replaced it) and writes the HTML report (to `report_path`) and the JSON export, as
 /// asked. Returns the report's body and whole page when there is a report or a dashboard.
 fn write_results(
     report_path: Option<&std::path::Path>,
@@ -823,8 +832,9 @@ fn write_results(
     p: &Prepared,
     results: &Results,
     aggregate: &Aggregate,
+    default_summary: bool,
 ) -> Result<Option<(String, String)>, AppError> {
-    if p.test.summary.enabled {
+    if p.test.summary.enabled && default_summary {
         logging::to_stdout(&summary::render(results));
     }
     let mut rendered = None;

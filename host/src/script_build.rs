@@ -21,6 +21,7 @@ pub mod engine;
 mod files;
 mod init_module;
 mod protos;
+pub mod remote;
 mod source_map;
 
 pub use engine::JsEngine;
@@ -82,8 +83,12 @@ const WIT: &[(&str, &str)] = &[
     ("websocket.wit", include_str!("../../wit/websocket.wit")),
     ("grpc.wit", include_str!("../../wit/grpc.wit")),
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
+    ("summary.wit", include_str!("../../wit/summary.wit")),
     ("init.wit", include_str!("../../wit/init.wit")),
 ];
+
+/// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).
+pub const WORLD: &str = "scenario-with-summary";
 
 /// Imports a JS component has that Volley's sandbox refuses by default: both engines link
 /// `wasi:filesystem` although a scenario never opens a file (nothing is preopened).
@@ -187,6 +192,9 @@ pub enum BuildError {
         /// What it says.
         value: String,
     },
+    /// A remote module (`import … from 'https://…'`) could not be used.
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
     /// A file of the build could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -443,7 +451,8 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
     )?;
     // From the scratch dir, so the paths esbuild writes into the bundle's comments do not
     // depend on its (random) name and the bundle's hash is stable.
-    let args = init_module::esbuild_args(&abs, &scratch.0);
+    let user = with_remote_modules(tc, &scratch, &abs, script)?;
+    let args = init_module::esbuild_args(&user, &scratch.0);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
     let shim: Vec<&str> = SHIM.iter().map(|(rel, _)| *rel).collect();
@@ -483,6 +492,40 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
         files: opened,
         locations,
     })
+}
+
+/// The script to bundle: `abs` itself, or, when it (or a local module it imports) imports
+/// remote modules, a bundle of it whose URL imports point at their mirrored copies
+/// ([`remote::mirror`]).
+fn with_remote_modules(
+    tc: &Toolchain,
+    scratch: &Scratch,
+    abs: &Path,
+    script: &Path,
+) -> Result<PathBuf, BuildError> {
+    let pre = scratch.0.join("script.js");
+    let outfile = format!("--outfile={}", pre.display());
+    let args: Vec<&std::ffi::OsStr> = vec![
+        abs.as_os_str(),
+        "--bundle".as_ref(),
+        "--format=esm".as_ref(),
+        "--platform=neutral".as_ref(),
+        "--main-fields=module,main".as_ref(),
+        "--external:k6".as_ref(),
+        "--external:k6/*".as_ref(),
+        "--external:volley:*".as_ref(),
+        "--log-level=error".as_ref(),
+        outfile.as_ref(),
+    ];
+    run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
+    let text = std::fs::read_to_string(&pre).map_err(|source| BuildError::Read {
+        path: pre.clone(),
+        source,
+    })?;
+    match remote::mirror(&text, abs, &scratch.0.join("remote"))? {
+        Some(text) => scratch.write("script.js", &text),
+        None => Ok(abs.to_path_buf()),
+    }
 }
 
 /// The version of the embedded `volley:scenario` package (`package volley:scenario@X;`).

@@ -20,3 +20,5 @@ export const setup = world.setup;
 export const iteration = world.iteration;
 /** The script's `teardown(data)`. */
 export const teardown = world.teardown;
+/** The script's `handleSummary(data)` outputs as JSON, or none without one (world 0.1.4). */
+export const handleSummary = world.handleSummary;

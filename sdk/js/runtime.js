@@ -7,6 +7,7 @@ import { failed } from 'volley:scenario/init@0.1.1';
 import { toToml } from './toml.js';
 import { configure } from './k6/http.js';
 import { declared } from './k6/metrics.js';
+import { b64encode } from './k6/encoding.js';
 import { drain as runTimers, reset as dropTimers } from './k6/timers.js';
 
 // The shim's own top level runs once, when the component is built (a snapshot), where there is
@@ -58,6 +59,32 @@ function parse(data) {
  * asked once instead of once per iteration (a host call costs more than the cache).
  */
 let execName;
+
+/**
+ * The WIT `handle-summary`: the script's `handleSummary(data)` outputs as a JSON object of
+ * strings (ArrayBuffer and typed-array values as `{ "base64": ... }`), or `undefined` (the WIT
+ * `none`) when the script has none.
+ */
+function summaryOutputs(script, data) {
+  if (typeof script.handleSummary !== 'function') return undefined;
+  try {
+    const out = script.handleSummary(JSON.parse(data));
+    runTimers();
+    const outputs = {};
+    for (const [name, value] of Object.entries(out || {})) {
+      if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+        const bytes = value instanceof ArrayBuffer ? value : value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+        outputs[name] = { base64: b64encode(bytes) };
+      } else {
+        outputs[name] = typeof value === 'string' ? value : JSON.stringify(value);
+      }
+    }
+    return JSON.stringify(outputs);
+  } catch (e) {
+    dropTimers();
+    throw message(e);
+  }
+}
 
 /** Whether the script's top level is running (k6's init context). */
 export let initializing = false;
@@ -150,6 +177,9 @@ export function exportsFor(main, modules) {
         dropTimers();
         throw message(e);
       }
+    },
+    handleSummary(data) {
+      return summaryOutputs(init(), data);
     },
     teardown(data) {
       try {

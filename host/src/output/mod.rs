@@ -4,6 +4,7 @@
 pub mod dashboard;
 pub mod export;
 pub mod format;
+pub mod handle_summary;
 pub mod influxdb;
 pub mod merge;
 pub mod prometheus;

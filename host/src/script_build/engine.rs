@@ -75,8 +75,8 @@ impl JsEngine {
         }
     }
 
-    /// The tool's arguments: the `bundle` against the WIT folder `wit` (world `scenario`) into
-    /// `out`.
+    /// The tool's arguments: the `bundle` against the WIT folder `wit` (world
+    /// [`super::WORLD`]) into `out`.
     pub fn args<'a>(self, bundle: &'a Path, wit: &'a Path, out: &'a Path) -> Vec<&'a OsStr> {
         match self {
             // -d http -d fetch-event: without them the component imports wasi:http for `fetch`;
@@ -86,7 +86,7 @@ impl JsEngine {
                 "--wit".as_ref(),
                 wit.as_os_str(),
                 "--world-name".as_ref(),
-                "scenario".as_ref(),
+                super::WORLD.as_ref(),
                 "-d".as_ref(),
                 "http".as_ref(),
                 "-d".as_ref(),
@@ -100,7 +100,7 @@ impl JsEngine {
                 "--wit".as_ref(),
                 wit.as_os_str(),
                 "--world".as_ref(),
-                "scenario".as_ref(),
+                super::WORLD.as_ref(),
                 "--js".as_ref(),
                 bundle.as_os_str(),
                 "-o".as_ref(),

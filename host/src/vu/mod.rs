@@ -12,6 +12,7 @@ mod locations;
 mod plugin;
 mod recorder;
 mod state;
+mod summary;
 mod tcp;
 mod websocket;
 
@@ -25,6 +26,7 @@ pub use init::SharedData;
 pub use plugin::{maps_per_vu, Plugin, PluginError, PoolSize, WORLD_VERSION};
 pub use recorder::Recorder;
 pub use state::{VuSetup, VuState};
+pub use summary::HANDLE_SUMMARY_TIMEOUT;
 
 use bindings::Scenario;
 
@@ -57,6 +59,8 @@ pub struct Vu {
     /// Always `Some` except while being replaced in [`Vu::instance`].
     store: Option<Store<VuState>>,
     instance: Option<Scenario>,
+    /// The component instance behind `instance` (for exports the bindings do not require).
+    raw: Option<wasmtime::component::Instance>,
     /// Whether the current Store has had an instance (then a new instance needs a new Store).
     used: bool,
     /// What `options` returned when the instance's init context ran (see [`Vu::instance`]).
@@ -77,6 +81,7 @@ impl Vu {
             plugin,
             store: Some(store),
             instance: None,
+            raw: None,
             used: false,
             init_options: None,
         };
@@ -177,20 +182,23 @@ impl Vu {
         }
         self.used = true;
         let plugin = self.plugin.clone();
-        let inst = bounded(
-            "instantiation",
-            INIT_TIMEOUT,
-            plugin.pre.instantiate_async(self.store()),
-        )
-        .await?
-        .map_err(|e| {
+        let failed = |e: wasmtime::Error| {
             let e = format!("{e:#}");
             match crate::limits::explain(&e) {
                 Some(limit) => GuestError::Trap(format!("instantiation failed: {e}: {limit}")),
                 None => GuestError::Trap(format!("instantiation failed: {e}")),
             }
-        })?;
+        };
+        let raw = bounded(
+            "instantiation",
+            INIT_TIMEOUT,
+            plugin.pre.instance_pre().instantiate_async(self.store()),
+        )
+        .await?
+        .map_err(failed)?;
+        let inst = plugin.indices.load(self.store(), &raw).map_err(failed)?;
         self.instance = Some(inst);
+        self.raw = Some(raw);
         if self.plugin.runs_init {
             self.run_init().await?;
         }

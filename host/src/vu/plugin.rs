@@ -9,7 +9,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{Scenario, ScenarioPre};
+use super::bindings::{Scenario, ScenarioIndices, ScenarioPre};
 use super::init::{custom_section, Files, SharedData, FILES_SECTION};
 use super::locations::{self, Locations};
 use super::state::VuState;
@@ -100,6 +100,11 @@ pub struct PoolSize {
 pub struct Plugin {
     pub(crate) engine: Engine,
     pub(crate) pre: ScenarioPre<VuState>,
+    /// Where the world's exports are in an instance (as `pre` has them, for instances made
+    /// from `pre.instance_pre()` so the raw instance is kept).
+    pub(crate) indices: ScenarioIndices,
+    /// The optional `handle-summary` export (world `scenario-with-summary`, 0.1.4).
+    pub(crate) handle_summary: Option<wasmtime::component::ComponentExportIndex>,
     origin: String,
     /// Whether the component imports `init` (0.1.4): each new instance runs its init context.
     pub(crate) runs_init: bool,
@@ -181,17 +186,26 @@ impl Plugin {
             .map_err(wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(wasm)?;
         let pre = ScenarioPre::new(pre).map_err(wasm)?;
+        let indices = ScenarioIndices::new(pre.instance_pre()).map_err(wasm)?;
+        let handle_summary = super::summary::export_index(&component);
         // Without the ticker a spinning guest would never yield, and no timeout could end it.
         start_epoch_ticker(&engine);
         Ok(Plugin {
             engine,
             pre,
+            indices,
+            handle_summary,
             origin: origin.to_string(),
             runs_init,
             files: Arc::new(files),
             locations,
             shared: None,
         })
+    }
+
+    /// Whether the component exports `handle-summary` (k6's `handleSummary`, world 0.1.4).
+    pub fn has_handle_summary(&self) -> bool {
+        self.handle_summary.is_some()
     }
 
     /// The shared arrays the options pass made, for this plugin's VUs to read.
