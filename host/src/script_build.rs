@@ -75,6 +75,7 @@ const WIT: &[(&str, &str)] = &[
     ("websocket.wit", include_str!("../../wit/websocket.wit")),
     ("grpc.wit", include_str!("../../wit/grpc.wit")),
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
+    ("execution.wit", include_str!("../../wit/execution.wit")),
 ];
 
 /// Imports a JS component has that Volley's sandbox refuses by default: both engines link

@@ -104,6 +104,11 @@ impl VuTask {
             done += 1;
             let started = Instant::now();
             match self.iterate(&mut vu).await {
+                // `test.abort()` (k6/execution) cuts its iteration short and stops the test.
+                Some(Err(GuestError::Aborted(_))) | None => {
+                    vu.discard_instance();
+                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                }
                 Some(result) => {
                     // As k6: an iteration that failed (an exception there, an error or a trap
                     // here) still completed; its error is logged.
@@ -113,10 +118,6 @@ impl VuTask {
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     vu.state().recorder.iteration(ms);
                     self.counters.complete.fetch_add(1, Ordering::Relaxed);
-                }
-                None => {
-                    vu.discard_instance();
-                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

@@ -20,6 +20,7 @@ wasmtime::component::bindgen!({
         "volley:scenario/tcp.connect": async,
         "volley:scenario/tcp.[method]connection.write": async,
         "volley:scenario/tcp.[method]connection.read": async,
+        "volley:scenario/execution.abort": trappable,
     },
     exports: { default: async },
     with: {
@@ -30,5 +31,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
+    checks, execution, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
 };

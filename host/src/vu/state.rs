@@ -57,6 +57,12 @@ pub struct VuState {
     pub(super) grpc_slots: Slots,
     /// The VU's log (`log.write`, stdout and stderr share its byte allowance).
     log: Arc<GuestLog>,
+    /// The run this VU belongs to, as `k6/execution` sees it.
+    pub execution: super::execution::Execution,
+    /// The current iteration's number among its scenario's iterations in this process.
+    pub scenario_iteration: u64,
+    /// Tags the guest added to its VU's base tags, at most [`super::execution::MAX_VU_TAGS`].
+    pub(super) vu_tags_added: usize,
 }
 
 /// What a new VU needs to know.
@@ -77,6 +83,8 @@ pub struct VuSetup {
     pub sandbox: Arc<Sandbox>,
     /// The HTTP client configuration.
     pub http: Arc<transport::HttpConfig>,
+    /// The run this VU belongs to, as `k6/execution` sees it.
+    pub execution: super::execution::Execution,
 }
 
 impl VuSetup {
@@ -98,6 +106,7 @@ impl VuSetup {
             test_start: Instant::now(),
             sandbox,
             http,
+            execution: super::execution::Execution::detached(),
         }
     }
 }
@@ -127,6 +136,9 @@ impl VuState {
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
             log,
+            execution: setup.execution,
+            scenario_iteration: 0,
+            vu_tags_added: 0,
         }
     }
 }
