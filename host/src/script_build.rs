@@ -76,6 +76,7 @@ const WIT: &[(&str, &str)] = &[
     ("grpc.wit", include_str!("../../wit/grpc.wit")),
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
     ("execution.wit", include_str!("../../wit/execution.wit")),
+    ("cookies.wit", include_str!("../../wit/cookies.wit")),
 ];
 
 /// Imports a JS component has that Volley's sandbox refuses by default: both engines link

@@ -86,6 +86,51 @@ fn execution_and_check_tags_give_k6s_results() {
     assert_like_k6("k6-execution.js");
 }
 
+#[test]
+fn cookies_files_and_multipart_give_k6s_results() {
+    assert_like_k6("k6-http-extras.js");
+}
+
+/// A hostile script filling its VU's cookie jar hits the bound (each cookie is held by the host
+/// and sent with every matching request); an oversized cookie is refused.
+#[test]
+fn a_vus_cookie_jar_is_bounded() {
+    let server = Server::start();
+    let (out, summary) = run_script(
+        "k6-cookie-jar-bound",
+        r#"
+import http from 'k6/http';
+import { check } from 'k6';
+export const options = { iterations: 1 };
+function error(fn) {
+  try { fn(); return ''; } catch (e) { return String(e.message || e); }
+}
+export default function () {
+  const jar = http.cookieJar();
+  const base = __ENV.BASE_URL;
+  const errors = [];
+  for (let i = 0; i < 1000; i++) errors.push(error(() => jar.set(`${base}/p${i}/`, `c${i}`, 'v')));
+  check(null, {
+    '1000 cookies are taken': () => errors.every((e) => e === ''),
+    'the 1001st is refused, naming the limit': () => error(() => jar.set(base, 'more', 'v')).includes('1000 cookies'),
+    'an 8 KiB cookie is refused': () => {
+      jar.clear(`${base}/p0/`);
+      return error(() => jar.set(base, 'big', 'v'.repeat(8192))).includes('at most 8192');
+    },
+    'a refused cookie is not kept': () => jar.cookiesForURL(base).big === undefined,
+  });
+}
+"#,
+        &server,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let checks = summary["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    for c in checks {
+        assert_eq!(c["fails"], 0, "check failed: {c}");
+    }
+}
+
 /// Runs the script `source` with Volley against `server` (`-q`, summary exported); returns the
 /// run and the summary (`Null` when none was written).
 fn run_script(name: &str, source: &str, server: &Server) -> (Run, serde_json::Value) {
@@ -227,7 +272,7 @@ export default function () {
 #[ignore = "records the fixtures with a real k6 named by VOLLEY_RECORD_K6"]
 fn record_k6_modules() {
     let k6 = std::env::var("VOLLEY_RECORD_K6").expect("VOLLEY_RECORD_K6=path of a k6 binary");
-    let names: &[&str] = &["k6-modules.js", "k6-execution.js"];
+    let names: &[&str] = &["k6-modules.js", "k6-execution.js", "k6-http-extras.js"];
     for name in names {
         let server = Server::start();
         let export = scratch("k6-record").join("summary.json");

@@ -31,5 +31,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, execution, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
+    checks, cookies, execution, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
 };

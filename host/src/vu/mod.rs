@@ -3,6 +3,7 @@
 //! connections and recorder) and the test goes on.
 
 mod bindings;
+mod cookies;
 mod execution;
 mod failure;
 mod fiber_stack;
