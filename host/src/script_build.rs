@@ -77,6 +77,7 @@ const WIT: &[(&str, &str)] = &[
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
     ("execution.wit", include_str!("../../wit/execution.wit")),
     ("cookies.wit", include_str!("../../wit/cookies.wit")),
+    ("crypto.wit", include_str!("../../wit/crypto.wit")),
 ];
 
 /// Imports a JS component has that Volley's sandbox refuses by default: both engines link

@@ -31,5 +31,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, cookies, execution, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
+    checks, cookies, crypto, execution, group, grpc, http, log, metrics, tcp, timing, vu, websocket,
 };

@@ -4,6 +4,7 @@
 
 mod bindings;
 mod cookies;
+mod crypto;
 mod execution;
 mod failure;
 mod fiber_stack;
