@@ -43,6 +43,8 @@ pub mod exit {
     pub const TEARDOWN_TIMEOUT: i32 = 101;
     /// The scenario failed to load or its setup failed.
     pub const SCRIPT_EXCEPTION: i32 = 107;
+    /// The script called `test.abort()` (k6's ScriptAborted).
+    pub const SCRIPT_ABORTED: i32 = 108;
     /// The host itself failed during the run (k6's GoPanic).
     pub const HOST_PANIC: i32 = 109;
 }
@@ -121,6 +123,7 @@ impl AppError {
             | AppError::Tls(_)
             | AppError::Dashboard(DashboardError::Setting { .. }) => exit::INVALID_CONFIG,
             AppError::Engine(EngineError::Setup(GuestError::Timeout { .. })) => exit::SETUP_TIMEOUT,
+            AppError::Engine(EngineError::Setup(GuestError::Aborted(_))) => exit::SCRIPT_ABORTED,
             AppError::Engine(EngineError::Interrupted) | AppError::Interrupted => {
                 exit::EXTERNAL_ABORT
             }
@@ -897,6 +900,11 @@ fn exit_code(report: &engine::RunReport, results: &Results) -> i32 {
     match report.aborted {
         Some(Abort::Signal) => exit::EXTERNAL_ABORT,
         _ if report.panicked.is_some() => exit::HOST_PANIC,
+        Some(Abort::Script(ref reason)) => {
+            logging::host(Level::Error, &format!("test aborted: {reason}"));
+            exit::SCRIPT_ABORTED
+        }
+        _ if matches!(report.teardown, Some(GuestError::Aborted(_))) => exit::SCRIPT_ABORTED,
         _ if matches!(report.teardown, Some(GuestError::Timeout { .. })) => exit::TEARDOWN_TIMEOUT,
         Some(Abort::Threshold(ref metrics)) => {
             logging::host(

@@ -85,6 +85,9 @@ const WIT: &[(&str, &str)] = &[
     ("tcp.wit", include_str!("../../wit/tcp.wit")),
     ("summary.wit", include_str!("../../wit/summary.wit")),
     ("init.wit", include_str!("../../wit/init.wit")),
+    ("execution.wit", include_str!("../../wit/execution.wit")),
+    ("cookies.wit", include_str!("../../wit/cookies.wit")),
+    ("crypto.wit", include_str!("../../wit/crypto.wit")),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).

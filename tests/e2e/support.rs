@@ -567,10 +567,17 @@ async fn respond(
 ) -> Response<Full<Bytes>> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
+    let (head, body) = req.into_parts();
     // Read the whole request body before answering: a server that answers first and closes
     // races the client still writing a large body (a broken pipe on a busy machine).
-    let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     paths.lock().unwrap().push(path.clone());
+    if let Some(r) = echo_or_set_cookie(&head, &body) {
+        return r;
+    }
     if let (Some(dir), Some(name)) = (files, path.strip_prefix("/files/")) {
         return match std::fs::read(dir.join(name)) {
             Ok(bytes) => Response::new(Full::new(Bytes::from(bytes))),
@@ -590,4 +597,71 @@ async fn respond(
         .status(status)
         .body(Full::new(Bytes::from_static(b"ok\n")))
         .unwrap()
+}
+
+/// `/echo`: the request's method, headers (names lower-case, repeated ones joined with `, `)
+/// and body (UTF-8, lossy) as JSON. `/set-cookie?a=1&b=2`: one `Set-Cookie: NAME=VALUE; Path=/`
+/// per pair, and `/set-cookie/raw?TEXT`: `Set-Cookie: TEXT` (percent-decoded).
+fn echo_or_set_cookie(
+    head: &hyper::http::request::Parts,
+    body: &Bytes,
+) -> Option<Response<Full<Bytes>>> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 3;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let query = head.uri.query().unwrap_or("");
+    match head.uri.path() {
+        "/echo" => {
+            let mut headers = serde_json::Map::new();
+            for (name, value) in &head.headers {
+                let value = value.to_str().unwrap_or("").to_string();
+                let joined = match headers.get(name.as_str()).and_then(|v| v.as_str()) {
+                    Some(old) => format!("{old}, {value}"),
+                    None => value,
+                };
+                headers.insert(name.as_str().to_string(), joined.into());
+            }
+            let doc = serde_json::json!({
+                "method": head.method.as_str(),
+                "headers": headers,
+                "body": String::from_utf8_lossy(body),
+            });
+            Some(
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(doc.to_string())))
+                    .unwrap(),
+            )
+        }
+        "/set-cookie" => {
+            let mut r = Response::builder();
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                r = r.header("set-cookie", format!("{}; Path=/", decode(pair)));
+            }
+            Some(r.body(Full::new(Bytes::from_static(b"ok\n"))).unwrap())
+        }
+        "/set-cookie/raw" => Some(
+            Response::builder()
+                .header("set-cookie", decode(query))
+                .body(Full::new(Bytes::from_static(b"ok\n")))
+                .unwrap(),
+        ),
+        _ => None,
+    }
 }

@@ -19,7 +19,7 @@ use crate::logging::{self, Level};
 use crate::metrics::builtin;
 use crate::plan::executor::RateCurve;
 use crate::plan::Scenario;
-use crate::vu::Vu;
+use crate::vu::{GuestError, Vu};
 
 /// How to grow the VU pool.
 pub struct Growth {
@@ -186,6 +186,11 @@ impl Iteration {
         let state = vu.state();
         state.iteration += 1;
         match outcome {
+            // `test.abort()` (k6/execution) cuts its iteration short and stops the test.
+            Some(Err(GuestError::Aborted(_))) | None => {
+                vu.discard_instance();
+                self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+            }
             Some(result) => {
                 if let Err(e) = result {
                     self.errors.record(&e);
@@ -209,10 +214,6 @@ impl Iteration {
                         _ = sleep_until_deadline(deadline) => {}
                     }
                 }
-            }
-            None => {
-                vu.discard_instance();
-                self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.counters.active.fetch_sub(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use crate::metrics::{Aggregate, SystemTags};
 use crate::plan::Scenario;
 use crate::sandbox::Sandbox;
 use crate::transport::HttpConfig;
-use crate::vu::{Plugin, Recorder, Vu, VuSetup};
+use crate::vu::{Execution, Plugin, Recorder, RunView, ScenarioRun, Vu, VuSetup};
 
 /// Makes VUs for one test.
 #[derive(Clone)]
@@ -20,6 +20,7 @@ pub struct VuFactory {
     test_start: Instant,
     sandbox: Arc<Sandbox>,
     http: Arc<HttpConfig>,
+    run: Arc<dyn RunView>,
 }
 
 /// What a scenario's VUs share.
@@ -30,6 +31,8 @@ pub struct ScenarioVus {
     env: Arc<BTreeMap<String, String>>,
     tags: Vec<(String, String)>,
     system: SystemTags,
+    /// The scenario as `k6/execution` sees it (its iteration counter).
+    run: Arc<ScenarioRun>,
 }
 
 impl ScenarioVus {
@@ -53,7 +56,13 @@ impl ScenarioVus {
             env: Arc::new(merged_env),
             tags: all_tags.into_iter().collect(),
             system,
+            run: ScenarioRun::new(None, ""),
         }
+    }
+
+    /// These settings for scenario `run` of the test (`k6/execution`'s view of it).
+    pub fn in_run(self, run: Arc<ScenarioRun>) -> Self {
+        ScenarioVus { run, ..self }
     }
 
     /// Settings for the setup/teardown VU.
@@ -72,6 +81,7 @@ impl ScenarioVus {
             env: Arc::new(env.clone()),
             tags: all_tags.into_iter().collect(),
             system,
+            run: ScenarioRun::new(None, ""),
         }
     }
 }
@@ -84,6 +94,7 @@ impl VuFactory {
         test_start: Instant,
         sandbox: Arc<Sandbox>,
         http: Arc<HttpConfig>,
+        run: Arc<dyn RunView>,
     ) -> Self {
         VuFactory {
             plugin,
@@ -91,6 +102,7 @@ impl VuFactory {
             test_start,
             sandbox,
             http,
+            run,
         }
     }
 
@@ -108,6 +120,11 @@ impl VuFactory {
                 test_start: self.test_start,
                 sandbox: self.sandbox.clone(),
                 http: self.http.clone(),
+                execution: Execution {
+                    run: self.run.clone(),
+                    scenario: sc.run.clone(),
+                    id_in_test: id,
+                },
             },
         )
         .await

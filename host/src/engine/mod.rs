@@ -6,6 +6,7 @@ mod arrival;
 mod clock;
 pub mod control;
 mod errors;
+mod execution;
 mod factory;
 pub mod progress;
 mod scenario;
@@ -69,6 +70,8 @@ pub enum Abort {
     Signal,
     /// A threshold with `abortOnFail` failed.
     Threshold(String),
+    /// The script called `test.abort(reason)` (k6/execution).
+    Script(String),
 }
 
 /// What a run produced besides its metrics.
@@ -160,12 +163,15 @@ pub async fn run(
     let test_start = Instant::now();
     let tuple = &settings.segment;
     thresholds::track_windows(&test.thresholds, &aggregate);
+    let live = settings.live.clone().unwrap_or_else(|| Live::new(test));
+    let (run_state, mut script_abort) = execution::RunState::new(test, tuple, live.clone());
     let factory = VuFactory::new(
         plugin,
         aggregate.clone(),
         test_start,
         Arc::new(test.sandbox.clone()),
         settings.http.clone(),
+        run_state.clone(),
     );
 
     // Ctrl-C or SIGTERM while VUs are created or setup runs ends the run at once.
@@ -178,8 +184,9 @@ pub async fn run(
         let mut next_id = 1u32;
         let mut initialised = 0u64;
         let mut control = Control::default();
-        for sc in &test.scenarios {
-            let settings = ScenarioVus::new(sc, &test.env, &test.tags, test.system_tags);
+        for (index, sc) in test.scenarios.iter().enumerate() {
+            let settings = ScenarioVus::new(sc, &test.env, &test.tags, test.system_tags)
+                .in_run(run_state.scenario_run(index));
             let mut vus = Vec::with_capacity(sc.local_initial_vus(tuple) as usize);
             for _ in 0..sc.local_initial_vus(tuple) {
                 vus.push(factory.create(next_id, &settings).await?);
@@ -199,10 +206,7 @@ pub async fn run(
             };
             per_scenario.push((vus, settings, first_growth_id, external));
         }
-        let vus_max = match &settings.live {
-            Some(live) => live.vus_max.clone(),
-            None => Arc::default(),
-        };
+        let vus_max = live.vus_max.clone();
         vus_max.store(initialised, Ordering::Relaxed);
         // Engine-level samples (vus, vus_max, dropped_iterations) carry the test's global tags.
         let run_tags = aggregate.tags().intern(
@@ -261,12 +265,12 @@ pub async fn run(
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let live = settings.live.clone().unwrap_or_else(|| Live::new(test));
     let active_total = live.active.clone();
     let errors = Arc::new(ErrorLog::default());
     let counters = live.counters.clone();
     let start = Instant::now();
     let _ = live.started.set(start);
+    run_state.started_now();
 
     let mut runs = tokio::task::JoinSet::new();
     for ((sc, (vus, vu_settings, growth_id, external)), counters) in
@@ -367,6 +371,13 @@ pub async fn run(
                 let failed = thresholds::aborting(&test.thresholds, &aggregate, start.elapsed());
                 if !failed.is_empty() {
                     aborted = Some(Abort::Threshold(failed.join(", ")));
+                    stop_tx.send_replace(true);
+                }
+            }
+            changed = script_abort.changed(), if aborted.is_none() => {
+                let reason = script_abort.borrow().clone();
+                if let (Ok(()), Some(reason)) = (changed, reason) {
+                    aborted = Some(Abort::Script(reason));
                     stop_tx.send_replace(true);
                 }
             }

@@ -106,6 +106,11 @@ impl VuTask {
             done += 1;
             let started = Instant::now();
             match self.iterate(&mut vu).await {
+                // `test.abort()` (k6/execution) cuts its iteration short and stops the test.
+                Some(Err(GuestError::Aborted(_))) | None => {
+                    vu.discard_instance();
+                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                }
                 Some(result) => {
                     // As k6: an iteration that failed (an exception there, an error or a trap
                     // here) still completed; its error is logged.
@@ -122,10 +127,6 @@ impl VuTask {
                             _ = self.commands.changed() => {}
                         }
                     }
-                }
-                None => {
-                    vu.discard_instance();
-                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

@@ -93,7 +93,8 @@ impl Client {
         self.lanes = lanes;
     }
 
-    fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
+    /// The VU's cookie jar (shared with its batch lanes).
+    pub fn jar(&self) -> std::sync::MutexGuard<'_, CookieJar> {
         self.jar.lock().unwrap_or_else(|e| e.into_inner())
     }
 

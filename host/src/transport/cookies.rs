@@ -36,6 +36,30 @@ impl CookieJar {
         self.cookies.clear();
     }
 
+    /// How many cookies the jar holds (expired ones included until they are replaced).
+    pub fn len(&self) -> usize {
+        self.cookies.len()
+    }
+
+    /// Whether the jar holds no cookie.
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
+    /// Forgets the cookies a request to `host` and `path` would carry (all of them, or only
+    /// those named `name`), whether secure or not.
+    pub fn remove(&mut self, host: &str, path: &str, name: Option<&str>) {
+        let host = host.to_ascii_lowercase();
+        self.cookies.retain(|c| {
+            let sent = if c.host_only {
+                host == c.domain
+            } else {
+                host == c.domain || host.ends_with(&format!(".{}", c.domain))
+            } && path_matches(path, &c.path);
+            !(sent && name.is_none_or(|n| n == c.name))
+        });
+    }
+
     /// Stores the cookies of a response from `host` for request path `path`.
     pub fn store<'a>(
         &mut self,
@@ -187,6 +211,33 @@ mod tests {
             "domain cookies reach subdomains, host-only ones do not"
         );
         assert_eq!(jar.header(false, "other.test", "/", &[]), None);
+    }
+
+    #[test]
+    fn remove_forgets_what_a_url_would_carry() {
+        let mut jar = CookieJar::default();
+        jar.store(
+            "a.test",
+            "/",
+            ["x=1; Path=/", "y=2; Path=/", "z=3; Path=/api"].into_iter(),
+        );
+        jar.store("b.test", "/", ["x=other"].into_iter());
+        jar.remove("a.test", "/", Some("x"));
+        assert_eq!(
+            jar.header(false, "a.test", "/api", &[]).as_deref(),
+            Some("z=3; y=2")
+        );
+        jar.remove("a.test", "/", None);
+        assert_eq!(
+            jar.header(false, "a.test", "/api", &[]).as_deref(),
+            Some("z=3"),
+            "/api is not sent to /"
+        );
+        assert_eq!(
+            jar.header(false, "b.test", "/", &[]).as_deref(),
+            Some("x=other")
+        );
+        assert_eq!(jar.len(), 2);
     }
 
     #[test]

@@ -20,6 +20,7 @@ wasmtime::component::bindgen!({
         "volley:scenario/tcp.connect": async,
         "volley:scenario/tcp.[method]connection.write": async,
         "volley:scenario/tcp.[method]connection.read": async,
+        "volley:scenario/execution.abort": trappable,
     },
     exports: { default: async },
     with: {
@@ -30,5 +31,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, group, grpc, http, init, log, metrics, tcp, timing, vu, websocket,
+    checks, cookies, crypto, execution, group, grpc, http, init, log, metrics, tcp, timing, vu,
+    websocket,
 };

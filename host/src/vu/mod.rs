@@ -3,6 +3,9 @@
 //! connections and recorder) and the test goes on.
 
 mod bindings;
+mod cookies;
+mod crypto;
+mod execution;
 mod failure;
 mod fiber_stack;
 mod grpc;
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
+pub use execution::{Execution, RunView, ScenarioRun};
 pub use init::SharedData;
 pub use plugin::{maps_per_vu, Plugin, PluginError, PoolSize, WORLD_VERSION};
 pub use recorder::Recorder;
@@ -39,6 +43,9 @@ pub enum GuestError {
     /// The guest trapped (panic, out of memory, unreachable, ...).
     #[error("trap: {0}")]
     Trap(String),
+    /// The guest called `test.abort(reason)` (k6/execution): the whole test stops.
+    #[error("test aborted: {0}")]
+    Aborted(String),
     /// The call did not return within its time bound; the instance was dropped.
     #[error("{call} did not finish within {}", crate::duration::format_duration(*limit))]
     Timeout {
@@ -127,6 +134,8 @@ impl Vu {
         let limit = self.state().sandbox.max_iteration_duration;
         // The CPU budget counts this call only: not instantiation, setup or teardown.
         self.state().cpu_ticks = Some(0);
+        let state = self.state();
+        state.scenario_iteration = state.execution.scenario.next_iteration();
         let (inst, store) = self.parts()?;
         let call = inst.call_iteration(store, data);
         let r = match limit {
@@ -259,7 +268,11 @@ impl Vu {
             Ok(Err(msg)) => Err(GuestError::Failed(self.plugin.locations.rewrite(&msg))),
             Err(trap) => {
                 self.instance = None;
-                Err(GuestError::Trap(trap_message(&trap)))
+                let message = trap_message(&trap);
+                match message.strip_prefix(execution::ABORTED) {
+                    Some(reason) => Err(GuestError::Aborted(reason.to_string())),
+                    None => Err(GuestError::Trap(message)),
+                }
             }
         }
     }

@@ -252,6 +252,53 @@ impl Recorder {
         });
     }
 
+    /// Records one check result with the guest's extra `tags` (k6's `check(v, sets, tags)`).
+    pub fn check_tagged(&mut self, name: &str, passed: bool, tags: &[(String, String)]) {
+        if tags.is_empty() || name.len() > MAX_CHECK_NAME_BYTES {
+            return self.check(name, passed);
+        }
+        let mut extra: Vec<(&str, &str)> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if self.system.allows("check") {
+            extra.push(("check", name));
+        }
+        let tags = self.tag_set(&extra);
+        self.buffer.push(Sample {
+            metric: builtin::CHECKS,
+            tags,
+            value: f64::from(u8::from(passed)),
+            at: ms_since(self.origin),
+        });
+    }
+
+    /// The tags on every sample of this VU (the test's, the scenario's and the VU's own).
+    pub fn base_tags(&self) -> &[(String, String)] {
+        &self.base
+    }
+
+    /// Sets one of the tags on every sample of this VU from now on (k6's
+    /// `exec.vu.metrics.tags[key] = value`).
+    pub fn set_base_tag(&mut self, key: &str, value: &str) {
+        match self.base.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.base.push((key.to_string(), value.to_string())),
+        }
+        self.forget_tag_sets();
+    }
+
+    /// Removes one of the tags on every sample of this VU.
+    pub fn remove_base_tag(&mut self, key: &str) {
+        self.base.retain(|(k, _)| k != key);
+        self.forget_tag_sets();
+    }
+
+    /// Empties the tag-set cache (its entries include the base tags) and interns the new base set.
+    fn forget_tag_sets(&mut self) {
+        self.cache.clear();
+        self.cache_bytes = 0;
+        self.tag_set_exact(&[]);
+    }
+
     /// Records a completed iteration and its duration (ms).
     pub fn iteration(&mut self, duration_ms: f64) {
         let tags = self.tag_set(&[]);

@@ -59,6 +59,12 @@ pub struct VuState {
     log: Arc<GuestLog>,
     /// k6's init context: embedded files, shared arrays, the init failure (`init.rs`).
     pub(super) init: super::init::InitState,
+    /// The run this VU belongs to, as `k6/execution` sees it.
+    pub execution: super::execution::Execution,
+    /// The current iteration's number among its scenario's iterations in this process.
+    pub scenario_iteration: u64,
+    /// Tags the guest added to its VU's base tags, at most [`super::execution::MAX_VU_TAGS`].
+    pub(super) vu_tags_added: usize,
 }
 
 /// What a new VU needs to know.
@@ -79,6 +85,8 @@ pub struct VuSetup {
     pub sandbox: Arc<Sandbox>,
     /// The HTTP client configuration.
     pub http: Arc<transport::HttpConfig>,
+    /// The run this VU belongs to, as `k6/execution` sees it.
+    pub execution: super::execution::Execution,
 }
 
 impl VuSetup {
@@ -100,6 +108,7 @@ impl VuSetup {
             test_start: Instant::now(),
             sandbox,
             http,
+            execution: super::execution::Execution::detached(),
         }
     }
 }
@@ -130,6 +139,9 @@ impl VuState {
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
             log,
             init: super::init::InitState::empty(),
+            execution: setup.execution,
+            scenario_iteration: 0,
+            vu_tags_added: 0,
         }
     }
 }

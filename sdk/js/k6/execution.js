@@ -1,13 +1,16 @@
-// k6's `k6/execution` on Volley: the parts the host exposes today through volley:scenario/vu
-// (the VU's id, its iteration in the scenario, the scenario's name). Every other property k6
-// has throws an error naming it, rather than giving a wrong value: they need host support.
-import { id, iteration, scenario as scenarioName } from 'volley:scenario/vu@0.1.1';
-
-function missing(path) {
-  return () => {
-    throw new Error(`k6/execution: ${path} is not available in Volley yet`);
-  };
-}
+// k6's `k6/execution` on Volley, over the volley:scenario `execution` import: the VU, its
+// scenario and this process's counters (read from the host on access), the VU's metric tags,
+// the test's options and `test.abort()`.
+import {
+  vu as vuState,
+  scenario as scenarioState,
+  instance as instanceState,
+  options as optionsJson,
+  tags as vuTags,
+  setTag,
+  deleteTag,
+  abort as hostAbort,
+} from 'volley:scenario/execution@0.1.1';
 
 function object(getters) {
   const o = {};
@@ -15,36 +18,91 @@ function object(getters) {
   return o;
 }
 
+/** The VU's tags as a plain object. */
+function currentTags() {
+  const out = {};
+  for (const t of vuTags()) out[t.key] = t.value;
+  return out;
+}
+
+/** A tag value as k6 takes it: strings, numbers and booleans only. */
+function tagValue(name, value) {
+  const type = typeof value;
+  if (type !== 'string' && type !== 'number' && type !== 'boolean') {
+    throw new TypeError(`invalid value for metric tag '${name}': only String, Boolean and Number types are accepted`);
+  }
+  return String(value);
+}
+
+/** k6's `exec.vu.metrics.tags`: reading, setting and deleting go to the VU's tags on the host. */
+const tags = new Proxy(
+  {},
+  {
+    get: (_, name) => (typeof name === 'string' ? currentTags()[name] : undefined),
+    set: (_, name, value) => {
+      try {
+        setTag(String(name), tagValue(name, value));
+      } catch (e) {
+        if (e instanceof TypeError) throw e;
+        throw new Error(e && e.payload !== undefined ? String(e.payload) : String(e && e.message ? e.message : e));
+      }
+      return true;
+    },
+    deleteProperty: (_, name) => {
+      deleteTag(String(name));
+      return true;
+    },
+    has: (_, name) => typeof name === 'string' && name in currentTags(),
+    ownKeys: () => Object.keys(currentTags()),
+    getOwnPropertyDescriptor: (_, name) => {
+      const all = currentTags();
+      if (!(name in all)) return undefined;
+      return { value: all[name], writable: true, enumerable: true, configurable: true };
+    },
+  },
+);
+
+/** Metadata (k6's `exec.vu.metrics.metadata`): kept on the VU, not sent with samples. */
+const metadata = {};
+
 export const vu = object({
-  idInTest: () => id(),
-  idInInstance: () => id(),
-  iterationInScenario: () => Number(iteration()),
-  iterationInInstance: missing('vu.iterationInInstance'),
-  tags: missing('vu.tags'),
-  metrics: missing('vu.metrics'),
+  idInInstance: () => vuState().idInInstance,
+  idInTest: () => vuState().idInTest,
+  iterationInInstance: () => Number(vuState().iterationInInstance),
+  iterationInScenario: () => Number(vuState().iterationInScenario),
+  tags: () => tags,
+  metrics: () => ({ tags, metadata }),
 });
 
 export const scenario = object({
-  name: () => scenarioName(),
-  executor: missing('scenario.executor'),
-  startTime: missing('scenario.startTime'),
-  progress: missing('scenario.progress'),
-  iterationInInstance: missing('scenario.iterationInInstance'),
-  iterationInTest: missing('scenario.iterationInTest'),
+  name: () => scenarioState().name,
+  executor: () => scenarioState().executor,
+  startTime: () => scenarioState().startTime,
+  progress: () => scenarioState().progress,
+  iterationInInstance: () => Number(scenarioState().iterationInInstance),
+  iterationInTest: () => Number(scenarioState().iterationInTest),
 });
 
 export const instance = object({
-  iterationsInterrupted: missing('instance.iterationsInterrupted'),
-  iterationsCompleted: missing('instance.iterationsCompleted'),
-  vusActive: missing('instance.vusActive'),
-  vusInitialized: missing('instance.vusInitialized'),
-  currentTestRunDuration: missing('instance.currentTestRunDuration'),
+  iterationsInterrupted: () => Number(instanceState().iterationsInterrupted),
+  iterationsCompleted: () => Number(instanceState().iterationsCompleted),
+  vusActive: () => instanceState().vusActive,
+  vusInitialized: () => instanceState().vusInitialized,
+  currentTestRunDuration: () => instanceState().currentTestRunDuration,
 });
 
+/** The test's options, parsed once per VU. */
+let options;
+
 export const test = object({
-  abort: () => missing('test.abort()'),
-  options: missing('test.options'),
-  fail: () => missing('test.fail()'),
+  abort: () => (reason) => hostAbort(reason === undefined ? undefined : String(reason)),
+  options: () => {
+    if (options === undefined) options = Object.freeze(JSON.parse(optionsJson()));
+    return options;
+  },
+  fail: () => () => {
+    throw new Error('k6/execution: test.fail() is not available in Volley yet');
+  },
 });
 
 export default { vu, scenario, instance, test };

@@ -1,6 +1,12 @@
 // k6's `k6/http` module on Volley: requests go through the WIT `http.send-with-params` and
 // `http.batch` imports, which time them and record k6's http_req_* metrics on the host.
 import { sendWithParams, batch as sendBatch } from 'volley:scenario/http@0.1.1';
+import {
+  set as jarSet,
+  forUrl as jarForUrl,
+  clear as jarClear,
+  delete as jarDelete,
+} from 'volley:scenario/cookies@0.1.1';
 import { u64 } from 'volley-engine';
 
 const encoder = new TextEncoder();
@@ -24,19 +30,108 @@ export function timeoutMs(value) {
   return Math.round(total);
 }
 
-/** Body to bytes: strings as UTF-8, binary as is, plain objects as a form (as k6 does). */
+/** A file to upload (k6's `http.file(data, [filename], [contentType])`). */
+export class FileData {
+  constructor(data, filename, contentType) {
+    this.data = data;
+    this.filename = filename;
+    this.content_type = contentType;
+  }
+}
+
+/** k6's `http.file`: a value of an object body that makes it a multipart/form-data upload. */
+export function file(data, filename, contentType) {
+  if (data === undefined || data === null) throw new Error('http.file: missing data');
+  return new FileData(
+    data,
+    filename === undefined ? String(Date.now() * 1000000) : String(filename),
+    contentType === undefined ? 'application/octet-stream' : String(contentType),
+  );
+}
+
+/** A string, ArrayBuffer or typed array as bytes. */
+function bytesOf(v) {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return encoder.encode(String(v));
+}
+
+/** A boundary as Go's mime/multipart makes one (k6's): 30 random bytes in hex. */
+function boundary() {
+  let b = '';
+  for (let i = 0; i < 30; i++) b += Math.floor(Math.random() * 256).toString(16).padStart(2, '0');
+  return b;
+}
+
+/** `"` and `\` escaped, as Go's multipart writer quotes names. */
+function quote(s) {
+  return String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+/** An object body with `http.file` values as multipart/form-data (as k6 sends it). */
+function multipart(body, headers) {
+  const b = boundary();
+  const parts = [];
+  let size = 0;
+  const push = (bytes) => {
+    parts.push(bytes);
+    size += bytes.byteLength;
+  };
+  let first = true;
+  for (const [name, v] of Object.entries(body)) {
+    push(encoder.encode(`${first ? '' : '\r\n'}--${b}\r\n`));
+    first = false;
+    if (v instanceof FileData) {
+      push(encoder.encode(
+        `Content-Disposition: form-data; name="${quote(name)}"; filename="${quote(v.filename)}"\r\n` +
+          `Content-Type: ${v.content_type}\r\n\r\n`,
+      ));
+      push(bytesOf(v.data));
+    } else {
+      push(encoder.encode(`Content-Disposition: form-data; name="${quote(name)}"\r\n\r\n`));
+      push(bytesOf(v));
+    }
+  }
+  push(encoder.encode(`\r\n--${b}--\r\n`));
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  if (!headers.some((h) => h.name.toLowerCase() === 'content-type')) {
+    headers.push({ name: 'Content-Type', value: `multipart/form-data; boundary=${b}` });
+  }
+  return out;
+}
+
+/** Go's `url.QueryEscape`, which k6 encodes form bodies with. */
+function queryEscape(s) {
+  return encodeURIComponent(s)
+    .replace(/%20/g, '+')
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Body to bytes: strings as UTF-8, binary as is, plain objects as a form (as k6 does): a
+ * multipart/form-data one when a value is an `http.file`, else URL-encoded. */
 function bodyBytes(body, headers) {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return encoder.encode(body);
   if (body instanceof Uint8Array) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof body === 'object' && Object.values(body).some((v) => v instanceof FileData)) {
+    return multipart(body, headers);
+  }
   if (typeof body === 'object') {
     if (!headers.some((h) => h.name.toLowerCase() === 'content-type')) {
       headers.push({ name: 'Content-Type', value: 'application/x-www-form-urlencoded' });
     }
-    const form = Object.entries(body)
-      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    // As Go's url.Values.Encode (k6's): keys sorted, spaces as `+`, `!'()*` escaped too.
+    const form = Object.keys(body)
+      .sort()
+      .map((k) => `${queryEscape(k)}=${queryEscape(String(body[k]))}`)
       .join('&');
     return encoder.encode(form);
   }
@@ -124,6 +219,9 @@ const NO_PARAMS = {};
 /** The WIT request and params for k6's `(method, url, body, params)`. */
 function prepare(method, url, body, params) {
   const p = params || NO_PARAMS;
+  if (p.jar !== undefined && p.jar !== null && p.jar !== vuJar) {
+    throw new Error('params.jar: Volley has one cookie jar per VU; pass http.cookieJar() or leave jar out');
+  }
   const headers = p.headers ? Object.entries(p.headers).map(([name, value]) => ({ name, value: String(value) })) : [];
   const bytes = bodyBytes(body, headers);
   const tags = p.tags ? Object.entries(p.tags).map(([key, value]) => ({ key, value: String(value) })) : [];
@@ -212,6 +310,24 @@ export class Response {
     this._timings = value;
   }
 
+  /** The cookies the response set, by name (k6's `res.cookies`): `{ name: [{ name, value,
+   * domain, path, http_only, secure, max_age, expires }] }`. */
+  get cookies() {
+    if (this._cookies === undefined) {
+      this._cookies = {};
+      for (const h of this._res ? this._res.headers : []) {
+        if (h.name.toLowerCase() !== 'set-cookie') continue;
+        const c = parseSetCookie(h.value);
+        if (c) (this._cookies[c.name] = this._cookies[c.name] || []).push(c);
+      }
+    }
+    return this._cookies;
+  }
+
+  set cookies(value) {
+    this._cookies = value;
+  }
+
   /** The fields a k6 response serialises with (`JSON.stringify(res)`). */
   toJSON() {
     return {
@@ -245,6 +361,106 @@ export class Response {
     const value = JSON.parse(typeof body === 'string' ? body : decoder.decode(new Uint8Array(body)));
     return selector === undefined ? value : select(value, selector);
   }
+}
+
+/** One `Set-Cookie` value as k6 shows it in `res.cookies` (`null` when it has no name). */
+function parseSetCookie(text) {
+  const [pair, ...attrs] = text.split(';');
+  const eq = pair.indexOf('=');
+  if (eq <= 0) return null;
+  const c = {
+    name: pair.slice(0, eq).trim(),
+    value: pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'),
+    domain: '',
+    path: '',
+    http_only: false,
+    secure: false,
+    max_age: 0,
+    expires: 0,
+  };
+  for (const attr of attrs) {
+    const i = attr.indexOf('=');
+    const key = (i < 0 ? attr : attr.slice(0, i)).trim().toLowerCase();
+    const val = i < 0 ? '' : attr.slice(i + 1).trim();
+    if (key === 'domain') c.domain = val;
+    else if (key === 'path') c.path = val;
+    else if (key === 'httponly') c.http_only = true;
+    else if (key === 'secure') c.secure = true;
+    else if (key === 'max-age') c.max_age = parseInt(val, 10) || 0;
+    else if (key === 'expires') {
+      const t = Date.parse(val);
+      c.expires = Number.isNaN(t) ? 0 : t;
+    }
+  }
+  return c;
+}
+
+/** An error a WIT `result` threw, as an Error with the host's message. */
+function hostError(e) {
+  return new Error(e && e.payload !== undefined ? String(e.payload) : String(e && e.message ? e.message : e));
+}
+
+function jarCall(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw hostError(e);
+  }
+}
+
+/** The VU's cookie jar (k6's `http.cookieJar()`), kept by the host with the VU's requests. */
+export class CookieJar {
+  constructor() {
+    if (!creatingVuJar) {
+      throw new Error('new http.CookieJar(): Volley has one cookie jar per VU; use http.cookieJar()');
+    }
+  }
+
+  /** Sets cookie `name` for `url` (k6's options: domain, path, expires, max_age, secure, http_only). */
+  set(url, name, value, options) {
+    const o = options || {};
+    let text = `${name}=${value}`;
+    if (o.domain) text += `; Domain=${o.domain}`;
+    if (o.path) text += `; Path=${o.path}`;
+    if (o.expires) text += `; Expires=${o.expires}`;
+    if (o.max_age) text += `; Max-Age=${o.max_age}`;
+    if (o.secure) text += '; Secure';
+    if (o.http_only) text += '; HttpOnly';
+    jarCall(() => jarSet(String(url), text));
+  }
+
+  /** The cookies a request to `url` would carry: `{ name: [value, ...] }`. */
+  cookiesForURL(url) {
+    const out = {};
+    let pairs;
+    try {
+      pairs = jarForUrl(String(url));
+    } catch (e) {
+      // As k6: a URL no request could go to has no cookies.
+      return out;
+    }
+    for (const [name, value] of pairs) (out[name] = out[name] || []).push(value);
+    return out;
+  }
+
+  /** Forgets every cookie for `url`. */
+  clear(url) {
+    jarCall(() => jarClear(String(url)));
+  }
+
+  /** Forgets cookie `name` for `url`. */
+  delete(url, name) {
+    jarCall(() => jarDelete(String(url), String(name)));
+  }
+}
+
+let creatingVuJar = true;
+const vuJar = new CookieJar();
+creatingVuJar = false;
+
+/** k6's `http.cookieJar()`: the VU's jar. */
+export function cookieJar() {
+  return vuJar;
 }
 
 /** Sends one request (k6's `http.request(method, url, [body], [params])`). */
@@ -305,4 +521,5 @@ export function batch(requests) {
 
 export default {
   request, get, head, del, options, post, put, patch, batch, Response, expectedStatuses, setResponseCallback,
+  file, FileData, cookieJar, CookieJar,
 };

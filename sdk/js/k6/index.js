@@ -2,20 +2,23 @@
 import { check as recordCheck } from 'volley:scenario/checks@0.1.1';
 import { sleep as hostSleep } from 'volley:scenario/timing@0.1.1';
 import { enter, exit } from 'volley:scenario/group@0.1.1';
+import { checkTagged } from 'volley:scenario/execution@0.1.1';
 import { u64 } from 'volley-engine';
 
 export { randomSeed } from '../random.js';
 
 /**
  * Runs every named predicate of `sets` on `value`, records each as one sample of the `checks`
- * metric, and returns whether all passed (k6's `check(val, sets, [tags])`). A non-function value
- * counts as passed when truthy. Tags are not supported by the WIT `checks` import and are ignored.
+ * metric (with `tags`, if given, on each), and returns whether all passed (k6's
+ * `check(val, sets, [tags])`). A non-function value counts as passed when truthy.
  */
-export function check(value, sets, _tags) {
+export function check(value, sets, tags) {
+  const list = tags ? Object.entries(tags).map(([key, v]) => ({ key, value: String(v) })) : [];
   let all = true;
   for (const [name, predicate] of Object.entries(sets || {})) {
     const passed = typeof predicate === 'function' ? !!predicate(value) : !!predicate;
-    if (!recordCheck(name, passed)) all = false;
+    const ok = list.length ? checkTagged(name, passed, list) : recordCheck(name, passed);
+    if (!ok) all = false;
   }
   return all;
 }
