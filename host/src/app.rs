@@ -272,7 +272,9 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         user_layer.env = Some(env);
     }
     let user_env = user_layer.env.clone().unwrap_or_default();
-    let (embedded, shared) = plugin_options(&wasm, &origin, &user_sandbox, user_env).await?;
+    let own_script = network == NetworkDefault::Unrestricted;
+    let (embedded, shared) =
+        plugin_options(&wasm, &origin, &user_sandbox, user_env, own_script).await?;
     // A user's own script sets what a k6 script sets (setupTimeout, hosts, TLS...); a component
     // or registry entry only shapes its load.
     let (plugin_layer, ignored) = if network == NetworkDefault::Unrestricted {
@@ -472,21 +474,26 @@ fn read_plugin(path: &Path) -> Result<Arc<[u8]>, PluginError> {
 
 /// Instantiates the plugin once (no pool) to read its embedded default options, with the
 /// user's variables in its environment: the options pass (VU 0), whose init context also makes
-/// the test's `SharedArray`s, returned beside the options. Its memory limit is the larger of the
-/// sandbox's and [`crate::limits::OPTIONS_PASS_MAX_MEMORY`], so a `SharedArray` callback can
-/// parse a large file once.
+/// the test's `SharedArray`s, returned beside the options. For the user's `own_script` its memory
+/// limit is the larger of the sandbox's and [`crate::limits::OPTIONS_PASS_MAX_MEMORY`] (and its
+/// init context gets [`crate::limits::OPTIONS_PASS_TIMEOUT`]), so a `SharedArray` callback can
+/// parse a large file once; a component or registry entry (someone else's code) keeps the
+/// sandbox's limits.
 async fn plugin_options(
     wasm: &[u8],
     origin: &str,
     sandbox: &Sandbox,
     env: std::collections::BTreeMap<String, String>,
+    own_script: bool,
 ) -> Result<(Options, crate::vu::SharedData), AppError> {
     let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
     let agg = Aggregate::new(Tags::new(), Registry::new());
     let mut options_pass = sandbox.clone();
-    options_pass.max_memory = options_pass
-        .max_memory
-        .max(crate::limits::OPTIONS_PASS_MAX_MEMORY);
+    if own_script {
+        options_pass.max_memory = options_pass
+            .max_memory
+            .max(crate::limits::OPTIONS_PASS_MAX_MEMORY);
+    }
     let mut setup = VuSetup::standalone(
         0,
         "options",

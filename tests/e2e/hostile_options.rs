@@ -305,3 +305,17 @@ fn a_reader_that_closes_stdout_and_stderr_does_not_crash_the_run() {
     assert_eq!(status.code(), Some(0), "a closed pipe ended the run");
     assert_eq!(server.hits(), 3);
 }
+
+/// The options pass of the user's own script may grow to 1 GiB (a `SharedArray` parsing a large
+/// file); a component's keeps the sandbox's memory cap: one that grows 256 MiB there fails the
+/// run instead of holding it.
+#[test]
+fn a_plugins_options_pass_keeps_the_sandbox_memory_cap() {
+    let out = run(&["run", plugin_path(), "-e", "GROW_IN_OPTIONS=256", "-i", "1"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("grew 256 MiB"), "{}", out.stderr);
+    assert!(!out.stdout.contains("grew 256 MiB"), "{}", out.stdout);
+    // Within the cap, the same pass runs (the variable reaches it).
+    let out = run(&["run", plugin_path(), "-e", "GROW_IN_OPTIONS=8", "-i", "1"]);
+    assert!(out.stderr.contains("grew 8 MiB"), "{}", out.stderr);
+}

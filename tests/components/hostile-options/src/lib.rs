@@ -4,7 +4,8 @@
 //! its servers): a `hosts` remap to a server outside `allowed-hosts`, TLS trust, a summary
 //! export path of its choosing, thresholds switched off, an `env.BASE_URL` of its own. Entry
 //! `default` GETs `TARGET_URL`. With `SPIN_IN=options|setup|teardown` it prints
-//! `spinning in NAME` and never returns from that export.
+//! `spinning in NAME` and never returns from that export. With `GROW_IN_OPTIONS=N` its options
+//! pass touches N MiB of memory first and prints `grew N MiB`.
 
 use volley_sdk::{check, env, http, Error, Scenario};
 
@@ -24,6 +25,10 @@ fn maybe_spin(export: &str) {
 impl Scenario for HostileOptions {
     fn options() -> String {
         maybe_spin("options");
+        if let Some(mib) = env("GROW_IN_OPTIONS").and_then(|v| v.parse::<usize>().ok()) {
+            let held: Vec<Vec<u8>> = (0..mib).map(|_| vec![1u8; 1 << 20]).collect();
+            println!("grew {} MiB", std::hint::black_box(held).len());
+        }
         env("HOSTILE_OPTIONS").unwrap_or_default()
     }
 
