@@ -30,7 +30,7 @@ pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
         (
             "handleSummaryTimeout",
             opts.handle_summary_timeout.is_some(),
-            "handleSummary() is not supported yet",
+            "handleSummary() is ended after a fixed 2 minutes",
         ),
         (
             "tlsCipherSuites",

@@ -77,6 +77,9 @@ pub fn section(map: &str, dir: &Path) -> Vec<u8> {
                     if p.starts_with("js/") {
                         return None;
                     }
+                    if !p.starts_with("../") {
+                        return Some(in_build(p));
+                    }
                     let abs = dir.join(p);
                     Some(
                         std::fs::canonicalize(&abs)
@@ -102,9 +105,41 @@ pub fn section(map: &str, dir: &Path) -> Vec<u8> {
     super::files::custom_section(SECTION, payload.as_bytes())
 }
 
+/// A name for `p`, a file the build wrote into its scratch folder: a mirrored remote module by
+/// its URL (`remote/SCHEME/HOST[_PORT]/PATH`), else `p` itself. Never the scratch folder's path,
+/// which differs at every build and would change the build-cache key.
+fn in_build(p: &str) -> String {
+    let mut parts = p.splitn(4, '/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("remote"), Some(scheme), Some(host), Some(path)) => {
+            let host = match host.rsplit_once('_') {
+                Some((h, port)) if port.parse::<u16>().is_ok() => format!("{h}:{port}"),
+                _ => host.to_string(),
+            };
+            format!("{scheme}://{host}/{path}")
+        }
+        _ => p.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_the_build_wrote_are_named_without_its_scratch_folder() {
+        let map = r#"{"sources":["script.js","remote/http/127.0.0.1_8080/lib/a.js","js/k6/http.js"],"mappings":"AAAA,CCAA,CEAA"}"#;
+        let a = section(map, Path::new("/tmp/volley-build-1"));
+        let b = section(map, Path::new("/tmp/volley-build-2"));
+        assert!(!a.is_empty());
+        assert_eq!(
+            a, b,
+            "the same build gives the same section (and cache key)"
+        );
+        let text = String::from_utf8_lossy(&a);
+        assert!(text.contains("http://127.0.0.1:8080/lib/a.js"), "{text}");
+        assert!(!text.contains("volley-build"), "{text}");
+    }
 
     #[test]
     fn vlq_segments_decode_relative_to_the_previous_one() {

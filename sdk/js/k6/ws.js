@@ -1,7 +1,7 @@
 // k6's `k6/ws` module on Volley: `ws.connect(url, params, callback)` runs the session's event
 // loop (handlers, setTimeout/setInterval) over the WIT `websocket` import, which records k6's
 // ws_* metrics on the host. As in k6, `connect` returns when the socket is closed.
-import { connect as hostConnect } from 'volley:scenario/websocket@0.1.3';
+import { connect as hostConnect } from 'volley:scenario/websocket@0.1.1';
 import { u64 } from 'volley-engine';
 
 /** Longest single wait for a message, so timers and close() are never held up for long. */
