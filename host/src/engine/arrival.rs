@@ -207,11 +207,16 @@ impl Iteration {
                 );
                 self.counters.complete.fetch_add(1, Ordering::Relaxed);
                 if let Some(min) = self.min_iteration {
-                    // Until the hard deadline, if one comes first.
-                    let deadline = *self.hard.borrow_and_update();
-                    tokio::select! {
-                        () = tokio::time::sleep_until((started + min).into()) => {}
-                        _ = sleep_until_deadline(deadline) => {}
+                    // Until the hard deadline, if one is set first (the scenario ends meanwhile).
+                    let padded = tokio::time::sleep_until((started + min).into());
+                    tokio::pin!(padded);
+                    loop {
+                        let deadline = *self.hard.borrow_and_update();
+                        tokio::select! {
+                            () = &mut padded => break,
+                            _ = self.hard.changed() => continue,
+                            _ = sleep_until_deadline(deadline) => break,
+                        }
                     }
                 }
             }
