@@ -335,30 +335,44 @@ fn ctrl_c_stops_every_shard_gracefully_and_prints_one_summary() {
     }
 }
 
+/// Runs the k6 script `source` against `server` in `processes` shards; its exit code is
+/// `code`. Returns the run and its summary export.
+fn run_js_sharded(
+    name: &str,
+    source: &str,
+    server: &Server,
+    processes: u32,
+    code: i32,
+) -> (Run, serde_json::Value) {
+    let dir = crate::support::scratch(name);
+    let script = dir.join(format!("{name}.js"));
+    std::fs::write(&script, source).unwrap();
+    let export = dir.join("summary.json");
+    let mut cmd = crate::support::volley_js();
+    cmd.args(["run", script.to_str().unwrap(), "--processes"])
+        .arg(processes.to_string())
+        .arg("-e")
+        .arg(format!("BASE_URL={}", server.url()))
+        .arg("--summary-export")
+        .arg(&export);
+    let out = Run::from_output(cmd.output().unwrap()).expect_code(code);
+    let summary = read_json(&export);
+    (out, summary)
+}
+
 #[test]
 fn a_javascript_script_is_built_once_by_the_coordinator() {
     let server = Server::start();
-    let dir = crate::support::scratch("shard-js");
-    let script = dir.join("shard.js");
-    std::fs::write(
-        &script,
+    let (out, summary) = run_js_sharded(
+        "shard-js",
         "import http from 'k6/http';\nimport { check } from 'k6';\n\
          export const options = { vus: 4, iterations: 12 };\n\
          export default function () {\n  const res = http.get(`${__ENV.BASE_URL}/`);\n  \
          check(res, { 'status is 200': (r) => r.status === 200 });\n}\n",
-    )
-    .unwrap();
-    let export = dir.join("summary.json");
-    let out = Run::from_output(
-        crate::support::volley_js()
-            .args(["run", script.to_str().unwrap(), "--processes", "2", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .arg("--summary-export")
-            .arg(&export)
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+        &server,
+        2,
+        0,
+    );
     assert_eq!(
         out.stderr.matches("building ").count(),
         1,
@@ -366,7 +380,6 @@ fn a_javascript_script_is_built_once_by_the_coordinator() {
         out.stderr
     );
     assert_eq!(server.hits(), 12);
-    let summary = read_json(&export);
     assert_eq!(summary["metrics"]["http_reqs"]["values"]["count"], 12.0);
     assert_eq!(
         crate::support::check(&summary, "status is 200")["passes"],
@@ -377,10 +390,8 @@ fn a_javascript_script_is_built_once_by_the_coordinator() {
 #[test]
 fn setup_and_teardown_run_once_for_the_whole_sharded_run() {
     let server = Server::start();
-    let dir = crate::support::scratch("shard-lifecycle");
-    let script = dir.join("lifecycle.js");
-    std::fs::write(
-        &script,
+    let (_, summary) = run_js_sharded(
+        "shard-lifecycle",
         "import http from 'k6/http';\nimport { check } from 'k6';\n\
          export const options = { vus: 4, iterations: 12 };\n\
          export function setup() {\n  http.get(`${__ENV.BASE_URL}/setup`);\n  return { token: 'from-setup' };\n}\n\
@@ -388,19 +399,10 @@ fn setup_and_teardown_run_once_for_the_whole_sharded_run() {
          check(data, { 'setup data reached the VU': (d) => d.token === 'from-setup' });\n  \
          check(res, { 'status is 200': (r) => r.status === 200 });\n}\n\
          export function teardown(data) {\n  http.get(`${__ENV.BASE_URL}/teardown/${data.token}`);\n}\n",
-    )
-    .unwrap();
-    let export = dir.join("summary.json");
-    Run::from_output(
-        crate::support::volley_js()
-            .args(["run", script.to_str().unwrap(), "--processes", "3", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .arg("--summary-export")
-            .arg(&export)
-            .output()
-            .unwrap(),
-    )
-    .expect_code(0);
+        &server,
+        3,
+        0,
+    );
     let paths = server.paths();
     let count = |p: &str| paths.iter().filter(|x| x.as_str() == p).count();
     assert_eq!(count("/setup"), 1, "setup once for 3 shards: {paths:?}");
@@ -411,11 +413,67 @@ fn setup_and_teardown_run_once_for_the_whole_sharded_run() {
         Some("/teardown/from-setup"),
         "teardown after every shard's iterations: {paths:?}"
     );
-    let summary = read_json(&export);
     assert_eq!(
         crate::support::check(&summary, "setup data reached the VU")["passes"],
         12
     );
+}
+
+/// `vu.idInTest` is unique in the whole sharded run (k6 stripes VU ids between instances);
+/// each shard numbering its own VUs from 1 would repeat ids.
+#[test]
+fn vu_ids_in_test_are_unique_across_shards() {
+    let server = Server::start();
+    run_js_sharded(
+        "shard-vu-ids",
+        "import http from 'k6/http';\nimport exec from 'k6/execution';\n\
+         export const options = { scenarios: { each: { executor: 'per-vu-iterations', vus: 6, iterations: 1 } } };\n\
+         export default function () {\n  \
+         http.get(`${__ENV.BASE_URL}/vu/${exec.vu.idInTest}/of/${exec.vu.idInInstance}`);\n}\n",
+        &server,
+        3,
+        0,
+    );
+    let mut in_test: Vec<u32> = server
+        .paths()
+        .iter()
+        .map(|p| p.split('/').nth(2).unwrap().parse().unwrap())
+        .collect();
+    in_test.sort_unstable();
+    assert_eq!(in_test, vec![1, 2, 3, 4, 5, 6], "{:?}", server.paths());
+    let local = server
+        .paths()
+        .iter()
+        .filter(|p| p.ends_with("/of/1"))
+        .count();
+    assert_eq!(local, 3, "each shard's first VU is its idInInstance 1");
+}
+
+/// `test.abort()` in one shard (not the lifecycle shard) stops every shard at once and the
+/// run exits 108, as in one process; before, the other shard ran its 10 minutes.
+#[test]
+fn a_test_abort_in_one_shard_stops_every_shard() {
+    let server = Server::start();
+    let (out, _) = run_js_sharded(
+        "shard-abort",
+        "import http from 'k6/http';\nimport exec from 'k6/execution';\nimport { sleep } from 'k6';\n\
+         export const options = { vus: 2, duration: '10m' };\n\
+         export default function () {\n  http.get(`${__ENV.BASE_URL}/vu/${exec.vu.idInTest}`);\n  \
+         if (exec.vu.idInTest === 2 && exec.vu.iterationInInstance === 2) exec.test.abort('enough');\n  \
+         sleep(0.05);\n}\n",
+        &server,
+        2,
+        108,
+    );
+    assert!(out.stderr.contains("enough"), "{}", out.stderr);
+    let paths = server.paths();
+    let by = |vu: &str| paths.iter().filter(|p| p.as_str() == vu).count();
+    assert_eq!(
+        by("/vu/2"),
+        3,
+        "the aborting VU's last iteration: {paths:?}"
+    );
+    assert!(by("/vu/1") >= 1, "{paths:?}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::EngineError;
 use crate::metrics::{Aggregate, SystemTags};
+use crate::plan::segment::ExecutionTuple;
 use crate::plan::Scenario;
 use crate::sandbox::Sandbox;
 use crate::transport::HttpConfig;
@@ -21,6 +22,9 @@ pub struct VuFactory {
     sandbox: Arc<Sandbox>,
     http: Arc<HttpConfig>,
     run: Arc<dyn RunView>,
+    /// This process's execution segment: a VU's id in the whole test (`vu.idInTest`) is the
+    /// global index its local id stands for, as k6 stripes VU ids between instances.
+    segment: Arc<ExecutionTuple>,
 }
 
 /// What a scenario's VUs share.
@@ -95,14 +99,25 @@ impl VuFactory {
         sandbox: Arc<Sandbox>,
         http: Arc<HttpConfig>,
         run: Arc<dyn RunView>,
+        segment: ExecutionTuple,
     ) -> Self {
         VuFactory {
+            segment: Arc::new(segment),
             plugin,
             aggregate,
             test_start,
             sandbox,
             http,
             run,
+        }
+    }
+
+    /// The test-wide id of this process's VU `id` (1-based; k6's striped `SegmentedIndex`).
+    fn id_in_test(&self, id: u32) -> u32 {
+        match id {
+            0 => 0,
+            _ => u32::try_from(self.segment.nth_owned(u64::from(id) - 1))
+                .map_or(u32::MAX, |global| global.saturating_add(1)),
         }
     }
 
@@ -123,7 +138,7 @@ impl VuFactory {
                 execution: Execution {
                     run: self.run.clone(),
                     scenario: sc.run.clone(),
-                    id_in_test: id,
+                    id_in_test: self.id_in_test(id),
                 },
             },
         )

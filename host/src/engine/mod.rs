@@ -121,6 +121,8 @@ pub struct Gate {
     pub start: watch::Receiver<Option<Arc<str>>>,
     /// True once every other shard is done: the lifecycle shard may run `teardown`.
     pub teardown: watch::Receiver<bool>,
+    /// Told when the script calls `test.abort(reason)`, so that every shard stops.
+    pub aborted: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 /// A run's counters, shared with whoever watches it.
@@ -172,6 +174,7 @@ pub async fn run(
         Arc::new(test.sandbox.clone()),
         settings.http.clone(),
         run_state.clone(),
+        tuple.clone(),
     );
 
     // Ctrl-C or SIGTERM while VUs are created or setup runs ends the run at once.
@@ -377,6 +380,9 @@ pub async fn run(
             changed = script_abort.changed(), if aborted.is_none() => {
                 let reason = script_abort.borrow().clone();
                 if let (Ok(()), Some(reason)) = (changed, reason) {
+                    if let Some(gate) = &settings.gate {
+                        let _ = gate.aborted.send(reason.clone());
+                    }
                     aborted = Some(Abort::Script(reason));
                     stop_tx.send_replace(true);
                 }

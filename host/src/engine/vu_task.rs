@@ -106,8 +106,14 @@ impl VuTask {
             done += 1;
             let started = Instant::now();
             match self.iterate(&mut vu).await {
-                // `test.abort()` (k6/execution) cuts its iteration short and stops the test.
-                Some(Err(GuestError::Aborted(_))) | None => {
+                // `test.abort()` (k6/execution) cuts its iteration short and stops the test:
+                // this VU starts no other iteration while the stop reaches the scenario.
+                Some(Err(GuestError::Aborted(_))) => {
+                    vu.discard_instance();
+                    self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                None => {
                     vu.discard_instance();
                     self.counters.interrupted.fetch_add(1, Ordering::Relaxed);
                 }

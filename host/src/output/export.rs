@@ -28,59 +28,28 @@
 use serde_json::{json, Map, Value};
 
 use super::format::trend_stat;
-use super::Results;
+use super::{MetricResult, Results};
 use crate::metrics::MetricValue;
 
 /// Builds the JSON summary document.
 pub fn to_json(r: &Results) -> Value {
-    let secs = r.duration.as_secs_f64().max(f64::EPSILON);
     let mut metrics = Map::new();
     for m in &r.metrics {
-        let key = m.selector.to_string();
-        let mut entry = Map::new();
-        entry.insert("type".into(), json!(m.def.kind));
-        entry.insert("contains".into(), json!(m.def.contains));
-        let values = match &m.value {
-            MetricValue::Counter { sum } => json!({ "count": sum, "rate": sum / secs }),
-            MetricValue::Gauge { last, min, max } => {
-                json!({ "value": last, "min": min, "max": max })
+        let mut entry = entry(r, m);
+        if let MetricValue::Trend(t) = &m.value {
+            if let Some(Value::Object(values)) = entry.get_mut("values") {
+                values.insert("count".into(), json!(t.count()));
             }
-            MetricValue::Rate { nonzero, total } => json!({
-                "rate": if *total == 0 { 0.0 } else { *nonzero as f64 / *total as f64 },
-                "passes": nonzero,
-                "fails": total - nonzero,
-            }),
-            MetricValue::Trend(t) => {
-                let mut v = Map::new();
-                v.insert("count".into(), json!(t.count()));
-                for stat in &r.trend_stats {
-                    v.insert(
-                        stat.clone(),
-                        json!(trend_stat(&m.value, stat).unwrap_or(0.0)),
-                    );
-                }
-                entry.insert("hdr".into(), json!(t.serialized()));
-                let mut exact = Map::new();
-                exact.insert("sum".into(), json!(t.sum()));
-                if let Some((min, max)) = t.extremes() {
-                    exact.insert("min".into(), json!(min));
-                    exact.insert("max".into(), json!(max));
-                }
-                entry.insert("exact".into(), Value::Object(exact));
-                Value::Object(v)
+            entry.insert("hdr".into(), json!(t.serialized()));
+            let mut exact = Map::new();
+            exact.insert("sum".into(), json!(t.sum()));
+            if let Some((min, max)) = t.extremes() {
+                exact.insert("min".into(), json!(min));
+                exact.insert("max".into(), json!(max));
             }
-        };
-        entry.insert("values".into(), values);
-        let th: Map<String, Value> = r
-            .thresholds
-            .iter()
-            .filter(|t| t.selector == m.selector)
-            .map(|t| (t.source.clone(), json!({ "ok": t.passed })))
-            .collect();
-        if !th.is_empty() {
-            entry.insert("thresholds".into(), Value::Object(th));
+            entry.insert("exact".into(), Value::Object(exact));
         }
-        metrics.insert(key, Value::Object(entry));
+        metrics.insert(m.selector.to_string(), Value::Object(entry));
     }
     json!({
         "schema": "volley.summary/v1",
@@ -92,4 +61,40 @@ pub fn to_json(r: &Results) -> Value {
         "metrics": metrics,
         "checks": r.checks.iter().map(|c| json!({ "name": c.name, "passes": c.passes, "fails": c.fails })).collect::<Vec<_>>(),
     })
+}
+
+/// One metric as k6 shows it (in `handleSummary`'s data and in this export): `type`,
+/// `contains`, `values` (a trend's are the run's `summaryTrendStats`) and, when it has any,
+/// `thresholds` as `{ "p(95)<200": { "ok": true } }`.
+pub(super) fn entry(r: &Results, m: &MetricResult) -> Map<String, Value> {
+    let secs = r.duration.as_secs_f64().max(f64::EPSILON);
+    let values = match &m.value {
+        MetricValue::Counter { sum } => json!({ "count": sum, "rate": sum / secs }),
+        MetricValue::Gauge { last, min, max } => json!({ "value": last, "min": min, "max": max }),
+        MetricValue::Rate { nonzero, total } => json!({
+            "rate": if *total == 0 { 0.0 } else { *nonzero as f64 / *total as f64 },
+            "passes": nonzero,
+            "fails": total - nonzero,
+        }),
+        MetricValue::Trend(_) => r
+            .trend_stats
+            .iter()
+            .map(|s| (s.clone(), json!(trend_stat(&m.value, s).unwrap_or(0.0))))
+            .collect::<Map<_, _>>()
+            .into(),
+    };
+    let mut entry = Map::new();
+    entry.insert("type".into(), json!(m.def.kind));
+    entry.insert("contains".into(), json!(m.def.contains));
+    entry.insert("values".into(), values);
+    let thresholds: Map<String, Value> = r
+        .thresholds
+        .iter()
+        .filter(|t| t.selector == m.selector)
+        .map(|t| (t.source.clone(), json!({ "ok": t.passed })))
+        .collect();
+    if !thresholds.is_empty() {
+        entry.insert("thresholds".into(), Value::Object(thresholds));
+    }
+    entry
 }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
-use super::format::trend_stat;
 use super::Results;
 use crate::metrics::{builtin, Aggregate, MetricValue};
 
@@ -91,45 +90,18 @@ pub fn data(r: &Results, agg: &Aggregate, terminal: Terminal) -> Value {
     })
 }
 
-/// Each metric and sub-metric with data: `type`, `contains`, `values` (a trend's are the run's
-/// `summaryTrendStats`) and, when it has any, `thresholds` as `{ "p(95)<200": { "ok": true } }`.
+/// Each metric and sub-metric with data, as k6 shows it.
 fn metrics(r: &Results) -> Value {
-    let secs = r.duration.as_secs_f64().max(f64::EPSILON);
-    let mut out = Map::new();
-    for m in &r.metrics {
-        let values = match &m.value {
-            MetricValue::Counter { sum } => json!({ "count": sum, "rate": sum / secs }),
-            MetricValue::Gauge { last, min, max } => {
-                json!({ "value": last, "min": min, "max": max })
-            }
-            MetricValue::Rate { nonzero, total } => json!({
-                "rate": if *total == 0 { 0.0 } else { *nonzero as f64 / *total as f64 },
-                "passes": nonzero,
-                "fails": total - nonzero,
-            }),
-            MetricValue::Trend(_) => r
-                .trend_stats
-                .iter()
-                .map(|s| (s.clone(), json!(trend_stat(&m.value, s).unwrap_or(0.0))))
-                .collect::<Map<_, _>>()
-                .into(),
-        };
-        let mut entry = Map::new();
-        entry.insert("type".into(), json!(m.def.kind));
-        entry.insert("contains".into(), json!(m.def.contains));
-        entry.insert("values".into(), values);
-        let thresholds: Map<String, Value> = r
-            .thresholds
-            .iter()
-            .filter(|t| t.selector == m.selector)
-            .map(|t| (t.source.clone(), json!({ "ok": t.passed })))
-            .collect();
-        if !thresholds.is_empty() {
-            entry.insert("thresholds".into(), Value::Object(thresholds));
-        }
-        out.insert(m.selector.to_string(), Value::Object(entry));
-    }
-    Value::Object(out)
+    r.metrics
+        .iter()
+        .map(|m| {
+            (
+                m.selector.to_string(),
+                Value::Object(super::export::entry(r, m)),
+            )
+        })
+        .collect::<Map<_, _>>()
+        .into()
 }
 
 /// k6's id of a group or check: the md5 of its path, in hex.

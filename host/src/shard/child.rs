@@ -92,6 +92,7 @@ async fn run_segment(
     }
     let live = Live::new(&p.test);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (aborted_tx, mut aborted_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut http = HttpConfig::new(&p.test.http)?;
     // Shards' loopback sources follow on from the shards before (about this many VUs each).
     http.vus_before = id
@@ -107,6 +108,7 @@ async fn run_segment(
             ready: ready_tx,
             start: commands.start,
             teardown: commands.teardown,
+            aborted: aborted_tx,
         }),
     };
     let mut ticks = Ticks::default();
@@ -117,6 +119,7 @@ async fn run_segment(
         tokio::select! {
             report = &mut run => break report?,
             Some(setup) = ready_rx.recv() => out.send(&Report::Ready { setup }),
+            Some(reason) = aborted_rx.recv() => out.send(&Report::Aborted { reason }),
             _ = timer.tick() => ticks.send(&aggregate, &live, out),
         }
     };

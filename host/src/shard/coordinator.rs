@@ -381,6 +381,12 @@ pub async fn coordinate(
                         }
                     }
                 }
+                Event::Report(Report::Aborted { reason }) => {
+                    if aborted.is_none() {
+                        aborted = Some(Abort::Script(reason));
+                        stop_all(&mut shards).await;
+                    }
+                }
                 Event::Report(Report::Done(outcome)) => shards[i].outcome = Some(outcome),
                 Event::Report(Report::Failed { message, exit_code }) => {
                     if aborted.is_some() && exit_code == exit::EXTERNAL_ABORT {

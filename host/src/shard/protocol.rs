@@ -17,7 +17,8 @@ use crate::metrics::{Contains, MetricKind, MetricValue, Trend};
 /// The first bytes of every shard stream.
 pub const MAGIC: [u8; 8] = *b"VOLLEYSH";
 /// The protocol version this build speaks (2: `Ready`, `Start` and `Teardown`, so setup and
-/// teardown run once per test and every shard starts its scenarios together).
+/// teardown run once per test and every shard starts its scenarios together; `Aborted`, so
+/// one shard's `test.abort()` stops them all).
 pub const VERSION: u16 = 2;
 /// Largest message accepted (a tick of a run with every series at its cap is far below).
 pub const MAX_MESSAGE: u32 = 64 << 20;
@@ -69,6 +70,12 @@ pub enum Report {
     Ready {
         /// `setup`'s result.
         setup: Option<String>,
+    },
+    /// The script called `test.abort(reason)`: the coordinator stops every shard and the run
+    /// exits as k6's ScriptAborted.
+    Aborted {
+        /// The reason given to `test.abort()`.
+        reason: String,
     },
     /// Sent every 250 ms: what changed since the last tick.
     Tick(Tick),
