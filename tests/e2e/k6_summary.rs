@@ -133,11 +133,12 @@ fn modes_script(dir: &Path) -> PathBuf {
     write(
         dir,
         "modes.js",
-        "export const options = { vus: 1, iterations: 1 };\n\
+        "export const options = { vus: 1, iterations: 1, handleSummaryTimeout: __ENV.HS_TIMEOUT || '2m' };\n\
          export default function () {}\n\
          export function handleSummary(data) {\n\
            switch (__ENV.MODE) {\n\
              case 'throw': throw new Error('summary went wrong');\n\
+             case 'spin': for (;;) {}\n\
              case 'huge': return { stdout: 'x'.repeat(17 * 1024 * 1024) };\n\
              case 'many': { const o = {}; for (let i = 0; i < 65; i++) o[`f${i}.txt`] = 'x'; return o; }\n\
              case 'files': return { stdout: 'printed\\n', stderr: 'to stderr\\n', 'out.txt': 'written', 'bin.dat': new Uint8Array([0, 1, 255]) };\n\
@@ -180,6 +181,16 @@ fn a_failing_or_hostile_handle_summary_falls_back_to_the_default_summary() {
         out.stderr
     );
     assert!(!dir.join("f0.txt").exists());
+    // A handleSummary that never returns is ended after `handleSummaryTimeout` (k6's option;
+    // 2 minutes by default), and the default summary is printed.
+    let out = run_in(&dir, &script, &["-e", "MODE=spin", "-e", "HS_TIMEOUT=1s"]).expect_code(0);
+    assert!(out.stdout.contains("TOTAL RESULTS"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("handleSummary() did not finish within 1s"),
+        "{}",
+        out.stderr
+    );
     // Files of the user's own script are written, binary ones byte for byte.
     let out = run_in(&dir, &script, &["-e", "MODE=files"]).expect_code(0);
     assert_eq!(out.stdout, "printed\n");
@@ -222,6 +233,21 @@ fn a_component_may_not_write_summary_files() {
         .collect();
     assert_eq!(warning.len(), 1, "{}", out.stderr);
     assert!(warning[0].contains("bin.dat, out.txt"), "{}", warning[0]);
+    // A component's own options cannot lengthen its handleSummary's time: the user's can
+    // shorten it, and a spinning one is ended.
+    let spin = write(
+        &dir,
+        "spin.toml",
+        "plugin = \"modes.wasm\"\nhandle-summary-timeout = \"1s\"\n[sandbox]\nallow-imports = [\"wasi:filesystem/*\"]\n[env]\nMODE = \"spin\"\nHS_TIMEOUT = \"10h\"\n",
+    );
+    let out = run_in(&dir, &spin, &[]).expect_code(0);
+    assert!(out.stdout.contains("TOTAL RESULTS"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("handleSummary() did not finish within 1s"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Records `fixtures/k6-handle-summary.json` from the real k6: `VOLLEY_RECORD_K6=$(command -v

@@ -10,7 +10,7 @@ use crate::metrics::{Aggregate, Registry, Tags};
 use crate::output::handle_summary::{self as hs, Terminal};
 use crate::output::Results;
 use crate::transport::HttpConfig;
-use crate::vu::{Plugin, Vu, VuSetup, HANDLE_SUMMARY_TIMEOUT};
+use crate::vu::{Plugin, Vu, VuSetup};
 
 /// Runs the script's `handleSummary`, prints and writes its outputs; returns whether it took
 /// the default summary's place (false: no `handleSummary`, or it failed).
@@ -83,7 +83,10 @@ async fn call(
     let mut vu = Vu::new(Arc::new(plugin), setup)
         .await
         .map_err(|e| format!("handleSummary: {e}"))?;
-    match vu.handle_summary(&data, HANDLE_SUMMARY_TIMEOUT).await {
+    match vu
+        .handle_summary(&data, p.test.handle_summary_timeout)
+        .await
+    {
         Ok(Some(text)) => hs::parse(&text).map(Some).map_err(|e| e.to_string()),
         Ok(None) => Ok(None),
         Err(e) => Err(format!(

@@ -21,16 +21,11 @@ impl<'de> Deserialize<'de> for Inert {
 
 /// The k6 options the layers set that Volley does not act on, each with why.
 pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
-    let table: [(&str, bool, &str); 12] = [
+    let table: [(&str, bool, &str); 11] = [
         (
             "rps",
             opts.rps.is_some(),
             "there is no global request-rate cap; use an arrival-rate executor",
-        ),
-        (
-            "handleSummaryTimeout",
-            opts.handle_summary_timeout.is_some(),
-            "handleSummary() is ended after a fixed 2 minutes",
         ),
         (
             "tlsCipherSuites",
@@ -253,12 +248,12 @@ mod tests {
         );
         assert!(t.no_setup && t.no_teardown && t.paused);
         assert!(t.http.no_cookies_reset);
+        assert_eq!(t.handle_summary_timeout.as_secs(), 60);
         let named: Vec<&str> = inert(&opts).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             named,
             [
                 "rps",
-                "handleSummaryTimeout",
                 "tlsCipherSuites",
                 "cloud",
                 "ext",

@@ -162,6 +162,8 @@ pub struct TestConfig {
     pub setup_timeout: Duration,
     /// Longest `teardown` may run (k6's `teardownTimeout`).
     pub teardown_timeout: Duration,
+    /// Longest `handleSummary` may run (k6's `handleSummaryTimeout`).
+    pub handle_summary_timeout: Duration,
     /// Skip `setup()` (k6's `noSetup`): iterations get no data.
     pub no_setup: bool,
     /// Skip `teardown()` (k6's `noTeardown`).
@@ -213,6 +215,13 @@ impl TestConfig {
         Ok(TestConfig {
             setup_timeout: lifecycle_timeout("setup-timeout", opts.setup_timeout)?,
             teardown_timeout: lifecycle_timeout("teardown-timeout", opts.teardown_timeout)?,
+            handle_summary_timeout: match opts.handle_summary_timeout {
+                None => crate::vu::HANDLE_SUMMARY_TIMEOUT,
+                Some(d) if d.0.is_zero() => {
+                    return Err(invalid("handle-summary-timeout", "must be greater than 0"))
+                }
+                Some(d) => d.0,
+            },
             no_setup: opts.no_setup == Some(true),
             no_teardown: opts.no_teardown == Some(true),
             paused: opts.paused == Some(true),

@@ -276,9 +276,9 @@ pub struct Options {
     pub paused: Option<bool>,
     /// k6's `rps`: accepted, not acted on (see `config::k6::inert`).
     pub rps: Option<Inert>,
-    /// k6's `handleSummaryTimeout`: accepted, not acted on (see `config::k6::inert`).
+    /// Longest `handleSummary` may run (k6's `handleSummaryTimeout`, default 2m).
     #[serde(alias = "handleSummaryTimeout")]
-    pub handle_summary_timeout: Option<Inert>,
+    pub handle_summary_timeout: Option<Dur>,
     /// k6's `tlsCipherSuites`: accepted, not acted on (see `config::k6::inert`).
     #[serde(alias = "tlsCipherSuites")]
     pub tls_cipher_suites: Option<Inert>,
@@ -544,6 +544,7 @@ impl Options {
         drop("http-debug", http_debug.is_some());
         drop("setup-timeout", setup_timeout.is_some());
         drop("teardown-timeout", teardown_timeout.is_some());
+        drop("handle-summary-timeout", handle_summary_timeout.is_some());
         drop(
             "registry-max-download-mib",
             registry_max_download_mib.is_some(),

@@ -11,7 +11,8 @@ use super::{bounded, GuestError, Vu};
 /// The export's name.
 const EXPORT: &str = "handle-summary";
 
-/// Longest a `handle-summary` call may run (k6 gives `handleSummary` 2 minutes too).
+/// Longest a `handle-summary` call may run unless the test says otherwise (k6's default
+/// `handleSummaryTimeout`). A component's own options cannot lengthen it: only the user's.
 pub const HANDLE_SUMMARY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where `component`'s `handle-summary` export is, if it has one.
