@@ -190,3 +190,40 @@ fn a_build_fetches_at_most_64_modules() {
     );
     assert!(server.hits() <= 64, "{}", server.hits());
 }
+
+/// A module server that sends its headers, then one byte every 200 ms for ever.
+fn dripping_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ =
+                    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/javascript\r\n\r\n");
+                // Until the client hangs up.
+                while stream.write_all(b" ").is_ok() {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A server that never finishes a small module cannot hold the build: the fetch is ended
+/// after its 30 s and the build fails naming the module.
+#[test]
+fn a_slow_drip_module_server_cannot_stall_the_build() {
+    let dir = scratch("k6-remote-drip");
+    let script = script_importing(&dir, &format!("{}/greet.js", dripping_server()));
+    let out = run(&script, None);
+    assert_eq!(out.code, 107, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/greet.js") && out.stderr.contains("timed out after 30s"),
+        "{}",
+        out.stderr
+    );
+}
