@@ -131,6 +131,41 @@ export default function () {
     }
 }
 
+/// A server setting 1,500 distinct cookies within one iteration leaves the VU's jar at its
+/// 1,000 (the oldest went first) instead of holding all of them, and requests still go.
+#[test]
+fn cookies_set_by_servers_are_bounded_within_an_iteration() {
+    let server = Server::start();
+    let (out, summary) = run_script(
+        "k6-cookie-server-bound",
+        r#"
+import http from 'k6/http';
+import { check } from 'k6';
+export const options = { iterations: 1 };
+export default function () {
+  const base = __ENV.BASE_URL;
+  for (let r = 0; r < 30; r++) {
+    const pairs = [];
+    for (let i = 0; i < 50; i++) pairs.push(`c${r * 50 + i}=v`);
+    http.get(`${base}/set-cookie?${pairs.join('&')}`);
+  }
+  const held = http.cookieJar().cookiesForURL(base);
+  check(held, {
+    'the jar holds 1000': (h) => Object.keys(h).length === 1000,
+    'the newest are kept': (h) => h.c1499 !== undefined && h.c500 !== undefined && h.c499 === undefined,
+  });
+  check(http.get(`${base}/echo`), { 'requests still go': (r) => r.status === 200 });
+}
+"#,
+        &server,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for c in summary["checks"].as_array().unwrap() {
+        assert_eq!(c["fails"], 0, "check failed: {c}");
+    }
+    assert_eq!(summary["checks"].as_array().unwrap().len(), 3);
+}
+
 /// Runs the script `source` with Volley against `server` (`-q`, summary exported); returns the
 /// run and the summary (`Null` when none was written).
 fn run_script(name: &str, source: &str, server: &Server) -> (Run, serde_json::Value) {

@@ -11,6 +11,13 @@
 
 use std::time::SystemTime;
 
+/// Most cookies a VU's jar holds. Past it, a cookie a server sets replaces the oldest (as
+/// browsers evict), and the script's own `jar.set` is refused.
+pub const MAX_COOKIES: usize = 1000;
+/// Longest `Set-Cookie` text kept, in bytes; a longer one is ignored (from a server) or refused
+/// (from the script).
+pub const MAX_COOKIE_BYTES: usize = 8 << 10;
+
 /// One stored cookie.
 #[derive(Debug, Clone, PartialEq)]
 struct Cookie {
@@ -60,14 +67,16 @@ impl CookieJar {
         });
     }
 
-    /// Stores the cookies of a response from `host` for request path `path`.
+    /// Stores the cookies of a response from `host` for request path `path`, within
+    /// [`MAX_COOKIES`] (the oldest go first) and [`MAX_COOKIE_BYTES`] each: a server cannot
+    /// make the jar grow without end, even with `noCookiesReset` over a whole test.
     pub fn store<'a>(
         &mut self,
         host: &str,
         path: &str,
         set_cookies: impl Iterator<Item = &'a str>,
     ) {
-        for header in set_cookies {
+        for header in set_cookies.filter(|h| h.len() <= MAX_COOKIE_BYTES) {
             let Some(cookie) = parse(header, host, path) else {
                 continue;
             };
@@ -75,6 +84,9 @@ impl CookieJar {
                 !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path)
             });
             if cookie.expires.is_none_or(|t| t > SystemTime::now()) {
+                if self.cookies.len() >= MAX_COOKIES {
+                    self.cookies.remove(0);
+                }
                 self.cookies.push(cookie);
             }
         }
@@ -268,6 +280,24 @@ mod tests {
         );
         jar.clear();
         assert_eq!(jar.header(false, "a.test", "/", &[]), None);
+    }
+
+    #[test]
+    fn a_server_cannot_grow_the_jar_past_its_bound() {
+        let mut jar = CookieJar::default();
+        for i in 0..MAX_COOKIES + 5 {
+            let header = format!("c{i}=v");
+            jar.store("a.test", "/", std::iter::once(header.as_str()));
+        }
+        assert_eq!(jar.len(), MAX_COOKIES);
+        let sent = jar.header(false, "a.test", "/", &[]).unwrap();
+        assert!(!sent.contains("c4=v") && sent.contains("c5=v") && sent.contains("c1004=v"));
+        let big = format!("big={}", "v".repeat(MAX_COOKIE_BYTES));
+        jar.store("a.test", "/", std::iter::once(big.as_str()));
+        assert!(!jar
+            .header(false, "a.test", "/", &[])
+            .unwrap()
+            .contains("big="));
     }
 
     #[test]

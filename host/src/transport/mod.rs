@@ -22,7 +22,7 @@ pub mod tls;
 
 pub use client::Client;
 pub use config::{HttpConfig, HttpDebug, HttpSettings};
-pub use cookies::CookieJar;
+pub use cookies::{CookieJar, MAX_COOKIES, MAX_COOKIE_BYTES};
 pub use encoding::{compress, compress_off_worker};
 pub use error::TransportError;
 pub use exchange::{Exchange, Outcome, Outgoing, Timings, DEFAULT_TIMEOUT};

@@ -1,14 +1,10 @@
 //! The host side of the WIT `cookies` import (k6's `http.cookieJar()`): the VU's own cookie jar,
-//! addressed by URL. A guest can make the jar hold at most [`MAX_JAR_COOKIES`] cookies this way,
-//! each from at most [`MAX_SET_COOKIE_BYTES`] of text.
+//! addressed by URL. A guest can make the jar hold at most [`MAX_COOKIES`] cookies this way (or
+//! through servers' `Set-Cookie`), each from at most [`MAX_COOKIE_BYTES`] of text.
 
 use super::bindings::cookies;
 use super::state::VuState;
-
-/// Most cookies a jar holds before `set` is refused.
-pub const MAX_JAR_COOKIES: usize = 1000;
-/// Longest `Set-Cookie` text `set` takes, in bytes.
-pub const MAX_SET_COOKIE_BYTES: usize = 8 << 10;
+use crate::transport::{MAX_COOKIES, MAX_COOKIE_BYTES};
 
 /// The parts of `url` a jar goes by: whether it is https, its host, its path.
 fn target(url: &str) -> Result<(bool, String, String), String> {
@@ -44,16 +40,16 @@ impl cookies::Host for VuState {
         let Ok((_, host, path)) = target(&url) else {
             return Ok(());
         };
-        if set_cookie.len() > MAX_SET_COOKIE_BYTES {
+        if set_cookie.len() > MAX_COOKIE_BYTES {
             return Err(format!(
-                "cookie jar: a cookie of {} bytes; at most {MAX_SET_COOKIE_BYTES} are taken",
+                "cookie jar: a cookie of {} bytes; at most {MAX_COOKIE_BYTES} are taken",
                 set_cookie.len()
             ));
         }
         let mut jar = self.client.jar();
-        if jar.len() >= MAX_JAR_COOKIES {
+        if jar.len() >= MAX_COOKIES {
             return Err(format!(
-                "cookie jar: it holds {MAX_JAR_COOKIES} cookies, the most a VU's jar holds"
+                "cookie jar: it holds {MAX_COOKIES} cookies, the most a VU's jar holds"
             ));
         }
         jar.store(&host, &path, std::iter::once(set_cookie.as_str()));
