@@ -489,10 +489,12 @@ async fn plugin_options(
     let plugin = Arc::new(Plugin::from_bytes(wasm, origin, None, sandbox)?);
     let agg = Aggregate::new(Tags::new(), Registry::new());
     let mut options_pass = sandbox.clone();
+    let mut init_limit = crate::vu::INIT_TIMEOUT;
     if own_script {
         options_pass.max_memory = options_pass
             .max_memory
             .max(crate::limits::OPTIONS_PASS_MAX_MEMORY);
+        init_limit = crate::limits::OPTIONS_PASS_TIMEOUT;
     }
     let mut setup = VuSetup::standalone(
         0,
@@ -502,6 +504,7 @@ async fn plugin_options(
         Arc::new(HttpConfig::new(&HttpSettings::default())?),
     );
     setup.env = Arc::new(env);
+    setup.init_limit = init_limit;
     let failed = |e: crate::vu::GuestError| AppError::Options {
         origin: origin.to_string(),
         message: e.to_string(),

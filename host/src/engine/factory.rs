@@ -140,6 +140,7 @@ impl VuFactory {
                     scenario: sc.run.clone(),
                     id_in_test: self.id_in_test(id),
                 },
+                init_limit: crate::vu::INIT_TIMEOUT,
             },
         )
         .await

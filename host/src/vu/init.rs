@@ -164,6 +164,8 @@ pub struct InitState {
     pub in_init: bool,
     /// What the init context threw, reported through `init.failed`.
     pub failure: Option<String>,
+    /// Longest the init context may run (see `VuSetup::init_limit`).
+    pub limit: std::time::Duration,
 }
 
 /// The shared arrays as a VU sees them.
@@ -191,6 +193,7 @@ impl InitState {
             shared: Shared::Made(Arc::default()),
             in_init: false,
             failure: None,
+            limit: super::INIT_TIMEOUT,
         }
     }
 }

@@ -220,14 +220,7 @@ impl Vu {
     async fn run_init(&mut self) -> Result<(), GuestError> {
         self.state().init.in_init = true;
         self.state().init.failure = None;
-        // The options pass (the VU that makes the shared arrays) of the user's own script may
-        // parse large files: `app::plugin_options` widened its memory for that, and only then
-        // does it get the longer time (a component's keeps a VU's).
-        let widened = self.state().sandbox.max_memory >= crate::limits::OPTIONS_PASS_MAX_MEMORY;
-        let limit = match self.plugin.shared {
-            None if widened => crate::limits::OPTIONS_PASS_TIMEOUT,
-            _ => INIT_TIMEOUT,
-        };
+        let limit = self.state().init.limit;
         let (inst, store) = self.parts()?;
         let r = bounded("the init context", limit, inst.call_options(store)).await;
         self.state().init.in_init = false;

@@ -87,6 +87,9 @@ pub struct VuSetup {
     pub http: Arc<transport::HttpConfig>,
     /// The run this VU belongs to, as `k6/execution` sees it.
     pub execution: super::execution::Execution,
+    /// Longest its init context may run: [`super::INIT_TIMEOUT`], or longer only for the
+    /// options pass of the user's own script (its `SharedArray`s may parse large files).
+    pub init_limit: std::time::Duration,
 }
 
 impl VuSetup {
@@ -109,6 +112,7 @@ impl VuSetup {
             sandbox,
             http,
             execution: super::execution::Execution::detached(),
+            init_limit: super::INIT_TIMEOUT,
         }
     }
 }
@@ -138,7 +142,10 @@ impl VuState {
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
             log,
-            init: super::init::InitState::empty(),
+            init: super::init::InitState {
+                limit: setup.init_limit,
+                ..super::init::InitState::empty()
+            },
             execution: setup.execution,
             scenario_iteration: 0,
             vu_tags_added: 0,
