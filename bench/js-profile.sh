@@ -9,6 +9,8 @@
 #        VOLLEY_JS_ENGINE (spidermonkey|quickjs), VOLLEY_BIN (default: this tree's release build)
 # Needs: perf (apt-get install linux-perf), nginx, the JS toolchain of plugins/montecarlo-js.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 SCRIPT="${1:-bench/js-loop.js}"
 DUR="${DUR:-10}"
@@ -22,30 +24,8 @@ command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx"
 VOLLEY="${VOLLEY_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/volley}"
 cp "$VOLLEY" "$WORK/volley"
 
-prefix="$WORK/nginx"
-mkdir -p "$prefix/logs" "$prefix/tmp"
-cat > "$prefix/nginx.conf" <<CONF
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $prefix/tmp/client;
-  proxy_temp_path $prefix/tmp/proxy;
-  fastcgi_temp_path $prefix/tmp/fastcgi;
-  uwsgi_temp_path $prefix/tmp/uwsgi;
-  scgi_temp_path $prefix/tmp/scgi;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-CONF
-taskset -c 1 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
-trap 'kill "$(cat "$prefix/nginx.pid")" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+nginx_static "$WORK/nginx" "$PORT"
+trap 'nginx_stop "$WORK/nginx"' EXIT
 
 # Build and compile once, outside the profile.
 "$WORK/volley" run "$SCRIPT" -q --no-summary -e "BASE_URL=http://127.0.0.1:$PORT" --vus 1 --iterations 1 \

@@ -19,6 +19,8 @@
 # The generator runs on CPU 0 and nginx (static "ok") on CPU 1. Needs the toolchains of
 # plugins/montecarlo-{js,py,c} (see .ci/run), nginx and GNU time.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 N="${N:-200}"
 DUR="${DUR:-10}"
@@ -52,27 +54,8 @@ plugins/montecarlo-c/build.sh "$WORK/c.wasm" >/dev/null 2>&1
 BUILD[c]=$(echo "$(now) - $t0" | bc)
 WASM[c]="$WORK/c.wasm"
 
-prefix="$WORK/nginx"
-mkdir -p "$prefix/logs" "$prefix/tmp"
-cat > "$prefix/nginx.conf" <<CONF
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $prefix/tmp/client;
-  proxy_temp_path $prefix/tmp/proxy;
-  fastcgi_temp_path $prefix/tmp/fastcgi;
-  uwsgi_temp_path $prefix/tmp/uwsgi;
-  scgi_temp_path $prefix/tmp/scgi;
-  server { listen 127.0.0.1:$PORT; location / { default_type text/plain; return 200 "ok\n"; } }
-}
-CONF
-taskset -c 1 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
-trap 'kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+nginx_static "$WORK/nginx" "$PORT"
+trap 'nginx_stop "$WORK/nginx"; rm -rf "$WORK"' EXIT
 
 # test LANG EXECUTION-TOML -> writes the test file, prints its path
 test_file() {

@@ -53,6 +53,8 @@
 # Needs: nginx, GNU time (/usr/bin/time); redis-server and redis-benchmark (apt-get install redis-server)
 # for redis; optional: wrk, k6 (always run with K6_NO_USAGE_REPORT=true).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 DUR="${DUR:-10}"
@@ -117,32 +119,8 @@ memory() {
 }
 
 start_nginx() {
-  local prefix="$WORK/nginx"
-  mkdir -p "$prefix/logs" "$prefix/tmp"
-  cat > "$prefix/nginx.conf" <<CONF
-worker_processes 1;
-worker_rlimit_nofile 250000;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 240000; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $prefix/tmp/client;
-  proxy_temp_path $prefix/tmp/proxy;
-  fastcgi_temp_path $prefix/tmp/fastcgi;
-  uwsgi_temp_path $prefix/tmp/uwsgi;
-  scgi_temp_path $prefix/tmp/scgi;
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    location / { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-CONF
-  taskset -c 1 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
-  trap 'kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nginx did not start" >&2; exit 1
+  nginx_static "$WORK/nginx" "$PORT" || exit 1
+  trap 'nginx_stop "$WORK/nginx"' EXIT
 }
 
 # one_run TOOL -> "rps cpu_s_per_100k rss_mb"
