@@ -2,7 +2,7 @@
 //!
 //! The script and its own modules are bundled with esbuild into a function run once per VU
 //! (k6's init context, [`init_module`]), then with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`,
+//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`, `k6/html`,
 //! `k6/net/grpc` with the `.proto` files the script loads, and the glue that exports
 //! `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in `wit/` by
 //! the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs for
@@ -64,6 +64,7 @@ const SHIM: &[(&str, &str)] = &[
         include_str!("../../sdk/js/k6/execution.js"),
     ),
     ("k6/data.js", include_str!("../../sdk/js/k6/data.js")),
+    ("k6/html.js", include_str!("../../sdk/js/k6/html.js")),
     (
         "k6/net/grpc.js",
         include_str!("../../sdk/js/k6/net/grpc.js"),
