@@ -170,6 +170,55 @@ export default function () {
     assert_eq!(server.hits(), 12);
 }
 
+/// The parser is bundled only into scripts that use it (every byte of a bundle is in every VU's
+/// memory): a script that never names `k6/html` or `.html(` gets the stub, whose error says how
+/// to get the parser; the same call in a script that names it parses.
+#[test]
+fn only_scripts_that_use_html_carry_the_parser() {
+    let server = Server::with_files(&fixtures().join("k6-html"));
+    let dir = scratch("k6-html-absent");
+    let script = |name: &str, extra: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+import http from 'k6/http';
+import {{ check }} from 'k6';
+{extra}
+export const options = {{ iterations: 1 }};
+export default function () {{
+  const res = http.get(`${{__ENV.BASE_URL}}/files/page.html`);
+  let outcome;
+  try {{ outcome = res['ht' + 'ml']('title').text(); }} catch (e) {{ outcome = String(e.message); }}
+  check(outcome, {{ [outcome]: () => true }});
+}}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let checks = |summary: &serde_json::Value| -> Vec<String> {
+        summary["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (out, summary) = run_volley(&script("without.js", ""), &server);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let names = checks(&summary);
+    assert!(
+        names.len() == 1 && names[0].contains("add import 'k6/html'"),
+        "{names:?}"
+    );
+    let (out, summary) = run_volley(&script("with.js", "import 'k6/html';"), &server);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(checks(&summary), ["Shop & Co \u{2014} Products"]);
+}
+
 /// Records `fixtures/k6-html.json` from a run of the real k6 on the same script and page
 /// (`VOLLEY_RECORD_K6=$(command -v k6) cargo test --release -p volley --test e2e -- --ignored
 /// record_k6_html`), with K6_NO_USAGE_REPORT=true.

@@ -8,7 +8,8 @@ import {
   delete as jarDelete,
 } from 'volley:scenario/cookies@0.1.1';
 import { u64 } from 'volley-engine';
-import { parseHTML } from './html.js';
+// `k6/html` when the script uses it, else a stub (chosen by `volley build`: see html-absent.js).
+import { parseHTML } from 'volley-html';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
