@@ -2,7 +2,7 @@
 //!
 //! The script and its own modules are bundled with esbuild into a function run once per VU
 //! (k6's init context, [`init_module`]), then with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`,
+//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`, `k6/html`,
 //! `k6/net/grpc` with the `.proto` files the script loads, and the glue that exports
 //! `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in `wit/` by
 //! the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs for
@@ -64,6 +64,11 @@ const SHIM: &[(&str, &str)] = &[
         include_str!("../../sdk/js/k6/execution.js"),
     ),
     ("k6/data.js", include_str!("../../sdk/js/k6/data.js")),
+    ("k6/html.js", include_str!("../../sdk/js/k6/html.js")),
+    (
+        "k6/html-absent.js",
+        include_str!("../../sdk/js/k6/html-absent.js"),
+    ),
     (
         "k6/net/grpc.js",
         include_str!("../../sdk/js/k6/net/grpc.js"),
@@ -411,6 +416,7 @@ struct Bundle {
 
 /// Bundles `script` with the shim into one ES module.
 /// `volley-engine` (what differs between engines at the WIT boundary) is the toolchain engine's.
+/// `volley-html` (what `res.html()` parses with) is [`html_module`]'s choice.
 ///
 /// Two esbuild passes: the script and its own modules into a function run once per VU (k6's
 /// init context, [`init_module`]), then the shim's entry module, which imports that function,
@@ -472,6 +478,10 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
             .join(format!("{}.js", tc.engine.name()))
             .display()
     );
+    let html = format!(
+        "--alias:volley-html={}",
+        scratch.0.join("js").join(html_module(&scratch.0)).display()
+    );
     let outfile = format!("--outfile={}", out.display());
     let args: Vec<&std::ffi::OsStr> = vec![
         entry.as_os_str(),
@@ -484,6 +494,7 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
         "--sourcemap".as_ref(),
         k6.as_ref(),
         engine.as_ref(),
+        html.as_ref(),
         outfile.as_ref(),
     ];
     run_tool("esbuild", &tc.bin("esbuild"), &args, &scratch.0, script)?;
@@ -495,6 +506,21 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
         files: opened,
         locations,
     })
+}
+
+/// The module `res.html()` parses with (`volley-html` in `k6/http`): `k6/html` for a script that
+/// imports it or calls `.html(`, else a stub that throws saying so. Every byte of the bundle is in
+/// every VU's memory (docs/design/013-k6-html.md), and most scripts never parse HTML.
+fn html_module(scratch: &Path) -> &'static str {
+    let uses = ["js/user.js", "js/modules.js"].iter().any(|f| {
+        std::fs::read_to_string(scratch.join(f))
+            .is_ok_and(|t| t.contains(".html(") || t.contains("k6/html"))
+    });
+    if uses {
+        "k6/html.js"
+    } else {
+        "k6/html-absent.js"
+    }
 }
 
 /// The script to bundle: `abs` itself, or, when it (or a local module it imports) imports

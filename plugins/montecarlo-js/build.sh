@@ -43,7 +43,8 @@ node -e '
 "$bin/esbuild" "$work/js/entry.js" --bundle --format=esm --platform=neutral \
   --main-fields=module,main "--external:volley:*" --log-level=warning \
   "--alias:k6=$work/js/k6" \
-  "--alias:volley-engine=$work/js/engine/spidermonkey.js" --outfile="$work/bundle.js"
+  "--alias:volley-engine=$work/js/engine/spidermonkey.js" \
+  "--alias:volley-html=$work/js/k6/html-absent.js" --outfile="$work/bundle.js"
 # -d http -d fetch-event: no wasi:http import; HTTP goes through volley:scenario/http.
 "$bin/componentize-js" "$work/bundle.js" --wit "$root/wit" --world-name scenario \
   -d http -d fetch-event -o "$out"

@@ -8,6 +8,8 @@ import {
   delete as jarDelete,
 } from 'volley:scenario/cookies@0.1.1';
 import { u64 } from 'volley-engine';
+// `k6/html` when the script uses it, else a stub (chosen by `volley build`: see html-absent.js).
+import { parseHTML } from 'volley-html';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -352,6 +354,17 @@ export class Response {
     }
     if (this._text === undefined) this._text = decoder.decode(this._bytes);
     return this._text;
+  }
+
+  /** The body parsed as HTML (k6/html's Selection of the document, or of what `selector`
+   * finds in it); links resolve against the response's URL. Throws when there is no body. */
+  html(selector) {
+    const body = this.body;
+    if (body === null) {
+      throw new Error("the body is null so we can't transform it to HTML - this likely was because of a request error getting the response");
+    }
+    const doc = parseHTML(typeof body === 'string' ? body : decoder.decode(new Uint8Array(body)), this.url);
+    return selector === undefined ? doc : doc.find(selector);
   }
 
   /** The body parsed as JSON, or the value at a dotted `selector` in it. Throws on invalid JSON. */
