@@ -11,6 +11,7 @@ mod hostile_options;
 mod http;
 mod influxdb;
 mod k6_init;
+mod k6_limits;
 mod k6_modules;
 mod k6_options;
 mod k6_remote;
