@@ -47,6 +47,8 @@ pub mod exit {
     pub const SCRIPT_ABORTED: i32 = 108;
     /// The host itself failed during the run (k6's GoPanic).
     pub const HOST_PANIC: i32 = 109;
+    /// The script called `test.fail()` (k6's MarkedAsFailed).
+    pub const MARKED_AS_FAILED: i32 = 110;
 }
 
 /// Why `run` or `inspect` failed before producing results.
@@ -379,6 +381,9 @@ fn warn_of_inert_k6_options(options: &Options, args: &RunArgs) -> Result<(), App
             Level::Warn,
             &format!("k6 option '{key}' is accepted and not acted on: {why}"),
         );
+    }
+    for warning in config::k6::lowered(options) {
+        logging::host(Level::Warn, &warning);
     }
     for (flag, why) in flags {
         logging::host(
@@ -924,6 +929,11 @@ fn exit_code(report: &engine::RunReport, results: &Results) -> i32 {
                 ),
             );
             exit::THRESHOLDS_FAILED
+        }
+        // As k6: a test marked failed exits 110 even when thresholds were crossed at the end.
+        None if report.marked_failed => {
+            logging::host(Level::Error, "test run was marked as failed");
+            exit::MARKED_AS_FAILED
         }
         None if !results.thresholds_passed() => {
             let failed: Vec<String> = results

@@ -16,6 +16,10 @@ const BASE: u64 = 512;
 /// 127.0.0.x: well below the ~28,000 ephemeral ports of one source/destination pair, leaving
 /// room for a VU's batch lanes.
 pub const VUS_PER_LOOPBACK_SOURCE: u32 = 10_000;
+/// Most requests of one `http.batch` in flight at once, each on a connection of its own, whatever
+/// k6's `batch` and `batchPerHost` ask (a script's options may set them): a VU's batch holds at
+/// most this many connections and responses being read.
+pub const MAX_BATCH_PARALLEL: u32 = 100;
 /// What a test's `SharedArray`s may hold in all (their elements' JSON text), by default: 1 GiB,
 /// made once in the options pass and shared by every VU (`vu::init`). The user may set another
 /// limit, up to 4 GiB, with `VOLLEY_MAX_SHARED_DATA_MIB` ([`shared_data_max_bytes`]).

@@ -93,6 +93,7 @@ const WIT: &[(&str, &str)] = &[
     ("execution.wit", include_str!("../../wit/execution.wit")),
     ("cookies.wit", include_str!("../../wit/cookies.wit")),
     ("crypto.wit", include_str!("../../wit/crypto.wit")),
+    ("test-status.wit", include_str!("../../wit/test-status.wit")),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).

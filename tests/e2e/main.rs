@@ -12,6 +12,7 @@ mod http;
 mod influxdb;
 mod k6_html;
 mod k6_init;
+mod k6_limits;
 mod k6_modules;
 mod k6_options;
 mod k6_remote;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Arg, Args, Command};
 
-use crate::config::k6::Inert;
 use crate::config::{DnsOpt, Options};
 use crate::duration::{parse_duration, Dur};
 
@@ -70,17 +69,17 @@ pub struct K6Flags {
     /// Shortest iteration: a VU whose iteration ended sooner waits out the rest.
     #[arg(long, env = "VOLLEY_MIN_ITERATION_DURATION", value_parser = parse_dur)]
     pub min_iteration_duration: Option<Dur>,
-    /// Accepted (k6's `batch`), not acted on.
-    #[arg(long)]
-    pub batch: Option<i64>,
-    /// Accepted (k6's `batchPerHost`), not acted on.
-    #[arg(long)]
-    pub batch_per_host: Option<i64>,
-    /// Accepted (k6's `rps`), not acted on.
-    #[arg(long)]
+    /// Most requests of one `http.batch` sent at once (default 20).
+    #[arg(long, env = "VOLLEY_BATCH")]
+    pub batch: Option<u32>,
+    /// Most requests of one `http.batch` sent at once to one host (default 6, 0: no limit).
+    #[arg(long, env = "VOLLEY_BATCH_PER_HOST")]
+    pub batch_per_host: Option<u32>,
+    /// Most HTTP requests per second over the whole test (0: no cap).
+    #[arg(long, env = "VOLLEY_RPS")]
     pub rps: Option<i64>,
-    /// Accepted (k6's `throw`), not acted on.
-    #[arg(short = 'w', long)]
+    /// A request that fails without a response throws in the script.
+    #[arg(short = 'w', long, env = "VOLLEY_THROW")]
     pub throw: bool,
     /// Start paused: VUs are initialised, then the test waits for `volley resume`.
     #[arg(short = 'p', long, env = "VOLLEY_PAUSED")]
@@ -130,7 +129,6 @@ impl K6Flags {
     /// These flags as options, laid over `opts` (the rest of the command line's layer).
     pub fn apply(&self, mut opts: Options) -> Options {
         let set = |b: bool| b.then_some(true);
-        let inert = |b: bool| b.then_some(Inert);
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         opts.no_setup = set(self.no_setup).or(opts.no_setup);
         opts.no_teardown = set(self.no_teardown).or(opts.no_teardown);
@@ -148,10 +146,10 @@ impl K6Flags {
         opts.local_ips = list(&self.local_ips).or(opts.local_ips);
         opts.dns = self.dns.clone().or(opts.dns);
         opts.min_iteration_duration = self.min_iteration_duration.or(opts.min_iteration_duration);
-        opts.batch = inert(self.batch.is_some()).or(opts.batch);
-        opts.batch_per_host = inert(self.batch_per_host.is_some()).or(opts.batch_per_host);
-        opts.rps = inert(self.rps.is_some()).or(opts.rps);
-        opts.throw = inert(self.throw).or(opts.throw);
+        opts.batch = self.batch.or(opts.batch);
+        opts.batch_per_host = self.batch_per_host.or(opts.batch_per_host);
+        opts.rps = self.rps.or(opts.rps);
+        opts.throw = set(self.throw).or(opts.throw);
         opts.paused = set(self.paused).or(opts.paused);
         opts
     }
@@ -303,6 +301,21 @@ mod tests {
         assert_eq!(a.vus, Some(3), "VOLLEY_VUS wins");
         let a = parse_with(&[("K6_NO_SETUP", "true")], &["volley", "run"]);
         assert!(a.k6.no_setup);
+        let a = parse_with(
+            &[
+                ("K6_BATCH", "3"),
+                ("K6_BATCH_PER_HOST", "0"),
+                ("K6_RPS", "50"),
+                ("K6_THROW", "true"),
+            ],
+            &["volley", "run"],
+        );
+        let o = a.options();
+        assert_eq!(
+            (o.batch, o.batch_per_host, o.rps),
+            (Some(3), Some(0), Some(50))
+        );
+        assert_eq!(o.throw, Some(true));
     }
 
     #[test]
@@ -373,7 +386,11 @@ mod tests {
             o.dns.as_ref().and_then(|d| d.select.as_deref()),
             Some("first")
         );
-        assert!(o.batch.is_some() && o.throw.is_some() && o.paused.is_some());
+        assert_eq!(
+            (o.batch, o.batch_per_host, o.rps),
+            (Some(20), Some(6), Some(5))
+        );
+        assert!(o.throw == Some(true) && o.paused.is_some());
         let ignored: Vec<&str> = k6.ignored().unwrap().into_iter().map(|(f, _)| f).collect();
         assert_eq!(ignored, ["--no-color", "--verbose", "--compatibility-mode"]);
         let archive = K6Flags {

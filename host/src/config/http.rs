@@ -128,7 +128,21 @@ pub(super) fn resolve(opts: &Options) -> Result<crate::transport::HttpSettings, 
             ))
         }
     };
+    if opts.batch == Some(0) {
+        return Err(invalid(
+            "batch",
+            "must be at least 1 (the most requests of one http.batch sent at once)",
+        ));
+    }
+    let most = crate::limits::MAX_BATCH_PARALLEL;
     Ok(crate::transport::HttpSettings {
+        batch: opts.batch.map(|b| b.min(most)),
+        batch_per_host: opts.batch_per_host.map(|b| b.min(most)),
+        rps: opts
+            .rps
+            .filter(|r| *r > 0)
+            .map(|r| r.min(i64::from(u32::MAX)) as u32),
+        throw: opts.throw == Some(true),
         resolve,
         max_redirects: opts.max_redirects,
         expected_statuses,

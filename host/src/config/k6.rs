@@ -21,12 +21,7 @@ impl<'de> Deserialize<'de> for Inert {
 
 /// The k6 options the layers set that Volley does not act on, each with why.
 pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
-    let table: [(&str, bool, &str); 11] = [
-        (
-            "rps",
-            opts.rps.is_some(),
-            "there is no global request-rate cap; use an arrival-rate executor",
-        ),
+    let table: [(&str, bool, &str); 7] = [
         (
             "tlsCipherSuites",
             opts.tls_cipher_suites.is_some(),
@@ -62,26 +57,25 @@ pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
             opts.execution_segment_sequence.is_some(),
             "give it with --execution-segment-sequence",
         ),
-        (
-            "batch",
-            opts.batch.is_some(),
-            "http.batch sends all of its requests at once (at most 1,000)",
-        ),
-        (
-            "batchPerHost",
-            opts.batch_per_host.is_some(),
-            "http.batch sends all of its requests at once (at most 1,000)",
-        ),
-        (
-            "throw",
-            opts.throw.is_some(),
-            "a failed request is returned with its error_code, never thrown",
-        ),
     ];
     table
         .into_iter()
         .filter(|(_, set, _)| *set)
         .map(|(key, _, why)| (key, why))
+        .collect()
+}
+
+/// Warnings for k6 options Volley acts on with a lower value than asked: `batch` and
+/// `batchPerHost` above [`crate::limits::MAX_BATCH_PARALLEL`].
+pub fn lowered(opts: &Options) -> Vec<String> {
+    let most = crate::limits::MAX_BATCH_PARALLEL;
+    [("batch", opts.batch), ("batchPerHost", opts.batch_per_host)]
+        .into_iter()
+        .filter_map(|(key, v)| {
+            v.filter(|v| *v > most).map(|v| {
+                format!("k6 option '{key}' is {v}: at most {most} requests of one http.batch are sent at once")
+            })
+        })
         .collect()
 }
 
@@ -253,17 +247,13 @@ mod tests {
         assert_eq!(
             named,
             [
-                "rps",
                 "tlsCipherSuites",
                 "cloud",
                 "ext",
                 "features",
                 "metricSamplesBufferSize",
                 "executionSegment",
-                "executionSegmentSequence",
-                "batch",
-                "batchPerHost",
-                "throw"
+                "executionSegmentSequence"
             ]
         );
     }

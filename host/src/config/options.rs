@@ -274,8 +274,9 @@ pub struct Options {
     /// Start paused (k6's `paused`, `--paused`): VUs are initialised, then the test waits for
     /// `volley resume` before `setup` and the scenarios.
     pub paused: Option<bool>,
-    /// k6's `rps`: accepted, not acted on (see `config::k6::inert`).
-    pub rps: Option<Inert>,
+    /// Most HTTP requests per second the whole test sends, over all VUs (k6's `rps`; 0 or
+    /// less: no cap). Every request (each `http.batch` member, not each redirect) waits its turn.
+    pub rps: Option<i64>,
     /// Longest `handleSummary` may run (k6's `handleSummaryTimeout`, default 2m).
     #[serde(alias = "handleSummaryTimeout")]
     pub handle_summary_timeout: Option<Dur>,
@@ -301,13 +302,16 @@ pub struct Options {
     /// out the rest before its next (not counted in `iteration_duration`, as in k6).
     #[serde(alias = "minIterationDuration")]
     pub min_iteration_duration: Option<Dur>,
-    /// k6's `batch`: accepted, not acted on (see `config::k6::inert`).
-    pub batch: Option<Inert>,
-    /// k6's `batchPerHost`: accepted, not acted on (see `config::k6::inert`).
+    /// Most requests of one `http.batch` in flight at once (k6's `batch`, default 20, at least 1;
+    /// above `vu::MAX_BATCH_PARALLEL` it is lowered to that, with a warning).
+    pub batch: Option<u32>,
+    /// Most requests of one `http.batch` in flight at once to one host (k6's `batchPerHost`,
+    /// default 6; 0: no per-host limit).
     #[serde(alias = "batchPerHost")]
-    pub batch_per_host: Option<Inert>,
-    /// k6's `throw`: accepted, not acted on (see `config::k6::inert`).
-    pub throw: Option<Inert>,
+    pub batch_per_host: Option<u32>,
+    /// A request that fails without a response (network error, invalid URL) throws in the
+    /// script instead of returning a response with `error` and `error_code` (k6's `throw`).
+    pub throw: Option<bool>,
 }
 
 /// `lo` overridden key by key by `hi`.

@@ -2,7 +2,7 @@
 //! start times, this process's iteration and VU counters, the test's options, and the channel
 //! `test.abort()` stops the run through.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +13,8 @@ use crate::config::TestConfig;
 use crate::plan::executor::Drive;
 use crate::plan::segment::ExecutionTuple;
 use crate::plan::Scenario;
-use crate::vu::{RunView, ScenarioRun};
+use crate::transport::{DEFAULT_BATCH, DEFAULT_BATCH_PER_HOST};
+use crate::vu::{RunView, ScenarioRun, MARKED_AS_FAILED, MAX_FAIL_LOGS};
 
 /// A run as its VUs see it.
 pub struct RunState {
@@ -27,6 +28,8 @@ pub struct RunState {
     wall: OnceLock<SystemTime>,
     options: String,
     abort: watch::Sender<Option<String>>,
+    /// Calls of `test.fail()` so far (the test is marked failed when there was one).
+    failures: AtomicU64,
 }
 
 impl RunState {
@@ -58,6 +61,7 @@ impl RunState {
             wall: OnceLock::new(),
             options: options_json(test).to_string(),
             abort,
+            failures: AtomicU64::new(0),
         };
         (Arc::new(run), aborted)
     }
@@ -65,6 +69,11 @@ impl RunState {
     /// Marks the moment the scenarios start (`live.started` is set by the engine beside it).
     pub fn started_now(&self) {
         let _ = self.wall.set(SystemTime::now());
+    }
+
+    /// Whether the script called `test.fail()` (k6: the run then exits with code 110).
+    pub fn marked_failed(&self) -> bool {
+        self.failures.load(Ordering::Relaxed) > 0
     }
 
     /// The [`ScenarioRun`] of scenario `index`.
@@ -150,6 +159,23 @@ impl RunView for RunState {
         });
     }
 
+    fn fail(&self, reason: Option<String>) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed);
+        if n < MAX_FAIL_LOGS {
+            let message = match reason {
+                Some(r) => format!("{MARKED_AS_FAILED}: {r}"),
+                None => MARKED_AS_FAILED.to_string(),
+            };
+            crate::logging::host(crate::logging::Level::Error, &message);
+        }
+        if n + 1 == MAX_FAIL_LOGS {
+            crate::logging::host(
+                crate::logging::Level::Error,
+                &format!("{MARKED_AS_FAILED}: further test.fail() calls are not logged"),
+            );
+        }
+    }
+
     fn iteration_in_test(&self, index: usize, local: u64) -> u64 {
         match self.tuples.get(index) {
             Some(t) if t.nth_owned(local) != u64::MAX => t.nth_owned(local),
@@ -207,6 +233,10 @@ fn options_json(test: &TestConfig) -> serde_json::Value {
         "teardownTimeout": crate::duration::format_duration(test.teardown_timeout),
         "noSetup": test.no_setup,
         "noTeardown": test.no_teardown,
+        "throw": test.http.throw,
+        "batch": test.http.batch.map_or(DEFAULT_BATCH, |b| b as usize),
+        "batchPerHost": test.http.batch_per_host.map_or(DEFAULT_BATCH_PER_HOST, |b| b as usize),
+        "rps": test.http.rps,
     })
 }
 

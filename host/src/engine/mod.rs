@@ -91,6 +91,8 @@ pub struct RunReport {
     pub teardown: Option<GuestError>,
     /// A scenario's task panicked (a host bug): its message. The run was stopped.
     pub panicked: Option<String>,
+    /// The script called `test.fail()` (k6/execution): the run exits with code 110.
+    pub marked_failed: bool,
 }
 
 /// How a run is set up beyond its test configuration.
@@ -457,6 +459,7 @@ pub async fn run(
         vus_max: vus_max.load(Ordering::Relaxed) as u32,
         teardown,
         panicked,
+        marked_failed: run_state.marked_failed(),
     })
 }
 

@@ -98,6 +98,8 @@ async fn run_segment(
     http.vus_before = id
         .index
         .saturating_mul(p.test.max_vus().div_ceil(id.count.max(1)));
+    // k6's `rps` is the whole test's: each of the equal shards sends its share.
+    http.share_rps(id.count);
     let settings = RunSettings {
         http: Arc::new(http),
         segment: p.segment.clone(),
@@ -137,6 +139,7 @@ async fn run_segment(
             _ => None,
         },
         teardown: report.teardown.map(|e| e.to_string()),
+        marked_failed: report.marked_failed,
     })
 }
 

@@ -625,8 +625,10 @@ fn merged_report<'a>(
         vus_max: 0,
         teardown: None,
         panicked: None,
+        marked_failed: false,
     };
     for o in outcomes {
+        report.marked_failed |= o.marked_failed;
         report.elapsed = report.elapsed.max(Duration::from_millis(o.elapsed_ms));
         for (total, (_, complete, interrupted)) in report.scenarios.iter_mut().zip(&o.scenarios) {
             total.1 += complete;

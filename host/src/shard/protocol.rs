@@ -259,6 +259,9 @@ pub struct Outcome {
     pub teardown: Option<String>,
     /// `teardown` timed out (after this many milliseconds).
     pub teardown_timeout_ms: Option<u64>,
+    /// The script called `test.fail()`.
+    #[serde(default)]
+    pub marked_failed: bool,
 }
 
 /// The coordinator's message to a shard.

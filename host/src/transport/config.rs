@@ -3,8 +3,14 @@
 
 use std::sync::Arc;
 
+use super::rate_limit::RateLimit;
 use super::resolve::{ResolveSettings, Resolver};
 use super::tls::{self, TlsConfigError, TlsSettings};
+
+/// k6's default `batch`: requests of one `http.batch` in flight at once.
+pub const DEFAULT_BATCH: usize = 20;
+/// k6's default `batchPerHost`.
+pub const DEFAULT_BATCH_PER_HOST: usize = 6;
 
 /// What `--http-debug` prints of each request and response.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,9 +54,25 @@ pub struct HttpConfig {
     /// VUs of the processes before this one in a sharded test: this process's VU `n` is the
     /// test's `vus_before + n` when picking its source address.
     pub vus_before: u32,
+    /// Requests of one `http.batch` in flight at once (k6's `batch`).
+    pub batch: usize,
+    /// Requests of one `http.batch` in flight at once to one host; 0: no limit (k6's
+    /// `batchPerHost`).
+    pub batch_per_host: usize,
+    /// The test-wide requests-per-second cap every VU of the process shares (k6's `rps`).
+    pub rps: Option<Arc<RateLimit>>,
 }
 
 impl HttpConfig {
+    /// This process's share of the test's `rps` when the test runs as `processes` shards of
+    /// equal size (each with a limiter of its own).
+    pub fn share_rps(&mut self, processes: u32) {
+        if let Some(limit) = self.rps.take() {
+            let share = (limit.per_second() / f64::from(processes.max(1))).round() as u32;
+            self.rps = Some(Arc::new(RateLimit::new(share.max(1))));
+        }
+    }
+
     /// Whether `status` is expected.
     pub fn expects(&self, status: u16) -> bool {
         self.expected_statuses
@@ -86,6 +108,14 @@ pub struct HttpSettings {
     pub debug: HttpDebug,
     /// k6's `localIPs`.
     pub local_ips: Vec<std::net::IpAddr>,
+    /// k6's `batch` (default 20).
+    pub batch: Option<u32>,
+    /// k6's `batchPerHost` (default 6, 0: no limit).
+    pub batch_per_host: Option<u32>,
+    /// k6's `rps`: requests per second over the whole test (`None`: no cap).
+    pub rps: Option<u32>,
+    /// k6's `throw`: a request that fails without a response throws in the script.
+    pub throw: bool,
 }
 
 impl HttpConfig {
@@ -111,6 +141,11 @@ impl HttpConfig {
             debug: settings.debug,
             local_ips: settings.local_ips.clone(),
             vus_before: 0,
+            batch: settings.batch.map_or(DEFAULT_BATCH, |b| b as usize),
+            batch_per_host: settings
+                .batch_per_host
+                .map_or(DEFAULT_BATCH_PER_HOST, |b| b as usize),
+            rps: settings.rps.map(|r| Arc::new(RateLimit::new(r))),
         })
     }
 }

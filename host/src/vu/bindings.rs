@@ -31,6 +31,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::volley::scenario::{
-    checks, cookies, crypto, execution, group, grpc, http, init, log, metrics, tcp, timing, vu,
-    websocket,
+    checks, cookies, crypto, execution, group, grpc, http, init, log, metrics, tcp, test_status,
+    timing, vu, websocket,
 };

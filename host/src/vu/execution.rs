@@ -1,5 +1,6 @@
 //! The host side of the WIT `execution` import (k6's `k6/execution`): the VU's, its scenario's
-//! and this process's counters, the VU's metric tags, tagged checks, and `test.abort()`.
+//! and this process's counters, the VU's metric tags, tagged checks, and `test.abort()`; and of
+//! the `test-status` import (`test.fail()`).
 //!
 //! The run's counters live in the engine, which implements [`RunView`] for its VUs; a VU outside
 //! a run (reading options, benchmarks) sees [`Detached`]. What a guest can make the host hold
@@ -9,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::bindings::{execution, http};
+use super::bindings::{execution, http, test_status};
 use super::state::VuState;
 
 /// Most tags a guest adds to its VU's base tags (k6 sets no limit; every one is on every sample).
@@ -18,8 +19,12 @@ pub const MAX_VU_TAGS: usize = 64;
 pub const MAX_TAG_NAME_BYTES: usize = 128;
 /// Longest VU tag value, in bytes.
 pub const MAX_TAG_VALUE_BYTES: usize = 1024;
-/// Longest `test.abort` reason kept, in bytes (longer ones are cut).
+/// Longest `test.abort` or `test.fail` reason kept, in bytes (longer ones are cut).
 pub const MAX_ABORT_REASON_BYTES: usize = 4096;
+/// Calls of `test.fail` a run logs (k6 logs every one); later calls only mark the test again.
+pub const MAX_FAIL_LOGS: u64 = 10;
+/// k6's message for `test.fail()`, before the script's reason.
+pub const MARKED_AS_FAILED: &str = "test marked as failed";
 
 /// What the run a VU belongs to tells `k6/execution`, and how the VU stops it. The engine
 /// implements it; every method is cheap (atomic loads) and never blocks.
@@ -38,6 +43,9 @@ pub trait RunView: Send + Sync {
     fn options_json(&self) -> String;
     /// Stops the whole test for `reason` (the first reason wins).
     fn abort(&self, reason: String);
+    /// Marks the whole test failed (`test.fail()`); it runs on. `reason` is already cut to
+    /// [`MAX_ABORT_REASON_BYTES`].
+    fn fail(&self, reason: Option<String>);
     /// The number in the whole test of this process's `local`-th iteration of scenario `index`
     /// (`local` itself for a single process).
     fn iteration_in_test(&self, index: usize, local: u64) -> u64;
@@ -66,6 +74,7 @@ impl RunView for Detached {
         "{}".into()
     }
     fn abort(&self, _: String) {}
+    fn fail(&self, _: Option<String>) {}
     fn iteration_in_test(&self, _: usize, local: u64) -> u64 {
         local
     }
@@ -221,14 +230,7 @@ impl execution::Host for VuState {
     }
 
     fn abort(&mut self, reason: Option<String>) -> wasmtime::Result<()> {
-        let mut reason = reason.unwrap_or_default();
-        if reason.len() > MAX_ABORT_REASON_BYTES {
-            let mut cut = MAX_ABORT_REASON_BYTES;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-        }
+        let reason = cut_reason(reason.unwrap_or_default());
         self.execution.run.abort(reason.clone());
         Err(wasmtime::format_err!("{ABORTED}{reason}"))
     }
@@ -238,6 +240,24 @@ impl execution::Host for VuState {
         self.recorder.check_tagged(&name, passed, &tags);
         passed
     }
+}
+
+impl test_status::Host for VuState {
+    fn fail(&mut self, reason: Option<String>) {
+        self.execution.run.fail(reason.map(cut_reason));
+    }
+}
+
+/// `reason` cut to at most [`MAX_ABORT_REASON_BYTES`] (on a character boundary).
+fn cut_reason(mut reason: String) -> String {
+    if reason.len() > MAX_ABORT_REASON_BYTES {
+        let mut cut = MAX_ABORT_REASON_BYTES;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    reason
 }
 
 /// How the trap `test.abort()` ends its call with begins (so the engine can tell it from others).

@@ -75,13 +75,14 @@ impl http::Host for VuState {
         let held = AtomicU64::new(0);
         let recorder = Mutex::new(recorder);
         // The VU's client and extra lanes (same cookie jar, connections of their own) serve
-        // the requests; k6's limits: 20 at once, 6 per host.
+        // the requests, at most `batch` at once and `batchPerHost` to one host (k6's options).
         let spare = client.lane();
         let mut pool = client.take_lanes();
         pool.push(std::mem::replace(client, spare));
         let lanes = Mutex::new(pool);
         let template = lock(&lanes)[0].lane();
-        let all = tokio::sync::Semaphore::new(BATCH);
+        let (at_once, per_host_limit) = batch_limits(template.config());
+        let all = tokio::sync::Semaphore::new(at_once);
         let mut per_host: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
         let jobs: Vec<_> = reqs
             .into_iter()
@@ -89,7 +90,7 @@ impl http::Host for VuState {
                 let host = host_of(&req.url);
                 let host_limit = per_host
                     .entry(host)
-                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(BATCH_PER_HOST)))
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_host_limit)))
                     .clone();
                 let (params, cookies) = Params::from_wit(params);
                 let (outgoing, tags) = outgoing(req, cookies);
@@ -124,17 +125,26 @@ impl http::Host for VuState {
     }
 }
 
-/// k6's `http.batch` limits: requests in flight at once, and per host.
-const BATCH: usize = 20;
-const BATCH_PER_HOST: usize = 6;
+/// One `http.batch`'s limits from the test's `batch` and `batchPerHost`: requests in flight at
+/// once, and to one host (`batchPerHost` 0 means only the first limit), each at least 1 and at
+/// most [`crate::limits::MAX_BATCH_PARALLEL`].
+fn batch_limits(config: &transport::HttpConfig) -> (usize, usize) {
+    let most = crate::limits::MAX_BATCH_PARALLEL as usize;
+    let at_once = config.batch.clamp(1, most);
+    let per_host = match config.batch_per_host {
+        0 => at_once,
+        n => n.min(at_once),
+    };
+    (at_once, per_host)
+}
 
 /// Most requests one `http.batch` takes; a longer batch sends none and fails every request
 /// with code 1000.
 pub const MAX_BATCH_REQUESTS: usize = 1000;
 
 /// Most response-body bytes one `http.batch` holds (raised to `max-response-body-mib` if that is
-/// larger); a response past it fails with code 1000 and its body is dropped. Up to [`BATCH`]
-/// responses in flight may each add `max-response-body-mib` on top while being read.
+/// larger); a response past it fails with code 1000 and its body is dropped. Up to `batch`
+/// (at most [`crate::limits::MAX_BATCH_PARALLEL`]) responses in flight may each add `max-response-body-mib` on top while being read.
 pub const MAX_BATCH_BYTES: u64 = 64 << 20;
 
 /// The refusal of a batch longer than [`MAX_BATCH_REQUESTS`], for each of its `n` requests.
@@ -231,6 +241,10 @@ async fn perform(
     tags: &[(String, String)],
     params: &Params,
 ) -> Outcome {
+    // k6's `rps`: every request (not each redirect hop) waits for its turn, before it is timed.
+    if let Some(limit) = client.config().rps.as_deref() {
+        limit.wait().await;
+    }
     // A request the sandbox denies costs nothing: the loop below refuses it uncompressed.
     let allowed = || sandbox.denied(&outgoing.url).is_none();
     if let Some(algorithms) = params.compression.as_deref().filter(|_| allowed()) {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
-pub use execution::{Execution, RunView, ScenarioRun};
+pub use execution::{Execution, RunView, ScenarioRun, MARKED_AS_FAILED, MAX_FAIL_LOGS};
 pub use init::SharedData;
 pub use plugin::{maps_per_vu, Plugin, PluginError, PoolSize, WORLD_VERSION};
 pub use recorder::Recorder;

@@ -1,6 +1,6 @@
 // k6's `k6/execution` on Volley, over the volley:scenario `execution` import: the VU, its
 // scenario and this process's counters (read from the host on access), the VU's metric tags,
-// the test's options and `test.abort()`.
+// the test's options, `test.abort()` and `test.fail()`.
 import {
   vu as vuState,
   scenario as scenarioState,
@@ -11,6 +11,7 @@ import {
   deleteTag,
   abort as hostAbort,
 } from 'volley:scenario/execution@0.1.1';
+import { fail as hostFail } from 'volley:scenario/test-status@0.1.1';
 
 function object(getters) {
   const o = {};
@@ -100,9 +101,8 @@ export const test = object({
     if (options === undefined) options = Object.freeze(JSON.parse(optionsJson()));
     return options;
   },
-  fail: () => () => {
-    throw new Error('k6/execution: test.fail() is not available in Volley yet');
-  },
+  // k6's `test.fail(reason)`: the test is marked failed (exit 110 at its end) and runs on.
+  fail: () => (reason) => hostFail(reason === undefined || reason === null ? undefined : String(reason)),
 });
 
 export default { vu, scenario, instance, test };

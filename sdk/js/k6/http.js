@@ -1,6 +1,7 @@
 // k6's `k6/http` module on Volley: requests go through the WIT `http.send-with-params` and
 // `http.batch` imports, which time them and record k6's http_req_* metrics on the host.
 import { sendWithParams, batch as sendBatch } from 'volley:scenario/http@0.1.1';
+import { options as testOptions } from 'volley:scenario/execution@0.1.1';
 import {
   set as jarSet,
   forUrl as jarForUrl,
@@ -184,6 +185,20 @@ const NO_TIMINGS = {
 function errorOf(err) {
   if (err && typeof err.code === 'number') return [err.code, String(err.message)];
   return [1000, String(err)];
+}
+
+/** Whether a request that fails without a response throws (k6's `throw` option); read from the
+ * test's options at the first failure, as the options pass has none. */
+let throwing;
+
+function throwsOnFailure() {
+  if (throwing === undefined) throwing = JSON.parse(testOptions()).throw === true;
+  return throwing;
+}
+
+/** The exception k6 throws for a failed request under `throw`: its `error` text. */
+function failedRequest(response) {
+  return new Error(response.error);
 }
 
 /** The default response callback (`http.setResponseCallback`); `undefined`: the test's. */
@@ -484,6 +499,7 @@ export function request(method, url, body, params) {
     response = new Response(req.method, req.url, sendWithParams(req, wire), undefined);
   } catch (e) {
     response = new Response(req.method, req.url, undefined, e && e.payload !== undefined ? e.payload : e);
+    if (throwsOnFailure()) throw failedRequest(response);
   }
   response._type = responseType;
   return response;
@@ -505,8 +521,8 @@ export function put(url, body, params) { return request('PUT', url, body, params
 export function patch(url, body, params) { return request('PATCH', url, body, params); }
 
 /**
- * k6's `http.batch`: sends the requests in parallel on the host (at most 20 at once, 6 per
- * host) and returns the responses in the same shape (array or object). Each request is a URL,
+ * k6's `http.batch`: sends the requests in parallel on the host (at most `batch` at once, 20 by
+ * default, and `batchPerHost` to one host, 6 by default) and returns the responses in the same shape (array or object). Each request is a URL,
  * an array `[method, url, body, params]`, or an object `{ method, url, body, params }`.
  */
 export function batch(requests) {
@@ -526,6 +542,9 @@ export function batch(requests) {
     response._type = responseType;
     return response;
   });
+  // As k6 under `throw`: every request was sent, then the first failure throws.
+  const failed = responses.find((r) => r.error_code !== 0);
+  if (failed && throwsOnFailure()) throw failedRequest(failed);
   if (!keys) return responses;
   const out = {};
   keys.forEach((k, i) => { out[k] = responses[i]; });

@@ -1,5 +1,6 @@
 // k6's `k6/metrics` module on Volley: Counter, Gauge, Rate, Trend over the WIT `metrics` import.
 import { add } from 'volley:scenario/metrics@0.1.1';
+import { options as testOptions } from 'volley:scenario/execution@0.1.1';
 
 function tagList(tags) {
   return Object.entries(tags || {}).map(([key, value]) => ({ key, value: String(value) }));
@@ -16,10 +17,19 @@ class Metric {
     declared[name] = kind;
   }
 
-  /** Adds one sample with optional tags. Throws when the name is invalid or of another kind. */
+  /** Adds one sample with optional tags; returns whether it was added. Throws when the name is
+   * invalid or of another kind. A value that is no number is dropped with a warning, or thrown
+   * under k6's `throw` option, as in k6. */
   add(value, tags) {
     const v = typeof value === 'boolean' ? (value ? 1 : 0) : Number(value);
+    if (Number.isNaN(v)) {
+      const message = `'${String(value).slice(0, 100)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`;
+      if (JSON.parse(testOptions()).throw === true) throw new Error(message);
+      console.warn(message);
+      return false;
+    }
     add(this.name, this.kind, v, tagList(tags));
+    return true;
   }
 }
 
