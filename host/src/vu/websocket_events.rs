@@ -239,3 +239,19 @@ impl websocket_events::Host for VuState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_without_a_code_is_1005() {
+        let none = close_frame(None);
+        assert_eq!((none.code, none.reason.as_str()), (1005, ""));
+        let bye = close_frame(Some(CloseFrame {
+            code: CloseCode::from(4000),
+            reason: "bye".into(),
+        }));
+        assert_eq!((bye.code, bye.reason.as_str()), (4000, "bye"));
+    }
+}
