@@ -2,7 +2,8 @@
 //!
 //! The script and its own modules are bundled with esbuild into a function run once per VU
 //! (k6's init context, [`init_module`]), then with Volley's k6 shim (`sdk/js`: `k6`, `k6/http`,
-//! `k6/metrics`, `k6/ws`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`, `k6/data`, `k6/html`,
+//! `k6/metrics`, `k6/ws`, `k6/websockets`, `k6/encoding`, `k6/timers`, `k6/crypto`, `k6/execution`,
+//! `k6/data`, `k6/html`,
 //! `k6/net/grpc` with the `.proto` files the script loads, and the glue that exports
 //! `options`/`setup`/`iteration`/`teardown`), then componentized against the WIT in `wit/` by
 //! the engine's tool ([`engine`]: componentize-js for SpiderMonkey, componentize-qjs for
@@ -58,6 +59,14 @@ const SHIM: &[(&str, &str)] = &[
         include_str!("../../sdk/js/k6/encoding.js"),
     ),
     ("k6/timers.js", include_str!("../../sdk/js/k6/timers.js")),
+    (
+        "k6/websockets.js",
+        include_str!("../../sdk/js/k6/websockets.js"),
+    ),
+    (
+        "k6/experimental/websockets.js",
+        include_str!("../../sdk/js/k6/experimental/websockets.js"),
+    ),
     ("k6/crypto.js", include_str!("../../sdk/js/k6/crypto.js")),
     (
         "k6/execution.js",
@@ -94,6 +103,10 @@ const WIT: &[(&str, &str)] = &[
     ("cookies.wit", include_str!("../../wit/cookies.wit")),
     ("crypto.wit", include_str!("../../wit/crypto.wit")),
     ("test-status.wit", include_str!("../../wit/test-status.wit")),
+    (
+        "websocket-events.wit",
+        include_str!("../../wit/websocket-events.wit"),
+    ),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).

@@ -61,12 +61,7 @@ fn a_script_with_every_k6_option_runs_and_names_what_it_does_not_act_on() {
         "a user's own script sets k6 options such as setupTimeout:\n{}",
         out.stderr
     );
-    for key in [
-        "tlsCipherSuites",
-        "metricSamplesBufferSize",
-        "cloud",
-        "ext",
-    ] {
+    for key in ["tlsCipherSuites", "metricSamplesBufferSize", "cloud", "ext"] {
         let warning = format!("k6 option '{key}' is accepted and not acted on");
         assert_eq!(
             out.stderr.matches(&warning).count(),

@@ -18,6 +18,7 @@ mod k6_options;
 mod k6_remote;
 mod k6_stdin;
 mod k6_summary;
+mod k6_websockets;
 mod languages;
 mod merge;
 mod metrics;

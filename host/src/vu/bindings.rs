@@ -14,6 +14,9 @@ wasmtime::component::bindgen!({
         "volley:scenario/websocket.[method]connection.receive": async,
         "volley:scenario/websocket.[method]connection.ping": async,
         "volley:scenario/websocket.[method]connection.close": async,
+        "volley:scenario/websocket-events.next-event": async,
+        "volley:scenario/websocket-events.close-handshake": async,
+        "volley:scenario/websocket-events.send-ping": async,
         "volley:scenario/grpc.[method]client.connect": async,
         "volley:scenario/grpc.[method]client.invoke": async,
         "volley:scenario/grpc.[method]client.server-stream": async,
@@ -32,5 +35,5 @@ wasmtime::component::bindgen!({
 
 pub use self::volley::scenario::{
     checks, cookies, crypto, execution, group, grpc, http, init, log, metrics, tcp, test_status,
-    timing, vu, websocket,
+    timing, vu, websocket, websocket_events,
 };

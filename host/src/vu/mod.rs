@@ -18,6 +18,7 @@ mod state;
 mod summary;
 mod tcp;
 mod websocket;
+mod websocket_events;
 
 use std::future::Future;
 use std::sync::Arc;

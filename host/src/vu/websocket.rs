@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::Uri;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use wasmtime::component::Resource;
@@ -24,7 +24,12 @@ use crate::metrics::{builtin, MetricId};
 use crate::transport::{IoStats, Stream, TransportError, DEFAULT_TIMEOUT};
 
 /// How long `close` waits for the server's close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Bytes a session reads at once. tungstenite zeroes this much before every read, including
+/// reads that find nothing, so its 128 KiB default cost a memset per poll (10 % of a VU's CPU in
+/// an echo benchmark); larger frames still arrive whole, over several reads.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// Most WebSocket sessions one VU may hold (a session's slot is freed when its handle is
 /// dropped); past it, `connect` fails with code 1000 before any connection is opened.
@@ -42,7 +47,7 @@ pub const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// An open session (the `websocket.connection` resource).
 pub struct Session {
-    ws: WebSocketStream<Stream>,
+    pub(super) ws: WebSocketStream<Stream>,
     stats: Arc<IoStats>,
     /// Bytes (written, read) already recorded.
     recorded: (u64, u64),
@@ -51,20 +56,25 @@ pub struct Session {
     tags: Vec<(String, String)>,
     started: Instant,
     /// Messages that arrived while `ping` waited for its pong.
-    pending: VecDeque<Message>,
+    pub(super) pending: VecDeque<Message>,
     /// Bytes of the `pending` messages.
-    pending_bytes: usize,
+    pub(super) pending_bytes: usize,
     /// Set once the session ended (closed by either side, or failed).
-    ended: bool,
+    pub(super) ended: bool,
     /// Pings sent so far (each ping's payload).
-    pings: u64,
+    pub(super) pings: u64,
+    /// Unanswered pings sent by `websocket-events.send-ping`: (payload number, when sent), at
+    /// most `websocket_events::MAX_UNANSWERED_PINGS`.
+    pub(super) ping_times: VecDeque<(u64, Instant)>,
+    /// When `websocket-events.next-event` last handed over an event of this session.
+    pub(super) last_event: Option<Instant>,
     /// One of the VU's [`MAX_SESSIONS`] slots, held until the handle is dropped.
     _slot: Slot,
 }
 
 impl Session {
     /// Records `values` and the bytes moved since the last call.
-    fn record(&mut self, recorder: &mut Recorder, values: &[(MetricId, f64)]) {
+    pub(super) fn record(&mut self, recorder: &mut Recorder, values: &[(MetricId, f64)]) {
         let (w, r) = self.stats.totals();
         let (sent, received) = (w - self.recorded.0, r - self.recorded.1);
         self.recorded = (w, r);
@@ -83,7 +93,7 @@ impl Session {
     }
 
     /// Ends the session once, recording `ws_session_duration`.
-    fn end(&mut self, recorder: &mut Recorder) {
+    pub(super) fn end(&mut self, recorder: &mut Recorder) {
         if !self.ended {
             self.ended = true;
             let ms = self.started.elapsed().as_secs_f64() * 1000.0;
@@ -128,11 +138,11 @@ fn queue_full_failure(messages: usize, bytes: usize) -> Failure {
     )
 }
 
-fn ended() -> Failure {
+pub(super) fn ended() -> Failure {
     failure(GENERIC, "websocket: the session has ended".into())
 }
 
-fn ws_failure(e: tungstenite::Error) -> Failure {
+pub(super) fn ws_failure(e: tungstenite::Error) -> Failure {
     match e {
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => ended(),
         tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
@@ -150,7 +160,7 @@ fn ws_failure(e: tungstenite::Error) -> Failure {
 }
 
 /// The session behind `conn`, unless it has ended.
-fn live<'a>(
+pub(super) fn live<'a>(
     table: &'a mut wasmtime::component::ResourceTable,
     conn: &Resource<Session>,
 ) -> Result<&'a mut Session, Failure> {
@@ -216,13 +226,14 @@ impl websocket::Host for VuState {
             .timeout_ms
             .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
         let client = &self.client;
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
         let handshake = async {
             let opened = client
                 .open_stream(&host, port, secure, &[b"http/1.1"])
                 .await
                 .map_err(Failure::from)?;
             let stats = opened.stats.clone();
-            tokio_tungstenite::client_async_with_config(request, opened.stream, None)
+            tokio_tungstenite::client_async_with_config(request, opened.stream, Some(config))
                 .await
                 .map(|(ws, resp)| (ws, resp, stats))
                 .map_err(ws_failure)
@@ -258,6 +269,8 @@ impl websocket::Host for VuState {
             pending_bytes: 0,
             ended: false,
             pings: 0,
+            ping_times: VecDeque::new(),
+            last_event: None,
             _slot: slot,
         };
         session.record(

@@ -1,8 +1,9 @@
-// k6's `k6/timers` (and the global setTimeout family) on Volley, in plain JavaScript. As in k6,
-// timers run within the iteration that set them: once the iteration's function returns, the VU
-// runs every pending timer in due order (sleeping in between without blocking other VUs), and
-// the iteration ends when none is left. An interval never cleared keeps its iteration running
-// until the scenario stops it, as in k6.
+// k6's `k6/timers` (and the global setTimeout family) on Volley, in plain JavaScript, and the
+// VU's event loop. As in k6, timers run within the iteration that set them: once the
+// iteration's function returns, the VU runs every pending timer in due order and the events of
+// its event sources (`k6/websockets`), waiting in between without blocking other VUs, and the
+// iteration ends when no timer is pending and no source is busy. An interval never cleared (or
+// a socket never closed) keeps its iteration running until the scenario stops it, as in k6.
 import { sleep, now } from 'volley:scenario/timing@0.1.1';
 import { u64 } from 'volley-engine';
 
@@ -49,31 +50,63 @@ export function clearInterval(id) {
   clear(id);
 }
 
-/** Runs the pending timers in due order until none is left (the end of an iteration). */
+/**
+ * Event sources besides timers: `{ busy(), poll(ms), reset() }`. `busy()` says whether the
+ * iteration must wait for it; `poll(ms)` handles its next event, waiting at most `ms`
+ * milliseconds (0: only what is ready); `reset()` forgets everything (a failed iteration).
+ */
+const sources = [];
+
+/** Adds an event source to the loop `drain` runs. */
+export function addSource(source) {
+  sources.push(source);
+}
+
+/** The pending timer due first (ties: the one set first), or undefined. */
+function earliest() {
+  let next;
+  for (const t of pending) {
+    if (next === undefined || t.due < next.due || (t.due === next.due && t.seq < next.seq)) next = t;
+  }
+  return next;
+}
+
+/** Runs `t` (an interval is rescheduled first, so that it may clear itself). */
+function fire(t) {
+  if (t.every === undefined) {
+    pending.splice(pending.indexOf(t), 1);
+  } else {
+    t.due += t.every;
+    t.seq = seq++;
+  }
+  t.fn(...t.args);
+}
+
+/**
+ * Runs the pending timers and the sources' events in due order until no timer is pending and no
+ * source is busy (the end of an iteration).
+ */
 export function drain() {
-  while (pending.length > 0) {
-    let next = 0;
-    for (let i = 1; i < pending.length; i++) {
-      const a = pending[i];
-      const b = pending[next];
-      if (a.due < b.due || (a.due === b.due && a.seq < b.seq)) next = i;
+  for (;;) {
+    const t = earliest();
+    const busy = sources.filter((s) => s.busy());
+    if (t === undefined && busy.length === 0) return;
+    const wait = t === undefined ? Infinity : Math.max(0, t.due - now());
+    if (busy.length > 0) {
+      // Socket events due before the timer; a timer due now still lets ready events go first.
+      for (const s of busy) s.poll(wait === Infinity ? wait : Math.ceil(wait));
+      if (t === undefined || t.due > now()) continue;
+    } else if (wait > 0) {
+      sleep(u64(Math.ceil(wait)));
     }
-    const t = pending[next];
-    const wait = t.due - now();
-    if (wait > 0) sleep(u64(Math.ceil(wait)));
-    if (t.every === undefined) {
-      pending.splice(pending.indexOf(t), 1);
-    } else {
-      t.due += t.every;
-      t.seq = seq++;
-    }
-    t.fn(...t.args);
+    if (pending.includes(t)) fire(t);
   }
 }
 
-/** Forgets every pending timer (an iteration that failed leaves none for the next). */
+/** Forgets every pending timer and source event (an iteration that failed leaves none for the next). */
 export function reset() {
   pending.length = 0;
+  for (const s of sources) s.reset();
 }
 
 // k6 has these as globals too.
