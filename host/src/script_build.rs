@@ -88,6 +88,10 @@ const WIT: &[(&str, &str)] = &[
     ("execution.wit", include_str!("../../wit/execution.wit")),
     ("cookies.wit", include_str!("../../wit/cookies.wit")),
     ("crypto.wit", include_str!("../../wit/crypto.wit")),
+    (
+        "grpc-streams.wit",
+        include_str!("../../wit/grpc-streams.wit"),
+    ),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).
