@@ -107,6 +107,10 @@ const WIT: &[(&str, &str)] = &[
         "websocket-events.wit",
         include_str!("../../wit/websocket-events.wit"),
     ),
+    (
+        "grpc-streams.wit",
+        include_str!("../../wit/grpc-streams.wit"),
+    ),
 ];
 
 /// The world a script is built against: `scenario` plus `handle-summary` (`wit/summary.wit`).

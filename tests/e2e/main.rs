@@ -10,6 +10,7 @@ mod hostile_net;
 mod hostile_options;
 mod http;
 mod influxdb;
+mod k6_grpc;
 mod k6_html;
 mod k6_init;
 mod k6_limits;

@@ -20,6 +20,10 @@ wasmtime::component::bindgen!({
         "volley:scenario/grpc.[method]client.connect": async,
         "volley:scenario/grpc.[method]client.invoke": async,
         "volley:scenario/grpc.[method]client.server-stream": async,
+        "volley:scenario/grpc-streams.reflect": async,
+        "volley:scenario/grpc-streams.[static]call-stream.open": async,
+        "volley:scenario/grpc-streams.[method]call-stream.write": async,
+        "volley:scenario/grpc-streams.next-event": async,
         "volley:scenario/tcp.connect": async,
         "volley:scenario/tcp.[method]connection.write": async,
         "volley:scenario/tcp.[method]connection.read": async,
@@ -29,11 +33,12 @@ wasmtime::component::bindgen!({
     with: {
         "volley:scenario/websocket.connection": super::websocket::Session,
         "volley:scenario/grpc.client": super::grpc::GrpcClient,
+        "volley:scenario/grpc-streams.call-stream": super::grpc_stream::CallStream,
         "volley:scenario/tcp.connection": super::tcp::TcpConnection,
     },
 });
 
 pub use self::volley::scenario::{
-    checks, cookies, crypto, execution, group, grpc, http, init, log, metrics, tcp, test_status,
-    timing, vu, websocket, websocket_events,
+    checks, cookies, crypto, execution, group, grpc, grpc_streams, http, init, log, metrics, tcp,
+    test_status, timing, vu, websocket, websocket_events,
 };

@@ -25,19 +25,19 @@ use crate::transport::{Client, TransportError, DEFAULT_TIMEOUT};
 pub const MAX_CLIENTS: usize = 64;
 
 /// Where a client connects (kept to reconnect after the server closed the connection).
-struct Target {
+pub(super) struct Target {
     /// The target as the guest gave it (k6's `url` tag starts with it).
-    addr: String,
+    pub(super) addr: String,
     /// The parsed target the sandbox allowed: every dial goes there.
-    to: engine::Target,
+    pub(super) to: engine::Target,
     /// Connect timeout.
-    timeout: Duration,
+    pub(super) timeout: Duration,
 }
 
 /// A gRPC client (the `grpc.client` resource): compiled descriptors and at most one connection.
 pub struct GrpcClient {
-    descriptors: Arc<Descriptors>,
-    target: Option<Target>,
+    pub(super) descriptors: Arc<Descriptors>,
+    pub(super) target: Option<Target>,
     conn: Option<Connection>,
     /// Bytes (written, read) of `conn` already recorded.
     recorded: (u64, u64),
@@ -46,6 +46,22 @@ pub struct GrpcClient {
 }
 
 impl GrpcClient {
+    /// A client connected to `target`, with descriptors from the server's reflection.
+    pub(super) fn connected(
+        descriptors: Arc<Descriptors>,
+        target: Target,
+        conn: Connection,
+        slot: Slot,
+    ) -> GrpcClient {
+        GrpcClient {
+            descriptors,
+            target: Some(target),
+            conn: Some(conn),
+            recorded: (0, 0),
+            _slot: slot,
+        }
+    }
+
     /// Records `values` plus the bytes moved since the last call.
     fn record(
         &mut self,
@@ -79,7 +95,7 @@ impl GrpcClient {
     }
 
     /// The open connection, reopened if the server closed it since the last call.
-    async fn connection(
+    pub(super) async fn connection(
         &mut self,
         client: &Client,
         recorder: &mut Recorder,
@@ -97,7 +113,7 @@ impl GrpcClient {
     }
 }
 
-fn fail(e: GrpcError) -> Failure {
+pub(super) fn fail(e: GrpcError) -> Failure {
     failure(e.code(), e.to_string())
 }
 
@@ -110,7 +126,7 @@ fn unavailable(why: &str) -> Reply {
     }
 }
 
-async fn open(client: &Client, t: &Target) -> Result<Connection, Failure> {
+pub(super) async fn open(client: &Client, t: &Target) -> Result<Connection, Failure> {
     let opening = Connection::open(client, &t.to.host, t.to.port, t.to.tls);
     match tokio::time::timeout(t.timeout, opening).await {
         Ok(r) => r.map_err(fail),

@@ -9,6 +9,7 @@ mod execution;
 mod failure;
 mod fiber_stack;
 mod grpc;
+mod grpc_stream;
 mod http;
 mod init;
 mod locations;

@@ -55,6 +55,8 @@ pub struct VuState {
     pub(super) ws_slots: Slots,
     /// Live `grpc.client`s, at most [`super::grpc::MAX_CLIENTS`].
     pub(super) grpc_slots: Slots,
+    /// Open gRPC streams and their events (`grpc_stream.rs`).
+    pub(super) grpc_streams: super::grpc_stream::Streams,
     /// The VU's log (`log.write`, stdout and stderr share its byte allowance).
     log: Arc<GuestLog>,
     /// k6's init context: embedded files, shared arrays, the init failure (`init.rs`).
@@ -141,6 +143,7 @@ impl VuState {
             tcp_slots: Slots::new(super::tcp::MAX_OPEN, "TCP connections"),
             ws_slots: Slots::new(super::websocket::MAX_SESSIONS, "WebSocket sessions"),
             grpc_slots: Slots::new(super::grpc::MAX_CLIENTS, "gRPC clients"),
+            grpc_streams: Default::default(),
             log,
             init: super::init::InitState {
                 limit: setup.init_limit,
@@ -158,6 +161,7 @@ impl VuState {
     pub fn reset_wasi(&mut self) {
         self.wasi = guest_wasi(&self.log);
         self.table = ResourceTable::new();
+        self.grpc_streams = Default::default();
     }
 }
 

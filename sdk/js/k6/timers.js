@@ -1,7 +1,7 @@
 // k6's `k6/timers` (and the global setTimeout family) on Volley, in plain JavaScript, and the
 // VU's event loop. As in k6, timers run within the iteration that set them: once the
 // iteration's function returns, the VU runs every pending timer in due order and the events of
-// its event sources (`k6/websockets`), waiting in between without blocking other VUs, and the
+// its event sources (`k6/websockets`, gRPC streams), waiting in between without blocking other VUs, and the
 // iteration ends when no timer is pending and no source is busy. An interval never cleared (or
 // a socket never closed) keeps its iteration running until the scenario stops it, as in k6.
 import { sleep, now } from 'volley:scenario/timing@0.1.1';
@@ -56,10 +56,14 @@ export function clearInterval(id) {
  * milliseconds (0: only what is ready); `reset()` forgets everything (a failed iteration).
  */
 const sources = [];
+/** Longest single wait on the sources when no timer is due sooner. */
+const SOURCE_WAIT_MS = 1000;
+/** Longest single wait on each source when several are busy, so none holds up the others. */
+const SHARED_WAIT_MS = 10;
 
-/** Adds an event source to the loop `drain` runs. */
+/** Adds an event source to the loop `drain` runs (once per source). */
 export function addSource(source) {
-  sources.push(source);
+  if (!sources.includes(source)) sources.push(source);
 }
 
 /** The pending timer due first (ties: the one set first), or undefined. */
@@ -93,8 +97,9 @@ export function drain() {
     if (t === undefined && busy.length === 0) return;
     const wait = t === undefined ? Infinity : Math.max(0, t.due - now());
     if (busy.length > 0) {
-      // Socket events due before the timer; a timer due now still lets ready events go first.
-      for (const s of busy) s.poll(wait === Infinity ? wait : Math.ceil(wait));
+      // Events due before the timer; a timer due now still lets ready events go first.
+      const slice = Math.min(wait, SOURCE_WAIT_MS, busy.length > 1 ? SHARED_WAIT_MS : Infinity);
+      for (const s of busy) s.poll(Math.ceil(slice));
       if (t === undefined || t.due > now()) continue;
     } else if (wait > 0) {
       sleep(u64(Math.ceil(wait)));

@@ -1,12 +1,17 @@
 //! A gRPC server (tonic, generated from `proto/hello.proto`): `hello.Greeter/SayHello` answers
 //! "Hello NAME" (NOT_FOUND with trailer `x-volley-reason` for "nobody") and echoes the
 //! `x-volley-test` metadata back as a response header; `hello.Greeter/LotsOfReplies` streams `count`
-//! replies. A `SayHello` for "goaway" is answered, then the connection is closed gracefully
+//! replies; `hello.Greeter/RecordNames` (client streaming) greets every name it was sent at once;
+//! `hello.Greeter/Chat` (bidirectional) answers each request as it comes, and stops reading
+//! after a request named "deaf". The reflection service (`grpc.reflection.v1` and `v1alpha`,
+//! or only one of them: [`Reflection`]) describes the greeter. A `SayHello` for "goaway" is answered, then the connection is closed gracefully
 //! (GOAWAY), as a server with a maximum connection age does; for "shutdown" the server also
 //! stops listening. Speaks h2c, or TLS (ALPN `h2`)
 //! with a certificate handed over.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +52,25 @@ pub struct GrpcStats {
     pub stream_messages: AtomicU64,
     /// Every `x-volley-test` metadata value received.
     pub test_metadata: Mutex<Vec<String>>,
+    /// `RecordNames` and `Chat` calls.
+    pub client_streams: AtomicU64,
+    /// Messages received on `RecordNames` and `Chat` calls.
+    pub client_messages: AtomicU64,
+    /// Reflection calls (`ServerReflectionInfo` streams, either version).
+    pub reflection_calls: AtomicU64,
 }
+
+/// Which reflection services a server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reflection {
+    /// `grpc.reflection.v1` and `grpc.reflection.v1alpha`.
+    Both,
+    /// Only the older `grpc.reflection.v1alpha` (clients must fall back to it).
+    V1AlphaOnly,
+}
+
+/// The greeter's encoded descriptors (`hello.proto` and its imports).
+const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello_descriptor.bin"));
 
 /// A running server; stops when dropped.
 pub struct GrpcServer {
@@ -62,6 +85,11 @@ impl GrpcServer {
     /// Starts an h2c server on 127.0.0.1 with an ephemeral port and `threads` worker threads.
     pub fn start(threads: usize) -> std::io::Result<GrpcServer> {
         Self::start_on("127.0.0.1:0", threads, None)
+    }
+
+    /// Starts an h2c server on 127.0.0.1 offering only these reflection services.
+    pub fn start_with_reflection(reflection: Reflection) -> std::io::Result<GrpcServer> {
+        Self::start_full("127.0.0.1:0", 1, None, reflection)
     }
 
     /// Starts a TLS server on 127.0.0.1 with this certificate chain and key (DER).
@@ -84,6 +112,15 @@ impl GrpcServer {
         threads: usize,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> std::io::Result<GrpcServer> {
+        Self::start_full(addr, threads, tls, Reflection::Both)
+    }
+
+    fn start_full(
+        addr: &str,
+        threads: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        reflection: Reflection,
+    ) -> std::io::Result<GrpcServer> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
@@ -91,7 +128,7 @@ impl GrpcServer {
         let listener = runtime.block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(GrpcStats::default());
-        runtime.spawn(serve(listener, stats.clone(), tls));
+        runtime.spawn(serve(listener, stats.clone(), tls, reflection));
         Ok(GrpcServer {
             addr,
             stats,
@@ -114,12 +151,17 @@ async fn serve(
     listener: TcpListener,
     stats: Arc<GrpcStats>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    reflection: Reflection,
 ) {
     let stop = Arc::new(Handshake::default());
-    let service = GreeterServer::new(Hello {
-        stats: stats.clone(),
-        stop: stop.clone(),
-    });
+    let service = router(
+        Hello {
+            stats: stats.clone(),
+            stop: stop.clone(),
+        },
+        reflection,
+        stats.clone(),
+    );
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
@@ -175,8 +217,46 @@ impl Handshake {
 #[derive(Clone)]
 struct Closer(Arc<Handshake>);
 
+type Reply = Result<http::Response<tonic::body::Body>, std::convert::Infallible>;
+
+/// A service answering one request, as the connection task calls it.
+type Route = Arc<
+    dyn Fn(http::Request<Incoming>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync,
+>;
+
+/// The greeter and the reflection services, routed by path.
+fn router(hello: Hello, reflection: Reflection, stats: Arc<GrpcStats>) -> Route {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(DESCRIPTORS)
+    };
+    let v1 = (reflection == Reflection::Both)
+        .then(|| builder().build_v1().expect("the greeter's descriptors"));
+    let v1alpha = builder()
+        .build_v1alpha()
+        .expect("the greeter's descriptors");
+    let greeter = GreeterServer::new(hello);
+    Arc::new(move |req: http::Request<Incoming>| {
+        let (mut greeter, mut v1, mut v1alpha) = (greeter.clone(), v1.clone(), v1alpha.clone());
+        let stats = stats.clone();
+        Box::pin(async move {
+            let path = req.uri().path();
+            if path.starts_with("/grpc.reflection.") {
+                stats.reflection_calls.fetch_add(1, Ordering::SeqCst);
+            }
+            if path.starts_with("/grpc.reflection.v1alpha.") {
+                return v1alpha.call(req).await;
+            }
+            if let (true, Some(v1)) = (path.starts_with("/grpc.reflection.v1."), v1.as_mut()) {
+                return v1.call(req).await;
+            }
+            greeter.call(req).await
+        })
+    })
+}
+
 /// Serves one HTTP/2 connection until the client leaves or a handler asks to close it.
-async fn connection<T>(io: TokioIo<T>, service: GreeterServer<Hello>)
+async fn connection<T>(io: TokioIo<T>, service: Route)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -184,8 +264,7 @@ where
     let tagged = closer.clone();
     let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         req.extensions_mut().insert(tagged.clone());
-        let mut service = service.clone();
-        async move { service.call(req).await }
+        service(req)
     });
     let conn = http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc);
     tokio::pin!(conn);
@@ -289,6 +368,68 @@ impl Greeter for Hello {
                     return;
                 }
                 stats.stream_messages.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn record_names(
+        &self,
+        req: Request<tonic::Streaming<HelloRequest>>,
+    ) -> Result<Response<HelloReply>, Status> {
+        self.stats.client_streams.fetch_add(1, Ordering::SeqCst);
+        let mut requests = req.into_inner();
+        let mut names = Vec::new();
+        while let Some(r) = requests.message().await? {
+            self.stats.client_messages.fetch_add(1, Ordering::SeqCst);
+            names.push(r.name);
+        }
+        Ok(Response::new(HelloReply {
+            message: format!("Hello {}", names.join(", ")),
+            index: names.len() as i32,
+            at: Some(now()),
+            tags: Vec::new(),
+        }))
+    }
+
+    type ChatStream = ReceiverStream<Result<HelloReply, Status>>;
+
+    async fn chat(
+        &self,
+        req: Request<tonic::Streaming<HelloRequest>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        self.stats.client_streams.fetch_add(1, Ordering::SeqCst);
+        let mut requests = req.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = match requests.message().await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                stats.client_messages.fetch_add(1, Ordering::SeqCst);
+                if r.name == "deaf" {
+                    // Holds the call open without reading: the client's writes back up.
+                    tx.closed().await;
+                    return;
+                }
+                for i in 1..=r.count.max(1) {
+                    let reply = HelloReply {
+                        message: format!("Hello {} #{i}", r.name),
+                        index: i,
+                        at: Some(now()),
+                        tags: Vec::new(),
+                    };
+                    if tx.send(Ok(reply)).await.is_err() {
+                        return;
+                    }
+                    stats.stream_messages.fetch_add(1, Ordering::SeqCst);
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -1,7 +1,8 @@
 //! gRPC over the transport's own streams: calls made by tonic's client over one hyper HTTP/2
 //! connection (h2c, or TLS with ALPN `h2`) to a target parsed once for the sandbox and the dial,
 //! with responses bounded before they are expanded to JSON. The `.proto` side (compilation,
-//! methods, JSON conversion) is in `protos.rs`. Knows nothing of wasm or metrics: callers read the byte counters and time
+//! methods, JSON conversion) is in `protos.rs`, streams of every kind in `stream.rs`, server
+//! reflection in `reflect.rs`. Knows nothing of wasm or metrics: callers read the byte counters and time
 //! the calls themselves.
 
 use std::future::Future;
@@ -25,12 +26,16 @@ use super::{Client, IoStats, TransportError};
 use crate::sandbox::Sandbox;
 
 mod protos;
+mod reflect;
+mod stream;
 
 use protos::to_json;
 pub use protos::{
     load, Descriptors, Method, MethodKind, MAX_CACHED_SETS, MAX_COMPILED_SETS, MAX_PROTO_BYTES,
     MAX_PROTO_FILES, PROTO_COMPILE_TIMEOUT,
 };
+pub use reflect::{reflect, MAX_REFLECTED_FILES, MAX_REFLECTED_SERVICES, MAX_REFLECTION_BYTES};
+pub use stream::{Event, EventKind, Hub, Stream, MAX_QUEUED_WRITES};
 
 /// Most response messages one call keeps; a stream that sends more ends with status 8
 /// RESOURCE_EXHAUSTED and the messages so far.
@@ -93,6 +98,9 @@ pub enum GrpcError {
     /// The connection closed before the request was sent; it may be sent again on a new one.
     #[error("{0}")]
     Unsent(String),
+    /// Server reflection failed or went past a limit.
+    #[error("server reflection: {0}")]
+    Reflection(String),
 }
 
 impl GrpcError {

@@ -150,7 +150,7 @@ impl Descriptors {
         names
     }
 
-    fn from_pool(pool: &DescriptorPool) -> Result<Descriptors, GrpcError> {
+    pub(super) fn from_pool(pool: &DescriptorPool) -> Result<Descriptors, GrpcError> {
         let mut methods = HashMap::new();
         for service in pool.services() {
             for m in service.methods() {
