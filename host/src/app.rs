@@ -300,7 +300,7 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         test.env.get("BASE_URL").map(String::as_str),
         network,
     );
-    let segment = segment(args)?;
+    let segment = segment(args, &options)?;
     if !segment.segment().is_full() {
         if let Some(sc) = test
             .scenarios
@@ -330,7 +330,9 @@ pub async fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     })
 }
 
-fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
+/// This process's execution segment: the flags', else the options' (k6's `executionSegment`
+/// and `executionSegmentSequence`).
+fn segment(args: &RunArgs, options: &Options) -> Result<ExecutionTuple, ConfigError> {
     let invalid = |key: &str, e: SegmentError| ConfigError::Invalid {
         key: key.into(),
         reason: e.to_string(),
@@ -338,12 +340,14 @@ fn segment(args: &RunArgs) -> Result<ExecutionTuple, ConfigError> {
     let segment = args
         .execution_segment
         .as_deref()
+        .or(options.execution_segment.as_deref())
         .map(Segment::parse)
         .transpose()
         .map_err(|e| invalid("execution-segment", e))?;
     let sequence = args
         .execution_segment_sequence
         .as_deref()
+        .or(options.execution_segment_sequence.as_deref())
         .map(parse_sequence)
         .transpose()
         .map_err(|e| invalid("execution-segment-sequence", e))?;

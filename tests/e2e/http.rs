@@ -367,6 +367,51 @@ fn https_falls_back_to_http1_and_honours_tls_version() {
     assert_eq!(server.versions(), vec!["HTTP/1.1"; 2]);
 }
 
+/// k6's `tlsCipherSuites` narrows TLS 1.2's suites: against a server with an ECDSA certificate,
+/// an ECDSA suite connects and an RSA-only list leaves no common suite (a handshake failure);
+/// a name k6 does not know is refused.
+#[test]
+fn tls_cipher_suites_narrow_what_tls12_offers() {
+    let dir = scratch("https-ciphers");
+    let pki = pki(&dir, &["localhost"]);
+    let server = TestServer::start(Mode::Tls(&pki, &[b"http/1.1"]));
+    let base = format!("https://localhost:{}", server.addr.port());
+    let tls12 = "tls-ca-file = \"ca.pem\"\ntls-version = \"tls1.2\"\n";
+    let (_, _, tags) = probe(
+        &dir,
+        &base,
+        &format!("{tls12}tlsCipherSuites = [\"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305\"]"),
+        1,
+        1,
+    );
+    assert_eq!(tags[0]["status"], "200", "{}", tags[0]);
+    assert_eq!(tags[0]["tls_version"], "tls1.2", "{}", tags[0]);
+    let (_, _, tags) = probe(
+        &dir,
+        &base,
+        &format!("{tls12}tlsCipherSuites = [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]"),
+        1,
+        1,
+    );
+    assert_eq!(tags[0]["status"], "0", "no suite in common: {}", tags[0]);
+    let test = dir.join("bad.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\ntlsCipherSuites = [\"TLS_NOT_A_SUITE\"]\n",
+            component("probe").display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["run", test.to_str().unwrap()]).expect_code(104);
+    assert!(
+        out.stderr
+            .contains("unknown cipher suite 'TLS_NOT_A_SUITE'"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn tls_failures_map_to_k6_error_codes() {
     let dir = scratch("https-errors");

@@ -61,7 +61,7 @@ fn a_script_with_every_k6_option_runs_and_names_what_it_does_not_act_on() {
         "a user's own script sets k6 options such as setupTimeout:\n{}",
         out.stderr
     );
-    for key in ["tlsCipherSuites", "metricSamplesBufferSize", "cloud", "ext"] {
+    for key in ["metricSamplesBufferSize", "cloud", "ext"] {
         let warning = format!("k6 option '{key}' is accepted and not acted on");
         assert_eq!(
             out.stderr.matches(&warning).count(),
@@ -79,6 +79,7 @@ fn a_script_with_every_k6_option_runs_and_names_what_it_does_not_act_on() {
         "throw",
         "rps",
         "handleSummaryTimeout",
+        "tlsCipherSuites",
     ] {
         assert!(!out.stderr.contains(&format!("'{key}'")), "{}", out.stderr);
     }
@@ -256,4 +257,36 @@ fn log_output_format_and_console_file_as_k6() {
         "{}",
         bad.stderr
     );
+}
+
+/// k6's `executionSegment`/`executionSegmentSequence` options pick this instance's part of the
+/// test, as the flags do; the flags win over them.
+#[test]
+fn execution_segment_options_act_as_the_flags() {
+    let dir = crate::support::scratch("k6-segment-options");
+    let test = dir.join("segment.toml");
+    std::fs::write(
+        &test,
+        format!(
+            "plugin = \"{}\"\nvus = 10\nduration = \"10s\"\nexecutionSegment = \"0:1/3\"\n\
+             executionSegmentSequence = \"0,1/3,2/3,1\"\n",
+            component("probe").display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["inspect", test.to_str().unwrap()]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["execution_segment"], "0:1/3");
+    assert_eq!(v["scenarios"][0]["segment"]["max_vus"], 4, "{v}");
+    assert!(!out.stderr.contains("executionSegment"), "{}", out.stderr);
+    let out = run(&[
+        "inspect",
+        test.to_str().unwrap(),
+        "--execution-segment",
+        "2/3:1",
+    ])
+    .expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["execution_segment"], "2/3:1");
+    assert_eq!(v["scenarios"][0]["segment"]["max_vus"], 3, "{v}");
 }

@@ -155,6 +155,21 @@ pub(super) fn resolve(opts: &Options) -> Result<crate::transport::HttpSettings, 
         debug,
         local_ips,
         tls: TlsSettings {
+            cipher_suites: match &opts.tls_cipher_suites {
+                None => None,
+                Some(names) => {
+                    if let Some(unknown) = names
+                        .iter()
+                        .find(|n| crate::transport::tls::k6_suite(n).is_none())
+                    {
+                        return Err(invalid(
+                            "tls-cipher-suites",
+                            format!("unknown cipher suite '{unknown}' (k6's names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"),
+                        ));
+                    }
+                    Some(names.clone())
+                }
+            },
             ca_file: opts.tls_ca_file.clone(),
             insecure_skip_verify: opts.insecure_skip_tls_verify == Some(true),
             min_version,

@@ -21,12 +21,7 @@ impl<'de> Deserialize<'de> for Inert {
 
 /// The k6 options the layers set that Volley does not act on, each with why.
 pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
-    let table: [(&str, bool, &str); 7] = [
-        (
-            "tlsCipherSuites",
-            opts.tls_cipher_suites.is_some(),
-            "the TLS library's default cipher suites are offered",
-        ),
+    let table: [(&str, bool, &str); 4] = [
         (
             "cloud",
             opts.cloud.is_some(),
@@ -47,16 +42,6 @@ pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
             opts.metric_samples_buffer_size.is_some(),
             "samples are merged from per-VU sinks, with no buffer to size",
         ),
-        (
-            "executionSegment",
-            opts.execution_segment.is_some(),
-            "give it with --execution-segment",
-        ),
-        (
-            "executionSegmentSequence",
-            opts.execution_segment_sequence.is_some(),
-            "give it with --execution-segment-sequence",
-        ),
     ];
     table
         .into_iter()
@@ -69,14 +54,22 @@ pub fn inert(opts: &Options) -> Vec<(&'static str, &'static str)> {
 /// `batchPerHost` above [`crate::limits::MAX_BATCH_PARALLEL`].
 pub fn lowered(opts: &Options) -> Vec<String> {
     let most = crate::limits::MAX_BATCH_PARALLEL;
-    [("batch", opts.batch), ("batchPerHost", opts.batch_per_host)]
+    let batch = [("batch", opts.batch), ("batchPerHost", opts.batch_per_host)]
         .into_iter()
         .filter_map(|(key, v)| {
             v.filter(|v| *v > most).map(|v| {
                 format!("k6 option '{key}' is {v}: at most {most} requests of one http.batch are sent at once")
             })
-        })
-        .collect()
+        });
+    let suites = opts
+        .tls_cipher_suites
+        .iter()
+        .flatten()
+        .filter(|name| crate::transport::tls::k6_suite(name) == Some(false))
+        .map(|name| {
+            format!("k6 option 'tlsCipherSuites': {name} is not offered (the TLS library does not implement it)")
+        });
+    batch.chain(suites).collect()
 }
 
 /// k6's top-level `summaryTrendStats` and `summaryTimeUnit` moved into `summary`, where the
@@ -246,15 +239,7 @@ mod tests {
         let named: Vec<&str> = inert(&opts).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             named,
-            [
-                "tlsCipherSuites",
-                "cloud",
-                "ext",
-                "features",
-                "metricSamplesBufferSize",
-                "executionSegment",
-                "executionSegmentSequence"
-            ]
+            ["cloud", "ext", "features", "metricSamplesBufferSize"]
         );
     }
 

@@ -280,9 +280,10 @@ pub struct Options {
     /// Longest `handleSummary` may run (k6's `handleSummaryTimeout`, default 2m).
     #[serde(alias = "handleSummaryTimeout")]
     pub handle_summary_timeout: Option<Dur>,
-    /// k6's `tlsCipherSuites`: accepted, not acted on (see `config::k6::inert`).
+    /// The TLS 1.2 cipher suites offered, by k6's (Go's) names (k6's `tlsCipherSuites`); TLS
+    /// 1.3's are always offered, as in k6.
     #[serde(alias = "tlsCipherSuites")]
-    pub tls_cipher_suites: Option<Inert>,
+    pub tls_cipher_suites: Option<Vec<String>>,
     /// k6's `cloud`: accepted, not acted on (see `config::k6::inert`).
     pub cloud: Option<Inert>,
     /// k6's `ext`: accepted, not acted on (see `config::k6::inert`).
@@ -292,12 +293,14 @@ pub struct Options {
     /// k6's `metricSamplesBufferSize`: accepted, not acted on (see `config::k6::inert`).
     #[serde(alias = "metricSamplesBufferSize")]
     pub metric_samples_buffer_size: Option<Inert>,
-    /// k6's `executionSegment`: accepted, not acted on (see `config::k6::inert`).
+    /// This instance's part of the test (k6's `executionSegment`, e.g. `1/4:1/2`); the
+    /// `--execution-segment` flag wins over it.
     #[serde(alias = "executionSegment")]
-    pub execution_segment: Option<Inert>,
-    /// k6's `executionSegmentSequence`: accepted, not acted on (see `config::k6::inert`).
+    pub execution_segment: Option<String>,
+    /// The segments of the whole test (k6's `executionSegmentSequence`); the
+    /// `--execution-segment-sequence` flag wins over it.
     #[serde(alias = "executionSegmentSequence")]
-    pub execution_segment_sequence: Option<Inert>,
+    pub execution_segment_sequence: Option<String>,
     /// Shortest iteration (k6's `minIterationDuration`): a VU whose iteration ended sooner waits
     /// out the rest before its next (not counted in `iteration_duration`, as in k6).
     #[serde(alias = "minIterationDuration")]

@@ -49,6 +49,54 @@ pub struct TlsSettings {
     pub max_version: Option<TlsVersion>,
     /// Client certificates, each for some domains (k6's `tlsAuth`).
     pub client_auth: Vec<ClientAuth>,
+    /// The TLS 1.2 cipher suites offered, by k6's names (k6's `tlsCipherSuites`; `None`: all).
+    pub cipher_suites: Option<Vec<String>>,
+}
+
+/// k6's (Go's) cipher suite names: TLS 1.0–1.2, then TLS 1.3.
+const K6_SUITES: [&str; 25] = [
+    "TLS_RSA_WITH_RC4_128_SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/// Whether rustls' suite `suite` is the one k6 calls `name` (Go drops `_SHA256` from the
+/// ChaCha20 names of TLS 1.2, and TLS 1.3's have no `13`).
+fn is_named(suite: &rustls::SupportedCipherSuite, name: &str) -> bool {
+    let ours = suite.suite().as_str().unwrap_or("");
+    ours == name
+        || ours.strip_suffix("_SHA256") == Some(name)
+        || ours.replacen("TLS13_", "TLS_", 1) == name
+}
+
+/// k6's cipher suite `name`: `None` if k6 has no such name, else whether it is offered here
+/// (rustls implements no RC4, 3DES, CBC or RSA key exchange suite).
+pub fn k6_suite(name: &str) -> Option<bool> {
+    K6_SUITES
+        .contains(&name)
+        .then(|| provider().cipher_suites.iter().any(|s| is_named(s, name)))
 }
 
 /// A client certificate and key (PEM files) presented to `domains` (exact names, or
@@ -149,6 +197,18 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The provider offering `names`' TLS 1.2 suites and every TLS 1.3 one (Go, so k6, cannot
+/// narrow TLS 1.3's).
+fn provider_for(names: Option<&[String]>) -> Arc<CryptoProvider> {
+    let Some(names) = names else {
+        return provider();
+    };
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    p.cipher_suites
+        .retain(|s| s.version() == &rustls::version::TLS13 || names.iter().any(|n| is_named(s, n)));
+    Arc::new(p)
+}
+
 /// The client configuration for `settings`, ALPN `h2` then `http/1.1`.
 pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsConfigError> {
     Ok(TlsConfigs::new(settings)?.default)
@@ -175,7 +235,8 @@ fn build(
         ));
     }
     let builder =
-        ClientConfig::builder_with_provider(provider()).with_protocol_versions(&versions)?;
+        ClientConfig::builder_with_provider(provider_for(settings.cipher_suites.as_deref()))
+            .with_protocol_versions(&versions)?;
     let builder = match roots {
         None => builder
             .dangerous()
@@ -298,6 +359,26 @@ pub fn version_label(v: Option<rustls::ProtocolVersion>) -> Option<&'static str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k6s_cipher_suite_names() {
+        assert!(K6_SUITES.iter().all(|n| k6_suite(n).is_some()));
+        assert_eq!(k6_suite("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"), Some(true));
+        assert_eq!(
+            k6_suite("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+            Some(true)
+        );
+        assert_eq!(k6_suite("TLS_AES_128_GCM_SHA256"), Some(true));
+        assert_eq!(k6_suite("TLS_RSA_WITH_RC4_128_SHA"), Some(false));
+        assert_eq!(k6_suite("TLS_NOT_A_SUITE"), None);
+        let only = provider_for(Some(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string()]));
+        let tls12: Vec<_> = only
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS12)
+            .collect();
+        assert_eq!(tls12.len(), 1);
+    }
 
     #[test]
     fn version_ranges() {
