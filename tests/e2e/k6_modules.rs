@@ -198,10 +198,14 @@ fn test_abort_stops_the_whole_run_with_108_after_teardown() {
         r#"
 import http from 'k6/http';
 import exec from 'k6/execution';
+import { sleep } from 'k6';
 export const options = { vus: 2, duration: '1m' };
 export default function () {
   http.get(`${__ENV.BASE_URL}/`);
   if (exec.scenario.iterationInTest === 5) exec.test.abort('enough of this');
+  // Paced, so that the other VU cannot run many iterations while the stop reaches it on a
+  // loaded machine.
+  sleep(0.3);
 }
 export function teardown() { console.log('teardown ran'); }
 "#,
