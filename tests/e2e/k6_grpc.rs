@@ -4,12 +4,11 @@
 //! `fixtures/k6-grpc.json` (re-record: `record_k6_grpc`), so CI needs no k6; and the bounds on
 //! what a script's streams make the host hold.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use test_servers::grpc::{GrpcServer, Reflection};
 
-use crate::support::{read_json, root, scratch, volley_js, Run};
+use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run};
 
 fn script(name: &str) -> PathBuf {
     root().join("tests/e2e/fixtures").join(name)
@@ -41,35 +40,11 @@ fn results(summary: &serde_json::Value, checks: serde_json::Value) -> serde_json
 fn run_volley(path: &std::path::Path, server: &GrpcServer) -> (Run, serde_json::Value) {
     let name = path.file_stem().unwrap().to_str().unwrap();
     let export = scratch(&format!("k6-grpc-{name}")).join("summary.json");
-    let out = Run::from_output(
-        volley_js()
-            .args(["run", path.to_str().unwrap(), "-q", "-e"])
-            .arg(format!("GRPC_TARGET={}", server.target()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    let summary = if export.is_file() {
-        read_json(&export)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, summary)
+    run_js_exported(path, &[("GRPC_TARGET", server.target())], &[], &export)
 }
 
 fn volley_checks(s: &serde_json::Value) -> serde_json::Value {
-    let checks: BTreeMap<String, serde_json::Value> = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                serde_json::json!([c["passes"], c["fails"]]),
-            )
-        })
-        .collect();
-    serde_json::json!(checks)
+    serde_json::json!(checks_by_name(s))
 }
 
 /// Reflection (v1) and unary calls on what it described; server, client and bidirectional
@@ -263,13 +238,7 @@ fn record_k6_grpc() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = read_json(&export);
-    let checks: BTreeMap<String, serde_json::Value> = s["root_group"]["checks"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(n, c)| (n.clone(), serde_json::json!([c["passes"], c["fails"]])))
-        .collect();
-    let mut doc = results(&s, serde_json::json!(checks));
+    let mut doc = results(&s, serde_json::json!(checks_by_name(&s)));
     // k6's export gives a trend no count: count its samples.
     let durations = std::fs::read_to_string(&samples)
         .unwrap()

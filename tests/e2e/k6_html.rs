@@ -3,10 +3,9 @@
 //! same script and page, recorded in `fixtures/k6-html.json` (re-record: `record_k6_html`), so
 //! CI needs no k6. The parser runs inside the guest: the bounds tested here are the sandbox's.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::support::{read_json, root, scratch, volley_js, Run, Server};
+use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run, Server};
 
 fn fixtures() -> PathBuf {
     root().join("tests/e2e/fixtures")
@@ -15,23 +14,8 @@ fn fixtures() -> PathBuf {
 /// The checks of a summary export as `{ name: [passes, fails] }` (Volley's export lists them;
 /// k6's nests them in `root_group`), with the requests sent.
 fn results(summary: &serde_json::Value) -> serde_json::Value {
-    let checks: BTreeMap<String, serde_json::Value> = match summary["checks"].as_array() {
-        Some(list) => list
-            .iter()
-            .map(|c| {
-                let name = c["name"].as_str().unwrap().to_string();
-                (name, serde_json::json!([c["passes"], c["fails"]]))
-            })
-            .collect(),
-        None => summary["root_group"]["checks"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(n, c)| (n.clone(), serde_json::json!([c["passes"], c["fails"]])))
-            .collect(),
-    };
     serde_json::json!({
-        "checks": checks,
+        "checks": checks_by_name(summary),
         "http_reqs": summary["metrics"]["http_reqs"]["values"]["count"]
             .as_f64()
             .or_else(|| summary["metrics"]["http_reqs"]["count"].as_f64()),
@@ -42,20 +26,7 @@ fn results(summary: &serde_json::Value) -> serde_json::Value {
 /// and the summary (`Null` when none was written).
 fn run_volley(script: &std::path::Path, server: &Server) -> (Run, serde_json::Value) {
     let export = scratch("k6-html").join("summary.json");
-    let out = Run::from_output(
-        volley_js()
-            .args(["run", script.to_str().unwrap(), "-q", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    let summary = if export.is_file() {
-        read_json(&export)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, summary)
+    run_js_exported(script, &[("BASE_URL", server.url())], &[], &export)
 }
 
 /// Every check of `k6-html.js` is named after the value it saw (text, HTML, attributes, form

@@ -19,7 +19,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use crate::support::{read_json, root, scratch, volley_js, RefusingPort, Run, Server};
+use crate::support::{
+    checks_by_name, read_json, root, run_js_exported, scratch, RefusingPort, Run, Server,
+};
 
 /// How long `/hold/GROUP` keeps a request before answering: long enough that every request a
 /// client sends at once is in flight together, even on a busy machine.
@@ -150,19 +152,7 @@ fn k6() -> serde_json::Value {
 fn run_volley(script: &Path, env: &[(&str, String)], args: &[&str]) -> (Run, serde_json::Value) {
     let name = script.file_stem().unwrap().to_string_lossy().to_string();
     let export = scratch(&format!("k6-limits-{name}")).join("summary.json");
-    let mut cmd = volley_js();
-    cmd.args(["run", script.to_str().unwrap(), "-q"])
-        .args(["--summary-export", export.to_str().unwrap()]);
-    for (k, v) in env {
-        cmd.arg("-e").arg(format!("{k}={v}"));
-    }
-    let out = Run::from_output(cmd.args(args).output().unwrap());
-    let summary = if export.is_file() {
-        read_json(&export)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, summary)
+    run_js_exported(script, env, args, &export)
 }
 
 /// The environment of k6-batch-limits.js: the server under two host names.
@@ -175,18 +165,7 @@ fn batch_env(server: &HoldServer) -> Vec<(&'static str, String)> {
 
 /// Every check of a summary as `{ name: [passes, fails] }`.
 fn checks(summary: &serde_json::Value) -> serde_json::Value {
-    summary["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                serde_json::json!([c["passes"], c["fails"]]),
-            )
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+    serde_json::json!(checks_by_name(summary))
 }
 
 /// Regression: `http.batch` sent 20 at once and 6 per host whatever the options said, so the
@@ -404,16 +383,6 @@ fn record_k6_limits() {
         };
         (out, summary)
     };
-    // k6's export nests checks in groups: { "checks": { NAME: { passes, fails } } }.
-    let k6_checks = |s: &serde_json::Value| -> serde_json::Value {
-        s["root_group"]["checks"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(n, c)| (n.clone(), serde_json::json!([c["passes"], c["fails"]])))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
 
     let server = HoldServer::start();
     let (out, _) = run("k6-batch-limits.js", &batch_env(&server), &[]);
@@ -457,7 +426,7 @@ fn record_k6_limits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let throw = serde_json::json!({ "checks": k6_checks(&s) });
+    let throw = serde_json::json!({ "checks": checks(&s) });
     let mut env = env.to_vec();
     env.push(("THROW", "false".to_string()));
     let (out, s) = run("k6-throw.js", &env, &[]);
@@ -466,7 +435,7 @@ fn record_k6_limits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let no_throw = serde_json::json!({ "checks": k6_checks(&s) });
+    let no_throw = serde_json::json!({ "checks": checks(&s) });
 
     let server = Server::start();
     let (out, _) = run("k6-test-fail.js", &[("BASE_URL", server.url())], &[]);

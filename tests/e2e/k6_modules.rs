@@ -2,10 +2,9 @@
 //! against a local server and compared with the real k6's results on the same script, recorded
 //! in `fixtures/k6-modules.json` (re-record: `record_k6_modules`), so CI needs no k6.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::support::{read_json, root, scratch, volley_js, Run, Server};
+use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run, Server};
 
 /// What the comparison covers: every check's passes and fails, and the requests sent.
 fn results(summary: &serde_json::Value, checks: &serde_json::Value) -> serde_json::Value {
@@ -25,16 +24,8 @@ fn script(name: &str) -> PathBuf {
 fn run_volley(name: &str) -> (serde_json::Value, u64) {
     let server = Server::start();
     let export = scratch("k6-modules").join("summary.json");
-    let out = Run::from_output(
-        volley_js()
-            .args(["run", script(name).to_str().unwrap(), "-q", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
+    let (out, s) = run_js_exported(&script(name), &[("BASE_URL", server.url())], &[], &export);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let s = read_json(&export);
     assert!(
         s["iteration_errors"]
             .as_object()
@@ -42,18 +33,10 @@ fn run_volley(name: &str) -> (serde_json::Value, u64) {
         "{}",
         s["iteration_errors"]
     );
-    let checks: BTreeMap<String, serde_json::Value> = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                serde_json::json!([c["passes"], c["fails"]]),
-            )
-        })
-        .collect();
-    (results(&s, &serde_json::json!(checks)), server.hits())
+    (
+        results(&s, &serde_json::json!(checks_by_name(&s))),
+        server.hits(),
+    )
 }
 
 fn assert_like_k6(name: &str) {
@@ -172,21 +155,12 @@ fn run_script(name: &str, source: &str, server: &Server) -> (Run, serde_json::Va
     let dir = scratch(name);
     let path = dir.join(format!("{name}.js"));
     std::fs::write(&path, source).unwrap();
-    let export = dir.join("summary.json");
-    let out = Run::from_output(
-        volley_js()
-            .args(["run", path.to_str().unwrap(), "-q", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    let summary = if export.is_file() {
-        read_json(&export)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, summary)
+    run_js_exported(
+        &path,
+        &[("BASE_URL", server.url())],
+        &[],
+        &dir.join("summary.json"),
+    )
 }
 
 /// A regression would run the full minute (thousands of requests) or exit 0/107.
@@ -329,14 +303,7 @@ fn record_k6_modules() {
             String::from_utf8_lossy(&out.stderr)
         );
         let s = read_json(&export);
-        // k6's export nests checks in groups: { "checks": { NAME: { passes, fails } } }.
-        let checks: BTreeMap<String, serde_json::Value> = s["root_group"]["checks"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(n, c)| (n.clone(), serde_json::json!([c["passes"], c["fails"]])))
-            .collect();
-        let doc = results(&s, &serde_json::json!(checks));
+        let doc = results(&s, &serde_json::json!(checks_by_name(&s)));
         assert_eq!(doc["http_reqs"].as_f64(), Some(server.hits() as f64));
         let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
         std::fs::write(script(name).with_extension("json"), text).unwrap();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use test_servers::ws::WsServer;
 
-use crate::support::{read_json, root, scratch, volley_js, Run};
+use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run};
 
 /// The counters compared with k6 (its summary export gives trends no count).
 const COUNTERS: [&str; 3] = ["ws_sessions", "ws_msgs_sent", "ws_msgs_received"];
@@ -37,35 +37,12 @@ fn run_volley(name: &str, script: &str, server: &WsServer) -> (Run, serde_json::
     let dir = scratch(name);
     let path = dir.join(format!("{name}.js"));
     std::fs::write(&path, script).unwrap();
-    let export = dir.join("summary.json");
-    let out = Run::from_output(
-        volley_js()
-            .args(["run", path.to_str().unwrap(), "-q", "-e"])
-            .arg(format!("WS_URL={}", server.url()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .output()
-            .unwrap(),
-    );
-    let summary = if export.is_file() {
-        read_json(&export)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, summary)
-}
-
-fn checks_of(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-    summary["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                serde_json::json!([c["passes"], c["fails"]]),
-            )
-        })
-        .collect()
+    run_js_exported(
+        &path,
+        &[("WS_URL", server.url())],
+        &[],
+        &dir.join("summary.json"),
+    )
 }
 
 fn count(summary: &serde_json::Value, metric: &str) -> f64 {
@@ -90,7 +67,7 @@ fn websockets_give_k6s_events_checks_and_metrics() {
         "{}",
         s["iteration_errors"]
     );
-    let volley = results(checks_of(&s), s["metrics"].as_object().unwrap(), |m| {
+    let volley = results(checks_by_name(&s), s["metrics"].as_object().unwrap(), |m| {
         m["values"]["count"].as_f64()
     });
     let mut k6 = read_json(&fixture("k6-websockets.json"));
@@ -156,10 +133,10 @@ export default function () {
         &server,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    for (name, result) in checks_of(&s) {
+    for (name, result) in checks_by_name(&s) {
         assert_eq!(result, serde_json::json!([1, 0]), "{name}");
     }
-    assert_eq!(checks_of(&s).len(), 4);
+    assert_eq!(checks_by_name(&s).len(), 4);
     // The host remembered only the newest 64 pings' send times.
     assert_eq!(count(&s, "ws_ping"), 64.0);
     assert_eq!(count(&s, "ws_sessions"), 65.0);
@@ -198,7 +175,7 @@ export default function () {
         &server,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let checks = checks_of(&s);
+    let checks = checks_by_name(&s);
     for name in [
         "the throwing socket was closed",
         "its error listener saw the exception",
@@ -245,13 +222,7 @@ fn record_k6_websockets() {
     );
     let s = read_json(&export);
     // k6's export nests checks in groups: { "root_group": { "checks": { NAME: { passes, fails } } } }.
-    let checks = s["root_group"]["checks"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(n, c)| (n.clone(), serde_json::json!([c["passes"], c["fails"]])))
-        .collect();
-    let mut doc = results(checks, s["metrics"].as_object().unwrap(), |m| {
+    let mut doc = results(checks_by_name(&s), s["metrics"].as_object().unwrap(), |m| {
         m["count"].as_f64()
     });
     doc["recorded"] = serde_json::json!(format!(

@@ -368,6 +368,49 @@ pub fn run_js_test_with(test: &Path, env: &[(&str, &str)]) -> serde_json::Value 
     read_json(&export)
 }
 
+/// `volley run SCRIPT -q -e NAME=VALUE… --summary-export EXPORT ARGS` with the repository's JS
+/// toolchain: the run and its summary export (`Null` when none was written).
+pub fn run_js_exported(
+    script: &Path,
+    env: &[(&str, String)],
+    args: &[&str],
+    export: &Path,
+) -> (Run, serde_json::Value) {
+    let mut cmd = volley_js();
+    cmd.args(["run", script.to_str().unwrap(), "-q"]);
+    for (name, value) in env {
+        cmd.arg("-e").arg(format!("{name}={value}"));
+    }
+    cmd.arg("--summary-export").arg(export).args(args);
+    let out = Run::from_output(cmd.output().unwrap());
+    let summary = if export.is_file() {
+        read_json(export)
+    } else {
+        serde_json::Value::Null
+    };
+    (out, summary)
+}
+
+/// The checks of a summary export as `{ name: [passes, fails] }`: Volley's export lists them,
+/// k6's `--summary-export` nests them in `root_group`.
+pub fn checks_by_name(
+    summary: &serde_json::Value,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let pair = |c: &serde_json::Value| serde_json::json!([c["passes"], c["fails"]]);
+    match summary["checks"].as_array() {
+        Some(list) => list
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_string(), pair(c)))
+            .collect(),
+        None => summary["root_group"]["checks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, c)| (name.clone(), pair(c)))
+            .collect(),
+    }
+}
+
 /// Runs `volley` with `args`.
 pub fn run(args: &[&str]) -> Run {
     Run::from_output(volley().args(args).output().expect("run volley"))
