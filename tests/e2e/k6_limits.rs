@@ -261,9 +261,14 @@ fn rps_caps_the_requests_of_the_whole_test() {
         hits >= rps,
         "{hits} requests: the cap let almost nothing through"
     );
-    assert_eq!(
-        s["metrics"]["http_reqs"]["values"]["count"].as_f64(),
-        Some(hits as f64)
+    // With gracefulStop 0s, a request in flight at the end reaches the server but is not
+    // recorded: at most one batch of 2 per VU (10 VUs).
+    let recorded = s["metrics"]["http_reqs"]["values"]["count"]
+        .as_f64()
+        .unwrap() as u64;
+    assert!(
+        recorded <= hits && hits - recorded <= 20,
+        "{recorded} recorded, {hits} sent"
     );
 }
 
