@@ -127,8 +127,9 @@ fn remote_modules_are_pinned_reused_offline_and_refused_when_changed() {
     );
 }
 
-/// A module server that answers every request with an endless body.
-fn endless_server() -> String {
+/// A module server that answers every request with its headers, then `body` writing to the
+/// connection until it fails (the client hung up).
+fn module_server(body: fn(&mut std::net::TcpStream) -> std::io::Result<()>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -139,13 +140,16 @@ fn endless_server() -> String {
                 let _ = stream.read(&mut request);
                 let _ =
                     stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/javascript\r\n\r\n");
-                let chunk = "// endless\n".repeat(6000);
-                // Until the client hangs up.
-                while stream.write_all(chunk.as_bytes()).is_ok() {}
+                while body(&mut stream).is_ok() {}
             });
         }
     });
     format!("http://{addr}")
+}
+
+/// A module server that answers every request with an endless body.
+fn endless_server() -> String {
+    module_server(|stream| stream.write_all("// endless\n".repeat(6000).as_bytes()))
 }
 
 #[test]
@@ -193,24 +197,10 @@ fn a_build_fetches_at_most_64_modules() {
 
 /// A module server that sends its headers, then one byte every 200 ms for ever.
 fn dripping_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            std::thread::spawn(move || {
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let _ =
-                    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/javascript\r\n\r\n");
-                // Until the client hangs up.
-                while stream.write_all(b" ").is_ok() {
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
+    module_server(|stream| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stream.write_all(b" ")
+    })
 }
 
 /// A server that never finishes a small module cannot hold the build: the fetch is ended
