@@ -217,12 +217,11 @@ impl Worker {
         self.shared_active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = {
-            let iteration = vu.iteration(&self.data);
-            tokio::pin!(iteration);
+            let mut iteration = std::pin::pin!(vu.iteration(&self.data));
             loop {
                 let deadline = *self.hard.borrow_and_update();
                 tokio::select! {
-                    r = &mut iteration => break Some(r),
+                    r = iteration.as_mut() => break Some(r),
                     _ = self.hard.changed() => continue,
                     _ = sleep_until_deadline(deadline) => break None,
                 }

@@ -167,13 +167,12 @@ impl VuTask {
     /// One iteration, or `None` when the hard deadline cut it short.
     async fn iterate(&mut self, vu: &mut Vu) -> Option<Result<(), GuestError>> {
         let data = self.data.clone();
-        let iteration = vu.iteration(&data);
-        tokio::pin!(iteration);
+        let mut iteration = std::pin::pin!(vu.iteration(&data));
         let mut deadline = self.commands.borrow().deadline();
         let mut open = true;
         loop {
             tokio::select! {
-                r = &mut iteration => return Some(r),
+                r = iteration.as_mut() => return Some(r),
                 changed = self.commands.changed(), if open => {
                     if changed.is_err() {
                         open = false;

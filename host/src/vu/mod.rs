@@ -182,6 +182,12 @@ impl Vu {
         if self.instance.is_some() {
             return Ok(());
         }
+        // Boxed: instantiating is the largest state of every call's future (an iteration's
+        // included), which would otherwise be moved whole on each call; it runs once per VU.
+        Box::pin(self.instantiate()).await
+    }
+
+    async fn instantiate(&mut self) -> Result<(), GuestError> {
         if self.used {
             // The old instance may be poisoned and still holds its pool slot: start over with
             // a fresh Store, keeping the VU's connections and recorder.
