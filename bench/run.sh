@@ -38,8 +38,9 @@
 #   js          k6 JavaScript on Volley against k6 itself, the same script file for both, static nginx on
 #               CPU 1: bench/js-loop.js (GET, no sleep) at 50 VUs for $DUR s, then bench/js-sleep.js (GET,
 #               sleep(1)) at each of $JS_VUS_LIST (default "1000 10000") VUs for $JS_SLEEP_DUR (default 20)
-#               s: requests/s, CPU-seconds per 100k requests, peak RSS, RSS per VU (peak / VUs),
-#               requests achieved against planned (VUs x duration). $JS_ENGINES (default "spidermonkey")
+#               s: requests/s, CPU-seconds per 100k requests, peak RSS, RSS per VU (peak / VUs), peak
+#               PSS and PSS per VU (smaps_rollup, sampled), requests achieved against planned (VUs x
+#               duration). $JS_ENGINES (default "quickjs", the default engine; "spidermonkey quickjs")
 #               picks the engines `volley build` uses (VOLLEY_JS_ENGINE); a tool whose RSS per VU at
 #               the previous VU count would not fit in the free memory at the next is skipped, saying so;
 #               and CPU per VU started: $JS_START_VUS (default 500) VUs x 1 iteration against 1 x 1
@@ -665,25 +666,48 @@ scale() {
   done
 }
 
-# js_run TOOL SCRIPT VUS DUR -> "rps cpu_s_per_100k rss_mb reqs"
+# js_pss_peak PID -> the peak PSS (MB) of PID's descendants, sampled from /proc/*/smaps_rollup every
+# 0.5 s until PID exits. PSS charges a page shared by k processes (a Volley VU's copy-on-write
+# memory image, mapped once per VU but one physical page) 1/k to each, where RSS charges it in full.
+js_pss_peak() {
+  local pid="$1" peak=0 kb
+  js_descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; js_descendants "$c"; done; }
+  while kill -0 "$pid" 2>/dev/null; do
+    kb=0
+    for c in $(js_descendants "$pid"); do
+      kb=$((kb + $(awk '/^Pss:/ {print $2}' "/proc/$c/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    [ "$kb" -gt "$peak" ] && peak=$kb
+    sleep 0.5
+  done
+  awk -v k="$peak" 'BEGIN { printf "%.1f\n", k / 1024 }'
+}
+
+# js_run TOOL SCRIPT VUS DUR -> "rps cpu_s_per_100k rss_mb reqs pss_mb"
 # TOOL: k6, or volley-ENGINE (`volley run SCRIPT` built with VOLLEY_JS_ENGINE=ENGINE).
 js_run() {
-  local tool="$1" script="$2" vus="$3" dur="$4" reqs
+  local tool="$1" script="$2" vus="$3" dur="$4" reqs pid pss
   local tm=(/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" timeout -k 5 $((dur + 120)) taskset -c 0)
   case "$tool" in
     volley-*)
       VOLLEY_JS_ENGINE="${tool#volley-}" VOLLEY_JS_TOOLCHAIN="$PWD/plugins/montecarlo-js" "${tm[@]}" "$VOLLEY" run "$script" -q \
         -e "BASE_URL=http://127.0.0.1:$PORT" --vus "$vus" --duration "${dur}s" --no-thresholds \
-        --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+        --summary-export "$WORK/volley.json" --no-summary >/dev/null 2>"$WORK/err" &
+      pid=$!
+      pss=$(js_pss_peak "$pid")
+      wait "$pid" || { cat "$WORK/err" >&2; exit 1; }
       reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['values']['count']))" "$WORK/volley.json");;
     k6)
       "${tm[@]}" k6 run --quiet --vus "$vus" --duration "${dur}s" --summary-export "$WORK/k6.json" \
-        -e "BASE_URL=http://127.0.0.1:$PORT" "$script" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+        -e "BASE_URL=http://127.0.0.1:$PORT" "$script" >/dev/null 2>"$WORK/err" &
+      pid=$!
+      pss=$(js_pss_peak "$pid")
+      wait "$pid" || { cat "$WORK/err" >&2; exit 1; }
       reqs=$(python3 -c "import json,sys;print(int(json.load(open(sys.argv[1]))['metrics']['http_reqs']['count']))" "$WORK/k6.json");;
   esac
   read -r wall user sys rss < <(tail -1 "$WORK/time")
-  awk -v q="$reqs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
-    printf "%.0f %.2f %.1f %d\n", q / w, (u + s) / q * 100000, r / 1024, q }'
+  awk -v q="$reqs" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v p="$pss" 'BEGIN {
+    printf "%.0f %.2f %.1f %d %s\n", q / w, (u + s) / q * 100000, r / 1024, q, p }'
 }
 
 # js_cpu TOOL N -> "wall cpu_s rss_mb": bench/js-sleep.js, N VUs, N iterations (one each).
@@ -708,7 +732,7 @@ js() {
   command -v k6 >/dev/null || { echo "k6 is required for the side-by-side figures" >&2; exit 1; }
   start_nginx
   local tools="" engine sleep_dur="${JS_SLEEP_DUR:-20}"
-  for engine in ${JS_ENGINES:-spidermonkey}; do tools="$tools volley-$engine"; done
+  for engine in ${JS_ENGINES:-quickjs}; do tools="$tools volley-$engine"; done
   # Build and compile each script once per engine outside the measured runs (cached in $WORK/cache).
   for t in $tools; do
     for s in bench/js-loop.js bench/js-sleep.js; do
@@ -744,7 +768,8 @@ js() {
   done
   echo
   echo "== js: bench/js-sleep.js (GET + sleep(1)), ${sleep_dur}s, planned = VUs x ${sleep_dur}; median of $RUNS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s\n' tool VUs requests planned cpu_s_per_100k_req peak_rss_MB rss_per_vu_KB
+  printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s %-12s %-14s\n' tool VUs requests planned cpu_s_per_100k_req peak_rss_MB rss_per_vu_KB \
+    peak_pss_MB pss_per_vu_KB
   declare -A per_vu=()
   for n in ${JS_VUS_LIST:-1000 10000}; do
     local run_tools="" avail
@@ -762,9 +787,10 @@ js() {
     # shellcheck disable=SC2086 # $run_tools is a list
     rounds "js-sleep-$n" js_sleep $run_tools
     for t in $run_tools; do
-      read -r _ cpu rss reqs < <(medians "js-sleep-$n" "$t")
+      read -r _ cpu rss reqs pss < <(medians "js-sleep-$n" "$t")
       per_vu[$t]=$(awk -v r="$rss" -v n="$n" 'BEGIN { printf "%.1f", r * 1024 / n }')
-      printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s\n' "$t" "$n" "$reqs" "$((n * sleep_dur))" "$cpu" "$rss" "${per_vu[$t]}"
+      printf '%-20s %-7s %-10s %-12s %-22s %-12s %-14s %-12s %-14s\n' "$t" "$n" "$reqs" "$((n * sleep_dur))" "$cpu" "$rss" \
+        "${per_vu[$t]}" "$pss" "$(awk -v p="$pss" -v n="$n" 'BEGIN { printf "%.1f", p * 1024 / n }')"
     done
   done
 }

@@ -510,6 +510,11 @@ fn bundle(tc: &Toolchain, script: &Path) -> Result<Bundle, BuildError> {
         "--external:volley:*".as_ref(),
         "--log-level=warning".as_ref(),
         "--sourcemap".as_ref(),
+        // QuickJS keeps each function's source text beside its bytecode in the snapshot heap, so
+        // a smaller bundle is a smaller heap: ~64 KB less RSS per VU (design note 008). Names
+        // are kept (stack traces); the source map still points errors at the user's lines.
+        "--minify-whitespace".as_ref(),
+        "--minify-syntax".as_ref(),
         k6.as_ref(),
         engine.as_ref(),
         html.as_ref(),
