@@ -28,7 +28,7 @@
 #               and held $HOLD s (default 30), two scenarios: one GET to a static nginx then sleep 10 s,
 #               and sleep only: peak RSS of all volley processes, KB per VU, most mappings in one
 #               process, CPU-seconds, VUs reached, iterations done/planned, first-iteration start
-#               lateness p99 against the ramp — with k6 side by side at the counts in $K6_VUS
+#               lateness p99 against the ramp — with k6 side by side at the counts in $SCALE_K6_AT
 #               (default "1000 10000") for the GET scenario
 #   soak        RSS every 30 s of a $SOAK_DUR-second (default 600) run at 50 VUs, no sleep, with
 #               --out prometheus-rw and --report: memory must stay flat
@@ -658,7 +658,7 @@ scale() {
     for n in ${SCALE_VUS:-1000 10000 50000 100000}; do
       printf '%-7s %s
 ' volley "$(scale_run volley "$n" "$reqs")"
-      if [ "$reqs" = 1 ] && command -v k6 >/dev/null && [[ " ${K6_VUS:-1000 10000} " == *" $n "* ]]; then
+      if [ "$reqs" = 1 ] && command -v k6 >/dev/null && [[ " ${SCALE_K6_AT:-1000 10000} " == *" $n "* ]]; then
         printf '%-7s %s
 ' k6 "$(scale_run k6 "$n" "$reqs")"
       fi
