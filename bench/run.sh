@@ -120,7 +120,7 @@ memory() {
 }
 
 start_nginx() {
-  nginx_static "$WORK/nginx" "$PORT" || exit 1
+  nginx_static "$WORK/nginx" "$PORT" "${1:-1}" || exit 1
   trap 'nginx_stop "$WORK/nginx"' EXIT
 }
 
@@ -647,7 +647,8 @@ PY
 
 scale() {
   command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx" >&2; exit 1; }
-  [ -f "$WORK/nginx/nginx.pid" ] || start_nginx
+  # Eight workers: one nginx process holds at most 20,000 connections here (its open-files limit).
+  [ -f "$WORK/nginx/nginx.pid" ] || start_nginx 8
   local n
   echo "== scale: ramping-vus 0 -> N over ${RAMP:-30}s, held ${HOLD:-30}s; peak RSS of all processes; nginx on CPU 1"
   for scenario in "get+sleep:1" "sleep-only:0"; do
