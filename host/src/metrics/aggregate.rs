@@ -354,12 +354,18 @@ impl Aggregate {
     }
 
     /// Drains every VU buffer into the aggregate. Called on a timer and at the end.
+    ///
+    /// A VU with nothing new (asleep, say) costs one lock: with 100,000 VUs this runs over
+    /// every buffer four times a second.
     pub fn collect(&self) {
-        let buffers = lock(&self.buffers).clone();
+        let buffers = lock(&self.buffers);
         let mut scratch = Vec::new();
         let mut values = lock(&self.values);
-        for b in buffers {
+        for b in buffers.iter() {
             b.drain_into(&mut scratch);
+            if scratch.is_empty() {
+                continue;
+            }
             scratch.retain(|s| values.add(s, &self.metrics));
             self.forward(&scratch);
             scratch.clear();
