@@ -66,6 +66,24 @@ impl Influx {
             let q = format!("CREATE USER {user} WITH PASSWORD '{password}' WITH ALL PRIVILEGES");
             let (status, body) = influx.request("POST", &format!("/query?q={}", encode(&q)), None);
             assert_eq!(status, 200, "{body}");
+            // InfluxDB accepts the new user's credentials a moment after creating it; a run
+            // started before that has its `CREATE DATABASE` refused, and every write then fails.
+            use base64::Engine as _;
+            let auth =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (status, body) =
+                    influx.request("POST", "/query?q=SHOW%20DATABASES", Some(&auth));
+                if status == 200 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "credentials refused: {status} {body}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         Some(influx)
     }
