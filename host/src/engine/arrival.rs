@@ -56,7 +56,7 @@ pub async fn run(
     owns: impl Fn(u64) -> bool,
 ) -> ScenarioResult {
     let mut stop = shared.stop.clone();
-    let idle: Idle = Arc::new(Mutex::new(Vec::with_capacity(growth.max as usize)));
+    let idle: Idle = Arc::new(Mutex::new(Vec::with_capacity(vus.len())));
     let (hard_tx, hard_rx) = watch::channel::<Option<Instant>>(None);
     let worker = Worker {
         idle: idle.clone(),
