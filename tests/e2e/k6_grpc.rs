@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use test_servers::grpc::{GrpcServer, Reflection};
 
-use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run};
+use crate::support::{
+    checks_by_name, read_json, root, run_js_exported, run_k6_exported, scratch, Run,
+};
 
 fn script(name: &str) -> PathBuf {
     root().join("tests/e2e/fixtures").join(name)
@@ -223,21 +225,13 @@ fn record_k6_grpc() {
     let server = GrpcServer::start(1).unwrap();
     let export = scratch("k6-grpc-record").join("summary.json");
     let samples = export.with_file_name("samples.ndjson");
-    let out = std::process::Command::new(&k6)
-        .env("K6_NO_USAGE_REPORT", "true")
-        .args(["run", "--no-color", "-q", "-e"])
-        .arg(format!("GRPC_TARGET={}", server.target()))
-        .args(["--summary-export", export.to_str().unwrap()])
-        .arg(format!("--out=json={}", samples.display()))
-        .arg(script("k6-grpc.js"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let s = run_k6_exported(
+        &k6,
+        &script("k6-grpc.js"),
+        &[("GRPC_TARGET", server.target())],
+        &[format!("--out=json={}", samples.display())],
+        &export,
     );
-    let s = read_json(&export);
     let mut doc = results(&s, serde_json::json!(checks_by_name(&s)));
     // k6's export gives a trend no count: count its samples.
     let durations = std::fs::read_to_string(&samples)

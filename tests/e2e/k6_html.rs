@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run, Server};
+use crate::support::{
+    checks_by_name, read_json, root, run_js_exported, run_k6_exported, scratch, Run, Server,
+};
 
 fn fixtures() -> PathBuf {
     root().join("tests/e2e/fixtures")
@@ -199,24 +201,18 @@ fn record_k6_html() {
     let k6 = std::env::var("VOLLEY_RECORD_K6").expect("VOLLEY_RECORD_K6=path of a k6 binary");
     let server = Server::with_files(&fixtures().join("k6-html"));
     let export = scratch("k6-html-record").join("summary.json");
-    let out = std::process::Command::new(&k6)
-        .env("K6_NO_USAGE_REPORT", "true")
-        .args(["run", "--no-color", "-q", "-e"])
-        .arg(format!("BASE_URL={}", server.url()))
-        .args(["--summary-export", export.to_str().unwrap()])
-        .arg(fixtures().join("k6-html.js"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let summary = run_k6_exported(
+        &k6,
+        &fixtures().join("k6-html.js"),
+        &[("BASE_URL", server.url())],
+        &[],
+        &export,
     );
     let version = std::process::Command::new(&k6)
         .arg("version")
         .output()
         .unwrap();
-    let mut doc = results(&read_json(&export));
+    let mut doc = results(&summary);
     assert_eq!(doc["http_reqs"].as_f64(), Some(server.hits() as f64));
     doc["recorded_with"] = serde_json::json!(format!(
         "{} run k6-html.js against Server::with_files(k6-html/) by record_k6_html",

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run, Server};
+use crate::support::{
+    checks_by_name, read_json, root, run_js_exported, run_js_source, run_k6_exported, scratch, Run,
+    Server,
+};
 
 /// What the comparison covers: every check's passes and fails, and the requests sent.
 fn results(summary: &serde_json::Value, checks: &serde_json::Value) -> serde_json::Value {
@@ -152,15 +155,7 @@ export default function () {
 /// Runs the script `source` with Volley against `server` (`-q`, summary exported); returns the
 /// run and the summary (`Null` when none was written).
 fn run_script(name: &str, source: &str, server: &Server) -> (Run, serde_json::Value) {
-    let dir = scratch(name);
-    let path = dir.join(format!("{name}.js"));
-    std::fs::write(&path, source).unwrap();
-    run_js_exported(
-        &path,
-        &[("BASE_URL", server.url())],
-        &[],
-        &dir.join("summary.json"),
-    )
+    run_js_source(name, source, &[("BASE_URL", server.url())])
 }
 
 /// A regression would run the full minute (thousands of requests) or exit 0/107.
@@ -289,20 +284,13 @@ fn record_k6_modules() {
     for name in names {
         let server = Server::start();
         let export = scratch("k6-record").join("summary.json");
-        let out = std::process::Command::new(&k6)
-            .env("K6_NO_USAGE_REPORT", "true")
-            .args(["run", "--no-color", "-q", "-e"])
-            .arg(format!("BASE_URL={}", server.url()))
-            .args(["--summary-export", export.to_str().unwrap()])
-            .arg(script(name))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let s = run_k6_exported(
+            &k6,
+            &script(name),
+            &[("BASE_URL", server.url())],
+            &[],
+            &export,
         );
-        let s = read_json(&export);
         let doc = results(&s, &serde_json::json!(checks_by_name(&s)));
         assert_eq!(doc["http_reqs"].as_f64(), Some(server.hits() as f64));
         let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";

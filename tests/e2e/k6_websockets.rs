@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use test_servers::ws::WsServer;
 
-use crate::support::{checks_by_name, read_json, root, run_js_exported, scratch, Run};
+use crate::support::{
+    checks_by_name, read_json, root, run_js_source, run_k6_exported, scratch, Run,
+};
 
 /// The counters compared with k6 (its summary export gives trends no count).
 const COUNTERS: [&str; 3] = ["ws_sessions", "ws_msgs_sent", "ws_msgs_received"];
@@ -34,15 +36,7 @@ fn results(
 /// Runs `source` (a script file's text) with Volley against `server`; returns the run and its
 /// exported summary (`Null` when none was written).
 fn run_volley(name: &str, script: &str, server: &WsServer) -> (Run, serde_json::Value) {
-    let dir = scratch(name);
-    let path = dir.join(format!("{name}.js"));
-    std::fs::write(&path, script).unwrap();
-    run_js_exported(
-        &path,
-        &[("WS_URL", server.url())],
-        &[],
-        &dir.join("summary.json"),
-    )
+    run_js_source(name, script, &[("WS_URL", server.url())])
 }
 
 fn count(summary: &serde_json::Value, metric: &str) -> f64 {
@@ -207,20 +201,13 @@ fn record_k6_websockets() {
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     let server = WsServer::start(1).unwrap();
     let export = scratch("k6-websockets-record").join("summary.json");
-    let out = std::process::Command::new(&k6)
-        .env("K6_NO_USAGE_REPORT", "true")
-        .args(["run", "--no-color", "-q", "-e"])
-        .arg(format!("WS_URL={}", server.url()))
-        .args(["--summary-export", export.to_str().unwrap()])
-        .arg(fixture("k6-websockets.js"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let s = run_k6_exported(
+        &k6,
+        &fixture("k6-websockets.js"),
+        &[("WS_URL", server.url())],
+        &[],
+        &export,
     );
-    let s = read_json(&export);
     // k6's export nests checks in groups: { "root_group": { "checks": { NAME: { passes, fails } } } }.
     let mut doc = results(checks_by_name(&s), s["metrics"].as_object().unwrap(), |m| {
         m["count"].as_f64()

@@ -391,6 +391,46 @@ pub fn run_js_exported(
     (out, summary)
 }
 
+/// [`run_js_exported`] of `source` (a script's text), written to `NAME.js` in a scratch
+/// directory named `name`, its summary exported beside it.
+pub fn run_js_source(name: &str, source: &str, env: &[(&str, String)]) -> (Run, serde_json::Value) {
+    let dir = scratch(name);
+    let path = dir.join(format!("{name}.js"));
+    std::fs::write(&path, source).unwrap();
+    run_js_exported(&path, env, &[], &dir.join("summary.json"))
+}
+
+/// `k6 run --no-color -q -e NAME=VALUE… --summary-export EXPORT ARGS SCRIPT` with the real k6
+/// at `k6` (the fixture recorders'; `K6_NO_USAGE_REPORT=true`): its summary export, once it
+/// succeeded.
+pub fn run_k6_exported(
+    k6: &str,
+    script: &Path,
+    env: &[(&str, String)],
+    args: &[String],
+    export: &Path,
+) -> serde_json::Value {
+    let mut cmd = std::process::Command::new(k6);
+    cmd.env("K6_NO_USAGE_REPORT", "true")
+        .args(["run", "--no-color", "-q"]);
+    for (name, value) in env {
+        cmd.arg("-e").arg(format!("{name}={value}"));
+    }
+    let out = cmd
+        .arg("--summary-export")
+        .arg(export)
+        .args(args)
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_json(export)
+}
+
 /// The checks of a summary export as `{ name: [passes, fails] }`: Volley's export lists them,
 /// k6's `--summary-export` nests them in `root_group`.
 pub fn checks_by_name(
