@@ -221,6 +221,20 @@ pub fn elapsed() -> Duration {
 }
 
 /// A test variable given with `-e NAME=VALUE` or `env` in the test file (k6's `__ENV.NAME`).
+///
+/// A VU's variables are fixed for its life, so each name is asked of the host once and then
+/// answered from this instance's own memory: a scenario may read them every iteration for free.
 pub fn env(name: &str) -> Option<String> {
-    wit::volley::scenario::vu::env(name)
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(String, Option<String>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SEEN.with_borrow_mut(|seen| {
+        if let Some((_, value)) = seen.iter().find(|(n, _)| n == name) {
+            return value.clone();
+        }
+        let value = wit::volley::scenario::vu::env(name);
+        seen.push((name.to_owned(), value.clone()));
+        value
+    })
 }
