@@ -21,17 +21,33 @@ function envVar(name) {
       `__ENV.${name} is read while the component is built (the shim's top level), not in a VU`,
     );
   }
+  if (seenEnv.has(name)) return seenEnv.get(name);
   const value = env(name);
   // An absent variable is `undefined`, whichever way the engine lifts a WIT `none`.
-  return value === null ? undefined : value;
+  const found = value === null ? undefined : value;
+  seenEnv.set(name, found);
+  return found;
 }
 
-/** k6's `__ENV`: the test's `-e NAME=VALUE` variables, read from the host on access. */
+/** Variables already asked of the host: a VU's are fixed for its life, and a host call costs
+ * more than the lookup, so a script may read `__ENV` in every iteration for free. */
+const seenEnv = new Map();
+
+/** k6's `__ENV`: the test's `-e NAME=VALUE` variables, read from the host on first access. */
 const ENV = new Proxy(
   {},
   {
     get: (_, name) => envVar(name),
     has: (_, name) => envVar(name) !== undefined,
+    // As in k6, a VU's __ENV is its own to change (`__ENV.X = __ENV.X || 'default'`).
+    set: (_, name, value) => {
+      seenEnv.set(name, value);
+      return true;
+    },
+    deleteProperty: (_, name) => {
+      seenEnv.set(name, undefined);
+      return true;
+    },
   },
 );
 
@@ -135,6 +151,8 @@ export function exportsFor(main, modules) {
       throw failure;
     } finally {
       initializing = false;
+      // As in k6, a VU's iterations start from a fresh __ENV: what the init context set is gone.
+      seenEnv.clear();
     }
   }
 

@@ -3,7 +3,7 @@
 //! `__ENV` apply; an exception there fails the run with exit 107 (k6's); `open()` reads the files
 //! the script names, embedded at build time; `k6/data`'s `SharedArray` is made once (its callback
 //! runs in the options pass) and read by every VU. The scripts in `fixtures/k6-init/` give the
-//! same results under the real k6 (`k6 run -e VUS=3 init.js`: 36 of 36 checks pass, one
+//! same results under the real k6 (`k6 run -e VUS=3 init.js`: 42 of 42 checks pass, one
 //! "SharedArray callback ran in VU 0" line; `throw.js`: exit 107, "init failed in VU 2").
 
 use std::path::PathBuf;
@@ -52,6 +52,7 @@ fn each_vu_runs_the_top_level_once_with_env_open_and_a_shared_array() {
         "open(path, 'b') is an ArrayBuffer of the bytes",
         "SharedArray has every row",
         "SharedArray elements are read-only",
+        "__ENV is fresh for iterations and keeps what they set",
     ] {
         let c = check(&s, name);
         assert_eq!(
