@@ -1,6 +1,6 @@
 //! The `volley` command.
 
-use volley::cli::{Cli, Command, IndexCommand, RegistryCommand};
+use volley::cli::{Cli, Command, IndexCommand, RegistryCommand, RunArgs};
 use volley::engine::control;
 use volley::registry::{commands, RegistryError};
 use volley::{app, interrupt, script_build, shard, target::montecarlo};
@@ -20,10 +20,15 @@ fn main() {
             code => code,
         })
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Run(RunArgs {
+        shard_child: Some(id),
+        ..
+    }) = &cli.command
     {
+        builder.worker_threads(id.worker_threads());
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
