@@ -50,7 +50,7 @@ impl ShardId {
     /// Worker threads for this shard's runtime: the machine's cores shared among the shards, at
     /// least one. A runtime per shard with a worker per core would put `count` × cores threads
     /// on the same cores, waking each other to steal work: 50,000 VUs (GET + sleep 10 s) in 4
-    /// shards on 2 cores took 56 CPU-s with 2 workers per shard, 48 with one.
+    /// shards on 2 cores took 55–59 CPU-s with 2 workers per shard, 52–53 with one.
     pub fn worker_threads(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         (cores / self.count as usize).max(1)
