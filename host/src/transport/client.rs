@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Uri};
 
 use super::connect::{self, Conn, Sender, Setup, Source};
@@ -14,6 +14,7 @@ use super::cookies::CookieJar;
 use super::encoding::{body_too_large, decode_body};
 use super::error::hyper_error;
 use super::exchange::ms;
+use super::h1;
 use super::{Exchange, HttpConfig, Outcome, Outgoing, Timings, TransportError};
 
 /// A connection is kept per origin: scheme (TLS or not), host and port.
@@ -22,7 +23,7 @@ struct Origin {
     host: String,
     port: u16,
     /// The `Host` header HTTP/1.1 requests to this origin carry, made once.
-    host_header: Option<HeaderValue>,
+    host_header: String,
 }
 
 impl Origin {
@@ -37,9 +38,6 @@ pub struct Client {
     /// Idle connections by origin. A VU talks to a handful of origins, so a list searched in
     /// order costs less per request than hashing the origin (and allocates nothing).
     conns: Vec<(Origin, Conn)>,
-    /// `config.user_agent` as a header value, made once (`None`: not a valid header value,
-    /// which each request then reports).
-    user_agent: Option<HeaderValue>,
     config: Arc<HttpConfig>,
     jar: Arc<std::sync::Mutex<CookieJar>>,
     /// The extra lanes of `http.batch`, kept with their connections for the next batch.
@@ -53,7 +51,6 @@ impl Client {
     pub fn new(config: Arc<HttpConfig>) -> Self {
         Client {
             conns: Vec::new(),
-            user_agent: HeaderValue::from_str(&config.user_agent).ok(),
             config,
             jar: Arc::default(),
             lanes: Vec::new(),
@@ -75,7 +72,6 @@ impl Client {
     pub fn lane(&self) -> Client {
         Client {
             conns: Vec::new(),
-            user_agent: self.user_agent.clone(),
             config: self.config.clone(),
             jar: self.jar.clone(),
             lanes: Vec::new(),
@@ -288,19 +284,67 @@ impl Client {
         start: Instant,
         setup: Setup,
     ) -> Result<Exchange, TransportError> {
+        let invalid =
+            |e: &dyn std::fmt::Display| TransportError::InvalidUrl(format!("{}: {e}", req.url));
+        let (send_start, response) = match &mut conn.sender {
+            Sender::H1(c) => {
+                let body = req.body.as_deref().unwrap_or_default();
+                let wire = self
+                    .h1_wire(uri, origin, req, cookie, body)
+                    .map_err(|e| invalid(&e))?;
+                let send_start = Instant::now();
+                conn.stats.begin_request(send_start);
+                let response = c
+                    .exchange(wire, req.keep_body, self.config.max_body_bytes)
+                    .await?;
+                (send_start, response)
+            }
+            Sender::H2(s) => {
+                let request = self
+                    .h2_request(uri, origin, req, cookie)
+                    .map_err(|e| invalid(&e))?;
+                let send_start = Instant::now();
+                conn.stats.begin_request(send_start);
+                let response = s.send_request(request).await.map_err(hyper_error)?;
+                (send_start, self.h2_response(response, req.keep_body).await?)
+            }
+        };
+        let end = Instant::now();
         let h2 = matches!(conn.sender, Sender::H2(_));
-        let request = self
-            .request(uri, origin, h2, req, cookie)
-            .map_err(|e| TransportError::InvalidUrl(format!("{}: {e}", req.url)))?;
+        let h1::Response {
+            status,
+            headers,
+            body,
+        } = response;
+        let body = if req.keep_body {
+            decode_body(&headers, body, self.config.max_body_bytes)?
+        } else {
+            body
+        };
+        let (last_write, first_read) = conn.stats.marks(send_start, end);
+        Ok(Exchange {
+            status,
+            headers,
+            body: Bytes::from(body),
+            timings: Timings {
+                blocked: ms(send_start - start),
+                connecting: setup.connecting,
+                tls_handshaking: setup.tls_handshaking,
+                sending: ms(last_write - send_start),
+                waiting: ms(first_read - last_write),
+                receiving: ms(end - first_read),
+            },
+            proto: if h2 { "HTTP/2.0" } else { "HTTP/1.1" },
+            tls_version: conn.tls_version,
+        })
+    }
 
-        let send_start = Instant::now();
-        let blocked = ms(send_start - start);
-        conn.stats.begin_request(send_start);
-        let response = match &mut conn.sender {
-            Sender::H1(s) => s.send_request(request).await,
-            Sender::H2(s) => s.send_request(request).await,
-        }
-        .map_err(hyper_error)?;
+    /// Reads an HTTP/2 response whole, keeping its body (bounded) when asked.
+    async fn h2_response(
+        &self,
+        response: hyper::Response<hyper::body::Incoming>,
+        keep_body: bool,
+    ) -> Result<h1::Response, TransportError> {
         let status = response.status().as_u16();
         let mut headers: Vec<(String, String)> = Vec::with_capacity(response.headers().len());
         headers.extend(response.headers().iter().map(|(k, v)| {
@@ -313,7 +357,7 @@ impl Client {
         let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(hyper_error)?;
-            if req.keep_body {
+            if keep_body {
                 if let Some(data) = frame.data_ref() {
                     kept.extend_from_slice(data);
                     if kept.len() as u64 > self.config.max_body_bytes {
@@ -322,89 +366,118 @@ impl Client {
                 }
             }
         }
-        let end = Instant::now();
-        if req.keep_body {
-            kept = decode_body(&headers, kept, self.config.max_body_bytes)?;
-        }
-        let (last_write, first_read) = conn.stats.marks(send_start, end);
-        Ok(Exchange {
+        Ok(h1::Response {
             status,
             headers,
-            body: Bytes::from(kept),
-            timings: Timings {
-                blocked,
-                connecting: setup.connecting,
-                tls_handshaking: setup.tls_handshaking,
-                sending: ms(last_write - send_start),
-                waiting: ms(first_read - last_write),
-                receiving: ms(end - first_read),
-            },
-            proto: if h2 { "HTTP/2.0" } else { "HTTP/1.1" },
-            tls_version: conn.tls_version,
+            body: kept,
         })
     }
 }
 
 impl Client {
-    /// The hyper request for `req` on a connection to `origin`: the guest's headers in order,
-    /// then the cookie header, and `Accept-Encoding: gzip`, `Host` (HTTP/1.1) and `User-Agent`
-    /// unless the guest set them. Built in place, with the values made once per client or
-    /// origin reused, as this runs on every request.
-    fn request(
+    /// The headers the client adds after the guest's: the cookie header, then
+    /// `Accept-Encoding: gzip` (as Go's transport, and so k6, does; the body is decoded
+    /// transparently), `Host` (HTTP/1.1) and `User-Agent`, each unless the guest set it.
+    fn added_headers<'a>(
+        &'a self,
+        origin: &'a Origin,
+        req: &Outgoing,
+        cookie: Option<&'a str>,
+        h2: bool,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        let (mut host, mut ua, mut encoding) = (false, false, false);
+        for (name, _) in &req.headers {
+            host |= name.eq_ignore_ascii_case("host");
+            ua |= name.eq_ignore_ascii_case("user-agent");
+            encoding |= name.eq_ignore_ascii_case("accept-encoding");
+        }
+        [
+            cookie.map(|c| ("Cookie", c)),
+            (!encoding && req.method != "HEAD").then_some(("Accept-Encoding", "gzip")),
+            (!host && !h2).then_some(("Host", origin.host_header.as_str())),
+            (!ua).then_some(("User-Agent", self.config.user_agent.as_str())),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// An HTTP/1.1 request as it goes on the wire: the request line with the origin-form
+    /// target, the guest's headers in order, the added ones, and the body's framing: its
+    /// length (for any body, and an empty one of a method that carries one, as Go's transport
+    /// does) unless the guest framed it itself.
+    fn h1_wire<'b>(
         &self,
         uri: &Uri,
         origin: &Origin,
-        h2: bool,
+        req: &Outgoing,
+        cookie: Option<&str>,
+        body: &'b [u8],
+    ) -> Result<h1::Wire<'b>, String> {
+        let mut has_length = false;
+        let mut chunked = false;
+        let mut close = false;
+        for (name, value) in &req.headers {
+            if name.eq_ignore_ascii_case("content-length") {
+                has_length = true;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked |= value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                close |= value.to_ascii_lowercase().contains("close");
+            }
+        }
+        let length = (!has_length
+            && !chunked
+            && (!body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH")))
+        .then(|| body.len().to_string());
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let guest = req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let added = self.added_headers(origin, req, cookie, false);
+        let length = length.as_deref().map(|l| ("Content-Length", l));
+        let coalesce = chunked || h1::coalesce(body);
+        let mut head = Vec::with_capacity(256 + if coalesce { body.len() } else { 0 });
+        h1::write_head(
+            &mut head,
+            &req.method,
+            target,
+            guest.chain(added).chain(length),
+        )?;
+        let body = if chunked {
+            h1::write_chunked(&mut head, body);
+            &[]
+        } else if coalesce {
+            head.extend_from_slice(body);
+            &[]
+        } else {
+            body
+        };
+        Ok(h1::Wire {
+            head,
+            body,
+            head_only: req.method == "HEAD",
+            close,
+        })
+    }
+
+    /// The hyper request for `req` over HTTP/2: the whole URI (from which hyper fills
+    /// :scheme, :authority and :path), the guest's headers in order, then the added ones.
+    fn h2_request(
+        &self,
+        uri: &Uri,
+        origin: &Origin,
         req: &Outgoing,
         cookie: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
         let mut request = Request::new(Full::new(req.body.clone().unwrap_or_default()));
         *request.method_mut() = Method::from_bytes(req.method.as_bytes())?;
-        // HTTP/1.1 takes the origin-form path and a Host header; HTTP/2 the whole URI, from
-        // which hyper fills :scheme, :authority and :path.
-        *request.uri_mut() = if h2 {
-            uri.clone()
-        } else {
-            let mut parts = hyper::http::uri::Parts::default();
-            parts.path_and_query = Some(
-                uri.path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
-            );
-            Uri::from_parts(parts)?
-        };
+        *request.uri_mut() = uri.clone();
         let headers: &mut HeaderMap = request.headers_mut();
         headers.reserve(req.headers.len() + 4);
-        let mut has_host = false;
-        let mut has_ua = false;
-        let mut has_encoding = false;
-        for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())?;
-            has_host |= name == header::HOST;
-            has_ua |= name == header::USER_AGENT;
-            has_encoding |= name == header::ACCEPT_ENCODING;
-            headers.append(name, HeaderValue::from_str(value)?);
-        }
-        if let Some(cookie) = cookie {
-            headers.append(header::COOKIE, HeaderValue::from_str(cookie)?);
-        }
-        if !has_encoding && req.method != "HEAD" {
-            // As Go's transport (and so k6) does; the body is decoded transparently.
-            headers.append(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        if !has_host && !h2 {
-            let host = match &origin.host_header {
-                Some(v) => v.clone(),
-                None => HeaderValue::from_str(&Origin::authority(&origin.host, origin.port))?,
-            };
-            headers.append(header::HOST, host);
-        }
-        if !has_ua {
-            let ua = match &self.user_agent {
-                Some(v) => v.clone(),
-                None => HeaderValue::from_str(&self.config.user_agent)?,
-            };
-            headers.append(header::USER_AGENT, ua);
+        let guest = req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        for (name, value) in guest.chain(self.added_headers(origin, req, cookie, true)) {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes())?,
+                HeaderValue::from_str(value)?,
+            );
         }
         Ok(request)
     }
@@ -416,7 +489,7 @@ impl Origin {
             secure,
             host: host.to_string(),
             port,
-            host_header: HeaderValue::from_str(&Origin::authority(host, port)).ok(),
+            host_header: Origin::authority(host, port),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Opening an HTTP connection: TCP from the VU's source address, TLS for `https://`, and the
-//! HTTP/1.1 or HTTP/2 handshake, with what each step cost.
+//! HTTP/2 handshake when ALPN or `h2c` asks for it, with what each step cost.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,14 +7,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::error::hyper_error;
 use super::exchange::ms;
+use super::h1::H1Conn;
 use super::timed_io::{IoStats, TimedIo};
-use super::{tls, HttpConfig, TransportError};
+use super::{tls, HttpConfig, Stream, TransportError};
 use crate::limits::VUS_PER_LOOPBACK_SOURCE;
 
 /// Where a VU's connections come from.
@@ -56,23 +57,26 @@ impl Source {
     }
 }
 
-/// A connection's request half.
+/// A connection's request side: HTTP/1.1 spoken in place, or hyper's HTTP/2 (whose connection
+/// task runs on its own).
 pub(super) enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+    H1(H1Conn),
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Sender {
+    /// Whether the connection can take a request now.
     pub(super) async fn ready(&mut self) -> bool {
         match self {
-            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H1(c) => c.ready(),
             Sender::H2(s) => s.ready().await.is_ok(),
         }
     }
 
+    /// Whether the connection is done with: the server or the last exchange closed it.
     pub(super) fn is_closed(&self) -> bool {
         match self {
-            Sender::H1(s) => s.is_closed(),
+            Sender::H1(c) => !c.is_reusable(),
             Sender::H2(s) => s.is_closed(),
         }
     }
@@ -110,7 +114,11 @@ pub(super) async fn open(
         tls_handshaking: 0.0,
     };
     if !secure {
-        let sender = handshake(TokioIo::new(timed), config.h2c).await?;
+        let sender = if config.h2c {
+            h2_handshake(TokioIo::new(timed)).await?
+        } else {
+            Sender::H1(H1Conn::new(Stream::Plain(timed)))
+        };
         return Ok((
             Conn {
                 sender,
@@ -134,7 +142,11 @@ pub(super) async fn open(
     let session = tls.get_ref().1;
     let h2 = session.alpn_protocol() == Some(b"h2");
     let tls_version = tls::version_label(session.protocol_version());
-    let sender = handshake(TokioIo::new(tls), h2).await?;
+    let sender = if h2 {
+        h2_handshake(TokioIo::new(tls)).await?
+    } else {
+        Sender::H1(H1Conn::new(Stream::Tls(Box::new(tls))))
+    };
     Ok((
         Conn {
             sender,
@@ -145,26 +157,19 @@ pub(super) async fn open(
     ))
 }
 
-/// The HTTP/1.1 or HTTP/2 handshake over `io`; the connection task runs on its own.
-async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, TransportError>
+/// The HTTP/2 handshake over `io`; the connection task runs on its own.
+async fn h2_handshake<T>(io: TokioIo<T>) -> Result<Sender, TransportError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    if h2 {
-        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(hyper_error)?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        return Ok(Sender::H2(sender));
-    }
-    let (sender, connection) = http1::handshake(io).await.map_err(hyper_error)?;
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+        .await
+        .map_err(hyper_error)?;
     tokio::spawn(async move {
         // Ends when the sender is dropped or the peer closes; errors surface on the sender.
         let _ = connection.await;
     });
-    Ok(Sender::H1(sender))
+    Ok(Sender::H2(sender))
 }
 
 /// Asks the kernel to choose the source port at `connect`, not at `bind` (Linux's

@@ -3,7 +3,8 @@
 //! k6's timing phases and on-the-wire byte counts. Knows nothing of wasm or metrics.
 //!
 //! `config` says how clients behave, `exchange` what a request and its response are, `error`
-//! why a request failed; `client` is a VU's client and `connect` opens its connections.
+//! why a request failed; `client` is a VU's client, `connect` opens its connections and `h1`
+//! speaks HTTP/1.1 on them (HTTP/2 is hyper's).
 
 mod client;
 mod config;
@@ -14,6 +15,7 @@ mod encoding;
 mod error;
 mod exchange;
 pub mod grpc;
+mod h1;
 mod rate_limit;
 mod redirect;
 pub mod resolve;

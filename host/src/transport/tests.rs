@@ -224,3 +224,94 @@ fn a_request_future_stays_small() {
 
 /// Bound for [`a_request_future_stays_small`].
 const REQUEST_FUTURE_MAX: usize = 2048;
+
+/// A server that answers the n-th request it reads (on any connection) with `responses[n]`,
+/// closing the connection after the responses marked so; counts the connections it accepts.
+async fn scripted_server(
+    responses: Vec<(&'static [u8], bool)>,
+) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let accepted = connections.clone();
+    let next = Arc::new(AtomicU64::new(0));
+    let responses = Arc::new(responses);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let (next, responses) = (next.clone(), responses.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let n = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    let Some(&(response, close)) = responses.get(n) else {
+                        return;
+                    };
+                    let _ = sock.write_all(response).await;
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn http1_responses_end_by_length_chunks_or_close() {
+    let (addr, connections) = scripted_server(vec![
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none", false),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\ntwo\r\n6\r\n chunk\r\n0\r\nX-Trailer: t\r\n\r\n",
+            false,
+        ),
+        (b"HTTP/1.0 200 OK\r\n\r\nuntil close", true),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", false),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlast", true),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh", false),
+    ])
+    .await;
+    let mut client = Client::new(test_config());
+    let mut bodies = Vec::new();
+    for _ in 0..6 {
+        let ex = client.send(&request("GET", addr)).await.result.unwrap();
+        bodies.push((ex.status, String::from_utf8(ex.body.to_vec()).unwrap()));
+    }
+    let expected = [
+        (200, "one"),
+        (200, "two chunk"),
+        (200, "until close"),
+        (204, ""),
+        (200, "last"),
+        (200, "fresh"),
+    ];
+    let expected: Vec<_> = expected.iter().map(|&(s, b)| (s, b.to_string())).collect();
+    assert_eq!(bodies, expected);
+    // One connection for the first three (length, chunks, then read to its close), one for the
+    // 204 (whose stated length is no body) and the `Connection: close`, one for the last.
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_truncated_http1_response_fails_with_1220() {
+    let (addr, _) = scripted_server(vec![(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        true,
+    )])
+    .await;
+    let mut client = Client::new(test_config());
+    let err = client
+        .send(&request("POST", addr))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(err.code(), 1220, "{err}");
+}
