@@ -315,3 +315,85 @@ async fn a_truncated_http1_response_fails_with_1220() {
         .unwrap_err();
     assert_eq!(err.code(), 1220, "{err}");
 }
+
+/// A server that reads one request whole (head and `Content-Length` body), answers with a
+/// `size`-byte body, and sends back what it read of the request in `got`.
+async fn echo_length_server(
+    size: usize,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<Vec<u8>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let body_len = loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                break end + 4 + len;
+            }
+        };
+        while got.len() < body_len {
+            let n = sock.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(&vec![b'z'; size]).await.unwrap();
+        let _ = tx.send(got);
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn large_http1_bodies_go_whole_both_ways() {
+    let (addr, got) = echo_length_server(1 << 20).await;
+    let mut client = Client::new(test_config());
+    let mut req = request("PUT", addr);
+    req.body = Some(Bytes::from(vec![b'a'; 100_000]));
+    let outcome = client.send(&req).await;
+    let ex = outcome.result.unwrap();
+    assert_eq!(ex.body.len(), 1 << 20);
+    assert!(ex.body.iter().all(|&b| b == b'z'));
+    assert!(outcome.bytes_received > 1 << 20);
+    let got = got.await.unwrap();
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]);
+    assert!(head.starts_with("PUT / HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("Content-Length: 100000\r\n"), "{head}");
+    assert_eq!(&got[head_end..], &vec![b'a'; 100_000][..]);
+    assert_eq!(outcome.bytes_sent as usize, got.len());
+}
+
+#[tokio::test]
+async fn a_discarded_http1_body_is_read_but_not_kept() {
+    let (addr, _) = echo_length_server(300_000).await;
+    let mut client = Client::new(test_config());
+    let mut req = request("GET", addr);
+    req.keep_body = false;
+    let outcome = client.send(&req).await;
+    assert!(outcome.result.unwrap().body.is_empty());
+    assert!(outcome.bytes_received > 300_000);
+}
+
+#[tokio::test]
+async fn a_kept_http1_body_past_the_limit_fails() {
+    let (addr, _) = echo_length_server(5_000).await;
+    let config = HttpConfig {
+        max_body_bytes: 4_096,
+        ..HttpConfig::new(&HttpSettings::default()).unwrap()
+    };
+    let mut client = Client::new(Arc::new(config));
+    let err = client.send(&request("GET", addr)).await.result.unwrap_err();
+    assert!(err.to_string().contains("4096"), "{err}");
+}
