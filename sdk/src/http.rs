@@ -189,8 +189,8 @@ impl Request {
 
     /// Sends the request and waits for the response.
     pub fn send(self) -> Result<Response, HttpError> {
-        wit::send_with_params(&self.inner, &self.params)
-            .map(|inner| Response { inner })
+        wit::send_packed(&self.inner, &self.params)
+            .map(Response::from)
             .map_err(HttpError::from)
     }
 }
@@ -202,7 +202,7 @@ pub fn batch(requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
         requests.into_iter().map(|r| (r.inner, r.params)).collect();
     wit::batch(&list)
         .into_iter()
-        .map(|r| r.map(|inner| Response { inner }).map_err(HttpError::from))
+        .map(|r| r.map(Response::from).map_err(HttpError::from))
         .collect()
 }
 
@@ -245,7 +245,34 @@ fn base64(bytes: &[u8]) -> String {
 /// A response.
 #[derive(Debug, Clone)]
 pub struct Response {
-    inner: wit::Response,
+    inner: wit::PackedResponse,
+}
+
+impl From<wit::PackedResponse> for Response {
+    fn from(inner: wit::PackedResponse) -> Self {
+        Response { inner }
+    }
+}
+
+impl From<wit::Response> for Response {
+    /// A response of `batch`, its header list packed as `send` receives them.
+    fn from(r: wit::Response) -> Self {
+        let headers = r
+            .headers
+            .iter()
+            .map(|h| format!("{}: {}", h.name, h.value))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        Response {
+            inner: wit::PackedResponse {
+                status: r.status,
+                headers,
+                body: r.body,
+                timings: r.timings,
+                proto: r.proto,
+            },
+        }
+    }
 }
 
 impl Response {
@@ -256,11 +283,18 @@ impl Response {
 
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every header as (name, value), in the order they came; names in lowercase.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        // The host packs them as `name: value` lines joined by CRLF (WIT `packed-response`).
         self.inner
             .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .split("\r\n")
+            .filter_map(|line| line.split_once(": "))
     }
 
     /// The body bytes (empty unless the request asked for [`Request::keep_body`]).
@@ -302,5 +336,47 @@ mod tests {
         );
         let r = get("http://h/p").query("q", "x y").query("n", "1");
         assert_eq!(r.inner.url, "http://h/p?q=x+y&n=1");
+    }
+
+    #[test]
+    fn packed_headers_read_back_in_order() {
+        let timings = Timings {
+            blocked: 0.0,
+            connecting: 0.0,
+            tls_handshaking: 0.0,
+            sending: 0.0,
+            waiting: 0.0,
+            receiving: 0.0,
+            duration: 0.0,
+        };
+        let packed = |headers: &str| {
+            Response::from(wit::PackedResponse {
+                status: 200,
+                headers: headers.into(),
+                body: Vec::new(),
+                timings,
+                proto: "HTTP/1.1".into(),
+            })
+        };
+        let r = packed(
+            "content-type: text/plain\r\nx-empty: \r\nset-cookie: a=1\r\nset-cookie: b=2: c",
+        );
+        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("x-empty"), Some(""));
+        assert_eq!(r.header("missing"), None);
+        let cookies: Vec<_> = r.headers().filter(|(n, _)| *n == "set-cookie").collect();
+        assert_eq!(cookies, [("set-cookie", "a=1"), ("set-cookie", "b=2: c")]);
+        assert_eq!(packed("").headers().count(), 0);
+        let from_list = Response::from(wit::Response {
+            status: 200,
+            headers: vec![wit::Header {
+                name: "etag".into(),
+                value: "\"x\"".into(),
+            }],
+            body: Vec::new(),
+            timings,
+            proto: "HTTP/1.1".into(),
+        });
+        assert_eq!(from_list.header("ETag"), Some("\"x\""));
     }
 }

@@ -45,7 +45,7 @@ use std::time::Duration;
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "volley:scenario/scenario@0.1.4",
+        world: "volley:scenario/scenario@0.1.5",
         pub_export_macro: true,
         default_bindings_module: "volley_sdk::wit",
     });

@@ -731,7 +731,7 @@ fn entries_for_the_hosts_own_world_run() {
         .run("acme:probe", &fx.index(), &["-e", &base])
         .expect_code(107);
     assert!(
-        out.stderr.contains("@0.2.0") && out.stderr.contains("0.1.0 to 0.1.4"),
+        out.stderr.contains("@0.2.0") && out.stderr.contains("0.1.0 to 0.1.5"),
         "{}",
         out.stderr
     );

@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     imports: {
         "volley:scenario/http.send": async,
         "volley:scenario/http.send-with-params": async,
+        "volley:scenario/http.send-packed": async,
         "volley:scenario/http.batch": async,
         "volley:scenario/timing.sleep": async,
         "volley:scenario/websocket.connect": async,

@@ -58,6 +58,18 @@ impl http::Host for VuState {
         outcome.result.map(response).map_err(http::Failure::from)
     }
 
+    async fn send_packed(
+        &mut self,
+        req: http::Request,
+        params: http::Params,
+    ) -> Result<http::PackedResponse, http::Failure> {
+        let outcome = self.send_one(req, params).await;
+        outcome
+            .result
+            .map(packed_response)
+            .map_err(http::Failure::from)
+    }
+
     async fn batch(
         &mut self,
         reqs: Vec<(http::Request, http::Params)>,
@@ -313,6 +325,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The response with its headers packed into one block (`send-packed`): `name: value` lines
+/// joined by CRLF. Neither names nor values can hold a CR or LF (the parsers refuse them), so the
+/// guest splits the block back unambiguously.
+fn packed_response(ex: transport::Exchange) -> http::PackedResponse {
+    let size = ex.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut headers = String::with_capacity(size);
+    for (i, (name, value)) in ex.headers.iter().enumerate() {
+        if i > 0 {
+            headers.push_str("\r\n");
+        }
+        headers.push_str(name);
+        headers.push_str(": ");
+        headers.push_str(value);
+    }
+    http::PackedResponse {
+        status: ex.status,
+        headers,
+        body: Vec::from(ex.body),
+        timings: timings(&ex.timings),
+        proto: ex.proto.to_string(),
+    }
+}
+
+fn timings(t: &transport::Timings) -> http::Timings {
+    http::Timings {
+        blocked: t.blocked,
+        connecting: t.connecting,
+        tls_handshaking: t.tls_handshaking,
+        sending: t.sending,
+        waiting: t.waiting,
+        receiving: t.receiving,
+        duration: t.duration(),
+    }
+}
+
 fn response(ex: transport::Exchange) -> http::Response {
     http::Response {
         status: ex.status,
@@ -322,15 +369,7 @@ fn response(ex: transport::Exchange) -> http::Response {
             .map(|(name, value)| http::Header { name, value })
             .collect(),
         body: Vec::from(ex.body),
-        timings: http::Timings {
-            blocked: ex.timings.blocked,
-            connecting: ex.timings.connecting,
-            tls_handshaking: ex.timings.tls_handshaking,
-            sending: ex.timings.sending,
-            waiting: ex.timings.waiting,
-            receiving: ex.timings.receiving,
-            duration: ex.timings.duration(),
-        },
+        timings: timings(&ex.timings),
         proto: ex.proto.to_string(),
     }
 }

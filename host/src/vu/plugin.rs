@@ -17,7 +17,7 @@ use crate::sandbox::Sandbox;
 
 /// WIT package version this host implements. Components built against any earlier 0.1.x
 /// version link too (wasmtime matches semver-compatible imports).
-pub const WORLD_VERSION: &str = "0.1.4";
+pub const WORLD_VERSION: &str = "0.1.5";
 /// Patch versions of `volley:scenario@0.1` this host can run: up to [`WORLD_VERSION`]'s own.
 const SUPPORTED_PATCHES: std::ops::RangeInclusive<u32> = 0..=patch_of(WORLD_VERSION);
 /// Exports a scenario component must have.

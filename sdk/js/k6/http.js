@@ -1,6 +1,6 @@
-// k6's `k6/http` module on Volley: requests go through the WIT `http.send-with-params` and
+// k6's `k6/http` module on Volley: requests go through the WIT `http.send-packed` and
 // `http.batch` imports, which time them and record k6's http_req_* metrics on the host.
-import { sendWithParams, batch as sendBatch } from 'volley:scenario/http@0.1.1';
+import { sendPacked, batch as sendBatch } from 'volley:scenario/http@0.1.1';
 import { options as testOptions } from 'volley:scenario/execution@0.1.1';
 import {
   set as jarSet,
@@ -152,6 +152,21 @@ function canonical(name) {
     if (canonicalNames.size < 256) canonicalNames.set(name, c);
   }
   return c;
+}
+
+/** A WIT response's headers as `{ name, value }` items: `send-packed` packs them into one
+ * string (`name: value` lines joined by CRLF), split here only when a script reads them;
+ * `batch` gives the list itself. */
+function headerList(res) {
+  const packed = res.headers;
+  if (typeof packed !== 'string') return packed;
+  const list = [];
+  if (packed === '') return list;
+  for (const line of packed.split('\r\n')) {
+    const at = line.indexOf(': ');
+    if (at > 0) list.push({ name: line.slice(0, at), value: line.slice(at + 2) });
+  }
+  return list;
 }
 
 /** k6's `res.headers` from the WIT header list: canonical names, repeated ones joined. */
@@ -309,7 +324,7 @@ export class Response {
 
   /** Response headers by canonical name (`Content-Type`); repeated headers joined with `, `. */
   get headers() {
-    if (this._headers === undefined) this._headers = this._res ? headerObject(this._res.headers) : {};
+    if (this._headers === undefined) this._headers = this._res ? headerObject(headerList(this._res)) : {};
     return this._headers;
   }
 
@@ -332,7 +347,7 @@ export class Response {
   get cookies() {
     if (this._cookies === undefined) {
       this._cookies = {};
-      for (const h of this._res ? this._res.headers : []) {
+      for (const h of this._res ? headerList(this._res) : []) {
         if (h.name.toLowerCase() !== 'set-cookie') continue;
         const c = parseSetCookie(h.value);
         if (c) (this._cookies[c.name] = this._cookies[c.name] || []).push(c);
@@ -496,7 +511,7 @@ export function request(method, url, body, params) {
   const { req, wire, responseType } = prepare(method, url, body, params);
   let response;
   try {
-    response = new Response(req.method, req.url, sendWithParams(req, wire), undefined);
+    response = new Response(req.method, req.url, sendPacked(req, wire), undefined);
   } catch (e) {
     response = new Response(req.method, req.url, undefined, e && e.payload !== undefined ? e.payload : e);
     if (throwsOnFailure()) throw failedRequest(response);
