@@ -19,9 +19,11 @@ pub(super) const MAX_HEAD: usize = 1 << 20;
 const MAX_HEADERS: usize = 100;
 /// Most bytes of a chunk-size line.
 const MAX_CHUNK_LINE: usize = 4 << 10;
-/// What a read asks for at least, and at most.
+/// What a read asks for at least, and at most: a large body is read 64 KiB at a time (one
+/// loopback segment), so an exchange holds at most ~64 KiB of buffer beyond the head and what
+/// it keeps of the body, however many VUs download at once.
 const READ_MIN: usize = 8 << 10;
-const READ_MAX: usize = 256 << 10;
+const READ_MAX: usize = 64 << 10;
 /// A body up to this size goes out in the same write as the request's head.
 const COALESCE: usize = 16 << 10;
 
