@@ -13,7 +13,7 @@ use super::connect::{self, Conn, Sender, Setup, Source};
 use super::cookies::CookieJar;
 use super::encoding::{body_too_large, decode_body};
 use super::error::hyper_error;
-use super::exchange::ms;
+use super::exchange::{ms, Received};
 use super::h1;
 use super::{Exchange, HttpConfig, Outcome, Outgoing, Timings, TransportError};
 
@@ -311,7 +311,7 @@ impl Client {
         };
         let end = Instant::now();
         let h2 = matches!(conn.sender, Sender::H2(_));
-        let h1::Response {
+        let Received {
             status,
             headers,
             body,
@@ -344,7 +344,7 @@ impl Client {
         &self,
         response: hyper::Response<hyper::body::Incoming>,
         keep_body: bool,
-    ) -> Result<h1::Response, TransportError> {
+    ) -> Result<Received, TransportError> {
         let status = response.status().as_u16();
         let mut headers: Vec<(String, String)> = Vec::with_capacity(response.headers().len());
         headers.extend(response.headers().iter().map(|(k, v)| {
@@ -366,7 +366,7 @@ impl Client {
                 }
             }
         }
-        Ok(h1::Response {
+        Ok(Received {
             status,
             headers,
             body: kept,

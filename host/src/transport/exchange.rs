@@ -70,6 +70,15 @@ pub struct Exchange {
     pub tls_version: Option<&'static str>,
 }
 
+/// A response as read off a connection, before the client decodes its body and adds its
+/// timings: its status, its headers in the order they came (names in lowercase) and its body,
+/// when kept.
+pub(super) struct Received {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+}
+
 /// The result of one request, with the bytes it put on and took off the wire either way.
 #[derive(Debug)]
 pub struct Outcome {

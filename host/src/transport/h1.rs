@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::encoding::body_too_large;
+use super::exchange::Received;
 use super::{Stream, TransportError};
 
 /// Most bytes of a response's status line and headers, and of a chunked body's trailers.
@@ -32,14 +33,6 @@ const COALESCE: usize = 16 << 10;
 pub(super) struct H1Conn {
     io: Stream,
     reusable: bool,
-}
-
-/// A response: its status, its headers in the order they came (names in lowercase, as hyper
-/// gave them) and its body, when kept.
-pub(super) struct Response {
-    pub(super) status: u16,
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) body: Vec<u8>,
 }
 
 /// A request on the wire: the head (request line and headers, and a small body) and a larger
@@ -89,7 +82,7 @@ impl H1Conn {
         wire: Wire<'_>,
         keep_body: bool,
         max_body: u64,
-    ) -> Result<Response, TransportError> {
+    ) -> Result<Received, TransportError> {
         // Until the response is read whole and says the connection stays open.
         self.reusable = false;
         self.io.write_all(&wire.head).await.map_err(io_error)?;
@@ -126,7 +119,7 @@ impl H1Conn {
             && head.status != 101
             && framing != Framing::UntilClose
             && reader.pos == reader.buf.len();
-        Ok(Response {
+        Ok(Received {
             status: head.status,
             headers: head.headers,
             body: body.kept,
