@@ -128,10 +128,12 @@ pub(crate) fn plugin_for_this_process(p: &Prepared) -> Result<Arc<Plugin>, AppEr
     ))
 }
 
-/// Raises the open-file limit and warns when the system's limits look too low for `local_vus`
-/// VUs taking `maps_per_vu` memory mappings each.
+/// Raises the open-file limit, grows the descriptor table for `local_vus` VUs' connections (see
+/// [`crate::limits::reserve_fds`]), and warns when the system's limits look too low for them
+/// taking `maps_per_vu` memory mappings each.
 fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
     let nofile = crate::limits::raise_nofile();
+    crate::limits::reserve_fds(u64::from(local_vus).saturating_mul(2).saturating_add(1024));
     for w in crate::limits::check(u64::from(local_vus), maps_per_vu, nofile) {
         logging::host(Level::Warn, &w);
     }
