@@ -52,14 +52,8 @@ pub(super) fn hyper_error(e: hyper::Error) -> TransportError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-            ) {
-                return TransportError::Other {
-                    code: 1220,
-                    message: format!("read: connection reset by peer ({io})"),
-                };
+            if is_reset(io) {
+                return io_error(io);
             }
         }
         source = err.source();
@@ -81,15 +75,45 @@ pub(super) fn hyper_error(e: hyper::Error) -> TransportError {
         };
     }
     if e.is_incomplete_message() {
-        return TransportError::Other {
-            code: 1220,
-            message: "connection closed before the response was complete".into(),
-        };
+        return cut_off();
     }
     TransportError::Other {
         code: 1000,
         message: e.to_string(),
     }
+}
+
+/// The transport error of a socket failure: a reset or broken pipe gets k6's 1220, a stream
+/// that ended early is [`cut_off`], anything else 1000.
+pub(super) fn io_error(e: &std::io::Error) -> TransportError {
+    if is_reset(e) {
+        return TransportError::Other {
+            code: 1220,
+            message: format!("read: connection reset by peer ({e})"),
+        };
+    }
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return cut_off();
+    }
+    TransportError::Other {
+        code: 1000,
+        message: e.to_string(),
+    }
+}
+
+/// The connection closed before the whole response came (k6's 1220).
+pub(super) fn cut_off() -> TransportError {
+    TransportError::Other {
+        code: 1220,
+        message: "connection closed before the response was complete".into(),
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
 }
 
 /// The first error of type `T` in `e`'s source chain.

@@ -4,18 +4,18 @@
 //! requests (hyper's HTTP/1.1 client held ~24 KB per idle connection in those, and handed every
 //! request to its connection task and back). HTTP/2 multiplexes, so it keeps hyper.
 
-use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::encoding::body_too_large;
+use super::error::{cut_off, io_error};
 use super::exchange::Received;
 use super::{Stream, TransportError};
 
 /// Most bytes of a response's status line and headers, and of a chunked body's trailers.
-pub(super) const MAX_HEAD: usize = 1 << 20;
+const MAX_HEAD: usize = 1 << 20;
 /// Most headers a response may have, as hyper's client allows.
 const MAX_HEADERS: usize = 100;
 /// Most bytes of a chunk-size line.
@@ -85,11 +85,17 @@ impl H1Conn {
     ) -> Result<Received, TransportError> {
         // Until the response is read whole and says the connection stays open.
         self.reusable = false;
-        self.io.write_all(&wire.head).await.map_err(io_error)?;
+        self.io
+            .write_all(&wire.head)
+            .await
+            .map_err(|e| io_error(&e))?;
         if !wire.body.is_empty() {
-            self.io.write_all(wire.body).await.map_err(io_error)?;
+            self.io
+                .write_all(wire.body)
+                .await
+                .map_err(|e| io_error(&e))?;
         }
-        self.io.flush().await.map_err(io_error)?;
+        self.io.flush().await.map_err(|e| io_error(&e))?;
 
         let mut reader = Reader {
             buf: Vec::with_capacity(READ_MIN),
@@ -274,7 +280,7 @@ impl Reader {
         if self.buf.capacity() - self.buf.len() < want / 2 {
             self.buf.reserve(want);
         }
-        let n = io.read_buf(&mut self.buf).await.map_err(io_error)?;
+        let n = io.read_buf(&mut self.buf).await.map_err(|e| io_error(&e))?;
         Ok(n > 0)
     }
 
@@ -283,10 +289,7 @@ impl Reader {
         if self.fill(io, want).await? {
             Ok(())
         } else {
-            Err(TransportError::Other {
-                code: 1220,
-                message: "connection closed before the response was complete".into(),
-            })
+            Err(cut_off())
         }
     }
 
@@ -433,24 +436,6 @@ fn malformed(what: &str) -> TransportError {
     TransportError::Other {
         code: 1000,
         message: format!("malformed HTTP response: invalid {what}"),
-    }
-}
-
-/// The transport error of a socket failure: resets get k6's 1220, anything else 1000.
-fn io_error(e: io::Error) -> TransportError {
-    match e.kind() {
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => TransportError::Other {
-            code: 1220,
-            message: format!("read: connection reset by peer ({e})"),
-        },
-        io::ErrorKind::UnexpectedEof => TransportError::Other {
-            code: 1220,
-            message: "connection closed before the response was complete".into(),
-        },
-        _ => TransportError::Other {
-            code: 1000,
-            message: e.to_string(),
-        },
     }
 }
 
