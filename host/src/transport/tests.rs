@@ -11,6 +11,20 @@ use tokio::net::TcpListener;
 use super::encoding::decode_body;
 use super::*;
 
+/// Reads from `sock` until what was read holds a request's head (and maybe more of the
+/// stream); `None` if the client closed or failed first.
+async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(got)
+}
+
 /// A server that answers only the first request of each connection and closes the
 /// connection when a second one arrives (a keep-alive timeout racing the client).
 async fn one_shot_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
@@ -22,16 +36,8 @@ async fn one_shot_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let seen = seen.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
                 let mut answered = false;
-                loop {
-                    let mut got = Vec::new();
-                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                while read_head(&mut sock).await.is_some() {
                     seen.fetch_add(1, Ordering::SeqCst);
                     if answered {
                         return; // close without a response
@@ -241,15 +247,7 @@ async fn scripted_server(
             accepted.fetch_add(1, Ordering::SeqCst);
             let (next, responses) = (next.clone(), responses.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    let mut got = Vec::new();
-                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                while read_head(&mut sock).await.is_some() {
                     let n = next.fetch_add(1, Ordering::SeqCst) as usize;
                     let Some(&(response, close)) = responses.get(n) else {
                         return;
@@ -329,20 +327,15 @@ async fn echo_length_server(
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let (mut sock, _) = listener.accept().await.unwrap();
-        let mut got = Vec::new();
+        let mut got = read_head(&mut sock).await.unwrap();
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let body_len = end + 4 + len;
         let mut buf = vec![0u8; 64 << 10];
-        let body_len = loop {
-            let n = sock.read(&mut buf).await.unwrap();
-            got.extend_from_slice(&buf[..n]);
-            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                break end + 4 + len;
-            }
-        };
         while got.len() < body_len {
             let n = sock.read(&mut buf).await.unwrap();
             got.extend_from_slice(&buf[..n]);
