@@ -113,7 +113,7 @@ async fn prepare_unless_stopped(
 /// the open-file limit is raised and any system limit too low for them is warned of.
 pub(crate) fn plugin_for_this_process(p: &Prepared) -> Result<Arc<Plugin>, AppError> {
     let local_vus = p.test.local_max_vus(&p.segment);
-    warn_of_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
+    prepare_system_limits(local_vus, crate::vu::maps_per_vu(&p.wasm));
     Ok(Arc::new(
         Plugin::from_bytes(
             &p.wasm,
@@ -131,7 +131,7 @@ pub(crate) fn plugin_for_this_process(p: &Prepared) -> Result<Arc<Plugin>, AppEr
 /// Raises the open-file limit, grows the descriptor table for `local_vus` VUs' connections (see
 /// [`crate::limits::reserve_fds`]), and warns when the system's limits look too low for them
 /// taking `maps_per_vu` memory mappings each.
-fn warn_of_system_limits(local_vus: u32, maps_per_vu: u64) {
+fn prepare_system_limits(local_vus: u32, maps_per_vu: u64) {
     let nofile = crate::limits::raise_nofile();
     crate::limits::reserve_fds(u64::from(local_vus).saturating_mul(2).saturating_add(1024));
     for w in crate::limits::check(u64::from(local_vus), maps_per_vu, nofile) {
