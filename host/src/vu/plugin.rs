@@ -145,7 +145,12 @@ impl Plugin {
             message: format!("{e:#}"),
         };
         let per_instance = core_instances_per_component(bytes);
-        let config = engine_config(pool, per_instance, cow_image(bytes));
+        let config = engine_config(
+            pool,
+            per_instance,
+            cow_image(bytes),
+            memory_reservation(pool),
+        );
         // The compiled code is keyed by the engine's settings without the options pass's growth
         // reserve, which wasmtime does not count against compiled code: both engines share it.
         let key_engine = match pool {
@@ -158,7 +163,22 @@ impl Plugin {
             // file: without a reserve, every memory.grow past the reservation moves (copies) it.
             config.memory_reservation_for_growth(crate::limits::OPTIONS_PASS_MAX_MEMORY);
         }
-        let engine = Engine::new(&config).map_err(wasm)?;
+        let engine = match (Engine::new(&config), pool) {
+            (Ok(engine), _) => engine,
+            // A system with less address space than x86-64's 128 TiB (a 39-bit arm64 kernel)
+            // cannot reserve whole memories for the pool: checked accesses then.
+            (Err(_), Some(pool)) if memory_reservation(Some(pool)) == WHOLE_MEMORY => {
+                let lean = LEAN_MEMORY.max(pool.max_memory);
+                Engine::new(&engine_config(
+                    Some(pool),
+                    per_instance,
+                    cow_image(bytes),
+                    lean,
+                ))
+                .map_err(wasm)?
+            }
+            (Err(e), _) => return Err(wasm(e)),
+        };
         let malformed = |name: &str| PluginError::Wasm {
             origin: origin.to_string(),
             message: format!("its custom section '{name}' is malformed"),
@@ -395,13 +415,15 @@ pub fn maps_per_vu(bytes: &[u8]) -> u64 {
 /// memory then takes two more kernel mappings (the image, and the rest after it): 6 per VU
 /// instead of 4, and the kernel's `vm.max_map_count` (65,530 by default) ends a process near
 /// 10,900 VUs instead of ~16,000. A Rust or C component's image is a few KB, cheaper to copy.
-fn engine_config(pool: Option<PoolSize>, per_instance: u32, cow: bool) -> Config {
+/// `reservation`: each linear memory's address space (see [`memory_reservation`]).
+fn engine_config(pool: Option<PoolSize>, per_instance: u32, cow: bool, reservation: u64) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.memory_init_cow(cow);
-    // Same tunables with or without a pool, so compiled code is shared between both engines.
-    config.memory_reservation(64 << 20);
-    config.memory_guard_size(64 << 10);
+    // The options pass (no pool) and a pool that reserves whole memories have the same
+    // tunables, so their compiled code is shared.
+    config.memory_reservation(reservation);
+    config.memory_guard_size(MEMORY_GUARD);
     config.memory_reservation_for_growth(0);
     config.max_wasm_stack(super::fiber_stack::MAX_WASM);
     config.async_stack_size(super::fiber_stack::SIZE);
@@ -416,17 +438,44 @@ fn engine_config(pool: Option<PoolSize>, per_instance: u32, cow: bool) -> Config
         let mut p = PoolingAllocationConfig::default();
         p.total_component_instances(n)
             .total_core_instances(n.saturating_mul(per_instance))
-            .total_memories(n.saturating_mul(2))
+            .total_memories(n.saturating_mul(MEMORIES_PER_INSTANCE))
             .total_tables(n.saturating_mul(per_instance.saturating_sub(4)))
             .total_stacks(n)
             .max_memory_size(pool.max_memory as usize)
             .table_elements(20_000);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-        if pool.max_memory > 64 << 20 {
-            config.memory_reservation(pool.max_memory);
-        }
     }
     config
+}
+
+/// A 32-bit linear memory reserved whole: every address a guest can form lands in the
+/// reservation or its guard, so compiled code does no bounds check of its own on a load or a
+/// store. Checked code ran an interpreter's object-heavy JavaScript ~1.7-2x slower
+/// (docs/design/012-cpu-per-request.md).
+const WHOLE_MEMORY: u64 = 4 << 30;
+/// The reservation of a pool too large to reserve whole memories: each load and store is
+/// bounds-checked, but 100,000 VUs fit in the address space.
+const LEAN_MEMORY: u64 = 64 << 20;
+/// Guard pages after a memory: accesses whose static offset is within it need no check.
+const MEMORY_GUARD: u64 = 64 << 10;
+/// Linear memories a pool reserves per instance (a JavaScript component has two).
+const MEMORIES_PER_INSTANCE: u32 = 2;
+/// Address space a pool's memories may reserve whole (of the 128 TiB a process has): ~10,000
+/// instances.
+const WHOLE_MEMORY_BUDGET: u64 = 80 << 40;
+
+/// Each linear memory's reservation for `pool` ([`WHOLE_MEMORY`] for the options pass and for
+/// pools that fit [`WHOLE_MEMORY_BUDGET`], else [`LEAN_MEMORY`] or the memory limit if larger).
+fn memory_reservation(pool: Option<PoolSize>) -> u64 {
+    let Some(pool) = pool else {
+        return WHOLE_MEMORY;
+    };
+    let slots = u64::from(pool.instances.max(1)) * u64::from(MEMORIES_PER_INSTANCE);
+    if slots.saturating_mul(WHOLE_MEMORY + MEMORY_GUARD) <= WHOLE_MEMORY_BUDGET {
+        WHOLE_MEMORY
+    } else {
+        LEAN_MEMORY.max(pool.max_memory)
+    }
 }
 
 /// Advances the engine's epoch every millisecond until the engine is dropped.
@@ -532,6 +581,38 @@ mod tests {
         outer.extend([(bytes.len() & 0x7f) as u8 | 0x80, (bytes.len() >> 7) as u8]);
         outer.extend(&bytes);
         assert_eq!(core_instances_per_component(&outer), 48);
+    }
+
+    #[test]
+    fn pools_reserve_whole_memories_while_the_address_space_holds_them() {
+        let pool = |instances| {
+            Some(PoolSize {
+                instances,
+                max_memory: 64 << 20,
+            })
+        };
+        assert_eq!(memory_reservation(None), WHOLE_MEMORY);
+        assert_eq!(memory_reservation(pool(10_001)), WHOLE_MEMORY);
+        assert_eq!(memory_reservation(pool(100_001)), LEAN_MEMORY);
+        let big_limit = Some(PoolSize {
+            instances: 100_001,
+            max_memory: 256 << 20,
+        });
+        assert_eq!(memory_reservation(big_limit), 256 << 20);
+        // Both sides of the choice reserve their pool (one at a time: the first is most of the
+        // address space), up to the ~16,000 VUs a process holds under the default map count.
+        assert_eq!(memory_reservation(pool(12_001)), LEAN_MEMORY);
+        for instances in [10_001, 12_001] {
+            let config = engine_config(
+                pool(instances),
+                8,
+                true,
+                memory_reservation(pool(instances)),
+            );
+            if let Err(e) = Engine::new(&config) {
+                panic!("a pool of {instances} instances: {e:#}");
+            }
+        }
     }
 
     #[test]
