@@ -91,6 +91,8 @@ function fire(t) {
  * source is busy (the end of an iteration).
  */
 export function drain() {
+  // Most iterations leave nothing: return without building the list of busy sources.
+  if (pending.length === 0 && !sources.some((s) => s.busy())) return;
   for (;;) {
     const t = earliest();
     const busy = sources.filter((s) => s.busy());
