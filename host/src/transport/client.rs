@@ -15,7 +15,7 @@ use super::encoding::{body_too_large, decode_body};
 use super::error::hyper_error;
 use super::exchange::{ms, Received};
 use super::h1;
-use super::{Exchange, HttpConfig, Outcome, Outgoing, Timings, TransportError};
+use super::{Exchange, Headers, HttpConfig, Outcome, Outgoing, Timings, TransportError};
 
 /// A connection is kept per origin: scheme (TLS or not), host and port.
 struct Origin {
@@ -222,8 +222,8 @@ impl Client {
             let mut set_cookies = ex
                 .headers
                 .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-                .map(|(_, v)| v.as_str())
+                .filter(|(n, _)| *n == "set-cookie")
+                .map(|(_, v)| v)
                 .peekable();
             if set_cookies.peek().is_some() {
                 self.jar().store(host, path, set_cookies);
@@ -346,13 +346,10 @@ impl Client {
         keep_body: bool,
     ) -> Result<Received, TransportError> {
         let status = response.status().as_u16();
-        let mut headers: Vec<(String, String)> = Vec::with_capacity(response.headers().len());
-        headers.extend(response.headers().iter().map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        }));
+        let mut headers = Headers::default();
+        for (name, value) in response.headers() {
+            headers.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+        }
         let mut body = response.into_body();
         let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {

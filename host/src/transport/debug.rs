@@ -85,7 +85,7 @@ fn render(mode: HttpDebug, req: &Outgoing, outcome: &Outcome) -> String {
                 out: &mut s,
                 budget: MAX_DEBUG_BYTES,
             };
-            for (name, value) in &ex.headers {
+            for (name, value) in ex.headers.iter() {
                 part.line(&format!("{name}: {value}"));
             }
             if mode == HttpDebug::Full && !ex.body.is_empty() {
@@ -123,7 +123,7 @@ mod tests {
         let outcome = Outcome {
             result: Ok(Exchange {
                 status: 201,
-                headers: vec![("set-cookie".into(), "s=1".into())],
+                headers: [("set-cookie", "s=1")].into_iter().collect(),
                 body: bytes::Bytes::from_static(b"created"),
                 timings: Timings::default(),
                 proto: "HTTP/1.1",
@@ -176,7 +176,7 @@ mod tests {
         let outcome = Outcome {
             result: Ok(Exchange {
                 status: 200,
-                headers: Vec::new(),
+                headers: Default::default(),
                 body: bytes::Bytes::from(huge),
                 timings: Timings::default(),
                 proto: "HTTP/1.1",

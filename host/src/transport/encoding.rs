@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Outgoing, TransportError};
+use super::{Headers, Outgoing, TransportError};
 
 pub(super) fn body_too_large(limit: u64) -> TransportError {
     TransportError::Other {
@@ -17,15 +17,12 @@ pub(super) fn body_too_large(limit: u64) -> TransportError {
 
 /// Decodes a `Content-Encoding` of gzip, deflate or br (several, in order); other bodies pass.
 pub(super) fn decode_body(
-    headers: &[(String, String)],
+    headers: &Headers,
     body: Vec<u8>,
     limit: u64,
 ) -> Result<Vec<u8>, TransportError> {
     use std::io::Read;
-    let Some((_, encodings)) = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
-    else {
+    let Some(encodings) = headers.get("content-encoding") else {
         return Ok(body);
     };
     let mut body = body;

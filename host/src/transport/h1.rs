@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::encoding::body_too_large;
 use super::error::{cut_off, io_error};
-use super::exchange::Received;
+use super::exchange::{Headers, Received};
 use super::{Stream, TransportError};
 
 /// Most bytes of a response's status line and headers, and of a chunked body's trailers.
@@ -192,7 +192,7 @@ fn is_token(b: u8) -> bool {
 /// A response's status line and headers.
 struct Head {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     /// HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
     keep_alive: bool,
 }
@@ -213,7 +213,7 @@ impl Framing {
         }
         let mut length: Option<u64> = None;
         let mut chunked = None;
-        for (name, value) in &head.headers {
+        for (name, value) in head.headers.iter() {
             if name == "transfer-encoding" {
                 let last = value.rsplit(',').next().unwrap_or("").trim();
                 chunked = Some(last.eq_ignore_ascii_case("chunked"));
@@ -407,11 +407,15 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, TransportError> {
     };
     let http11 = response.version == Some(1);
     let mut keep_alive = http11;
-    let mut out = Vec::with_capacity(response.headers.len());
+    let size = response
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 4)
+        .sum();
+    let mut out = Headers::with_capacity(size);
     for h in response.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(h.value).into_owned();
-        if name == "connection" {
+        let value = String::from_utf8_lossy(h.value);
+        if h.name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
                     keep_alive = false;
@@ -420,7 +424,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, TransportError> {
                 }
             }
         }
-        out.push((name, value));
+        out.push(h.name, &value);
     }
     Ok(Some((
         Head {

@@ -28,7 +28,7 @@ pub use config::{HttpConfig, HttpDebug, HttpSettings, DEFAULT_BATCH, DEFAULT_BAT
 pub use cookies::{CookieJar, MAX_COOKIES, MAX_COOKIE_BYTES};
 pub use encoding::{compress, compress_off_worker};
 pub use error::TransportError;
-pub use exchange::{Exchange, Outcome, Outgoing, Timings, DEFAULT_TIMEOUT};
+pub use exchange::{Exchange, Headers, Outcome, Outgoing, Timings, DEFAULT_TIMEOUT};
 pub use rate_limit::RateLimit;
 pub use redirect::redirect;
 pub use stream::{Opened, Stream};

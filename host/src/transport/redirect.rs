@@ -11,12 +11,7 @@ pub fn redirect(req: &Outgoing, ex: &Exchange) -> Option<Outgoing> {
     if !matches!(ex.status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = ex
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?
-        .1
-        .as_str();
+    let location = ex.headers.get("location")?;
     let base: Uri = req.url.parse().ok()?;
     let url = if location.contains("://") {
         location.to_string()

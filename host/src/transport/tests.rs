@@ -76,7 +76,7 @@ fn bodies_are_decoded_by_content_encoding() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&text).unwrap();
     let gz = gz.finish().unwrap();
-    let enc = |v: &str| vec![("Content-Encoding".to_string(), v.to_string())];
+    let enc = |v: &str| -> Headers { [("Content-Encoding", v)].into_iter().collect() };
     assert_eq!(
         decode_body(&enc("gzip"), gz.clone(), 1 << 20).unwrap(),
         text
@@ -89,7 +89,10 @@ fn bodies_are_decoded_by_content_encoding() {
         text,
         "applied in order, undone in reverse"
     );
-    assert_eq!(decode_body(&[], text.clone(), 1 << 20).unwrap(), text);
+    assert_eq!(
+        decode_body(&Headers::default(), text.clone(), 1 << 20).unwrap(),
+        text
+    );
     assert_eq!(decode_body(&enc("gzip"), gz, 4).unwrap_err().code(), 1000);
     assert!(decode_body(&enc("gzip"), b"not gzip".to_vec(), 1 << 20).is_err());
 }
@@ -99,8 +102,11 @@ fn request_bodies_compress_and_decode_back() {
     let mut req = request("POST", ([127, 0, 0, 1], 80).into());
     req.body = Some(Bytes::from_static(b"volley volley volley volley"));
     compress(&mut req, "deflate, gzip").unwrap();
-    let headers = vec![("content-encoding".to_string(), "deflate, gzip".to_string())];
-    assert!(req.headers.contains(&headers[0]));
+    let sent = ("content-encoding".to_string(), "deflate, gzip".to_string());
+    assert!(req.headers.contains(&sent));
+    let headers: Headers = [("content-encoding", "deflate, gzip")]
+        .into_iter()
+        .collect();
     let back = decode_body(&headers, req.body.clone().unwrap().to_vec(), 1 << 20).unwrap();
     assert_eq!(back, b"volley volley volley volley");
     assert!(compress(&mut req, "br")
@@ -113,7 +119,7 @@ fn request_bodies_compress_and_decode_back() {
 fn redirects_resolve_locations_and_methods_as_go_does() {
     let ex = |status: u16, location: &str| Exchange {
         status,
-        headers: vec![("Location".into(), location.into())],
+        headers: [("Location", location)].into_iter().collect(),
         body: Bytes::new(),
         timings: Timings::default(),
         proto: "HTTP/1.1",

@@ -325,23 +325,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The response with its headers packed into one block (`send-packed`): `name: value` lines
-/// joined by CRLF. Neither names nor values can hold a CR or LF (the parsers refuse them), so the
-/// guest splits the block back unambiguously.
+/// The response with its headers as the transport packed them (`send-packed`; see
+/// [`transport::Headers`]).
 fn packed_response(ex: transport::Exchange) -> http::PackedResponse {
-    let size = ex.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let mut headers = String::with_capacity(size);
-    for (i, (name, value)) in ex.headers.iter().enumerate() {
-        if i > 0 {
-            headers.push_str("\r\n");
-        }
-        headers.push_str(name);
-        headers.push_str(": ");
-        headers.push_str(value);
-    }
     http::PackedResponse {
         status: ex.status,
-        headers,
+        headers: ex.headers.into_packed(),
         body: Vec::from(ex.body),
         timings: timings(&ex.timings),
         proto: ex.proto.to_string(),
@@ -365,8 +354,11 @@ fn response(ex: transport::Exchange) -> http::Response {
         status: ex.status,
         headers: ex
             .headers
-            .into_iter()
-            .map(|(name, value)| http::Header { name, value })
+            .iter()
+            .map(|(name, value)| http::Header {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
             .collect(),
         body: Vec::from(ex.body),
         timings: timings(&ex.timings),
