@@ -145,12 +145,9 @@ impl Plugin {
             message: format!("{e:#}"),
         };
         let per_instance = core_instances_per_component(bytes);
-        let config = engine_config(
-            pool,
-            per_instance,
-            cow_image(bytes),
-            memory_reservation(pool),
-        );
+        let cow = cow_image(bytes);
+        let reservation = memory_reservation(pool);
+        let config = engine_config(pool, per_instance, cow, reservation);
         // The compiled code is keyed by the engine's settings without the options pass's growth
         // reserve, which wasmtime does not count against compiled code: both engines share it.
         let key_engine = match pool {
@@ -167,15 +164,9 @@ impl Plugin {
             (Ok(engine), _) => engine,
             // A system with less address space than x86-64's 128 TiB (a 39-bit arm64 kernel)
             // cannot reserve whole memories for the pool: checked accesses then.
-            (Err(_), Some(pool)) if memory_reservation(Some(pool)) == WHOLE_MEMORY => {
-                let lean = LEAN_MEMORY.max(pool.max_memory);
-                Engine::new(&engine_config(
-                    Some(pool),
-                    per_instance,
-                    cow_image(bytes),
-                    lean,
-                ))
-                .map_err(wasm)?
+            (Err(_), Some(pool)) if reservation == WHOLE_MEMORY => {
+                let lean = lean_reservation(pool);
+                Engine::new(&engine_config(Some(pool), per_instance, cow, lean)).map_err(wasm)?
             }
             (Err(e), _) => return Err(wasm(e)),
         };
@@ -474,8 +465,14 @@ fn memory_reservation(pool: Option<PoolSize>) -> u64 {
     if slots.saturating_mul(WHOLE_MEMORY + MEMORY_GUARD) <= WHOLE_MEMORY_BUDGET {
         WHOLE_MEMORY
     } else {
-        LEAN_MEMORY.max(pool.max_memory)
+        lean_reservation(pool)
     }
+}
+
+/// A memory's reservation when `pool` cannot reserve whole memories: [`LEAN_MEMORY`], or the
+/// memory limit if larger.
+fn lean_reservation(pool: PoolSize) -> u64 {
+    LEAN_MEMORY.max(pool.max_memory)
 }
 
 /// Advances the engine's epoch every millisecond until the engine is dropped.
