@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    check, component, on_a_free_port, probe_test, run, run_with_summary, volley, Child, Server,
+    check, component, on_a_free_port, probe_test, run, run_js_source, run_with_summary, volley,
+    Child, Server,
 };
 
 /// A probe test file with `body` (see [`probe_test`]).
@@ -113,6 +114,53 @@ fn arrival_rate_grows_vus_up_to_max_vus() {
         count(&s, "iterations") >= 20.0,
         "grown VUs took most starts: {s}"
     );
+}
+
+/// k6 makes at most one VU at a time mid-test: a start dropped while a VU is being made asks
+/// for no other. Each VU's init context here logs its start and end around a few tens of ms of
+/// CPU (the guest yields every ms, so inits made at once would interleave); every start is
+/// dropped (each VU then sleeps past the test), so a new VU is wanted every 10 ms.
+#[test]
+fn arrival_rate_makes_one_vu_at_a_time() {
+    let script = r#"
+import { sleep } from 'k6';
+console.log(`init-start ${__VU}`);
+let x = 0;
+for (let i = 0; i < 400000; i++) x += i;
+console.log(`init-end ${__VU}`);
+export const options = {
+  scenarios: {
+    car: {
+      executor: 'constant-arrival-rate', rate: 100, timeUnit: '1s', duration: '1s',
+      preAllocatedVUs: 0, maxVUs: 10, gracefulStop: '0s',
+    },
+  },
+};
+export default function () { sleep(5); }
+"#;
+    let (out, _) = run_js_source("one-vu-at-a-time", script, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // (event, VU) for the VUs made during the run (VU 0 is the options pass).
+    let events: Vec<(&str, u32)> = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("msg=\"init-")?;
+            let (event, rest) = rest.split_once(' ')?;
+            let vu: u32 = rest.split('"').next()?.parse().ok()?;
+            (vu > 0).then_some((event, vu))
+        })
+        .collect();
+    let ends = events.iter().filter(|(e, _)| *e == "end").count();
+    assert!(ends >= 2, "at least two VUs were made mid-test: {events:?}");
+    // Each init ends before the next begins (the last may be cut off by the end of the test).
+    for (i, pair) in events.chunks(2).enumerate() {
+        match pair {
+            [("start", a), ("end", b)] if a == b => {}
+            [("start", _)] if i == events.len() / 2 => {}
+            _ => panic!("VU inits overlapped: {events:?}"),
+        }
+    }
 }
 
 #[test]
