@@ -21,10 +21,18 @@ pub(super) fn decode_body(
     body: Vec<u8>,
     limit: u64,
 ) -> Result<Vec<u8>, TransportError> {
+    match headers.get("content-encoding") {
+        None => Ok(body),
+        Some(encodings) => decode(encodings, body, limit),
+    }
+}
+
+/// [`decode_body`] of a body with a `Content-Encoding`. Out of line: its decoders' state
+/// (several KB, built on the stack) would otherwise be in the frame of every response's call,
+/// probed page by page on entry.
+#[inline(never)]
+fn decode(encodings: &str, body: Vec<u8>, limit: u64) -> Result<Vec<u8>, TransportError> {
     use std::io::Read;
-    let Some(encodings) = headers.get("content-encoding") else {
-        return Ok(body);
-    };
     let mut body = body;
     for encoding in encodings.split(',').rev().map(str::trim) {
         let mut out = Vec::new();

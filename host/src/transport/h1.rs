@@ -18,6 +18,11 @@ use super::{Stream, TransportError};
 const MAX_HEAD: usize = 1 << 20;
 /// Most headers a response may have, as hyper's client allows.
 const MAX_HEADERS: usize = 100;
+/// Headers a response is first parsed into, on the stack; one with more is parsed again into
+/// [`MAX_HEADERS`] on the heap. A 3.2 KB array of 100 on the stack pushed every later frame of
+/// the exchange one page deeper into the VU's fiber stack, which a VU gives back at each
+/// `sleep` and faults in again at its next request.
+const STACK_HEADERS: usize = 16;
 /// Most bytes of a chunk-size line.
 const MAX_CHUNK_LINE: usize = 4 << 10;
 /// What a read asks for at least, and at most: a large body is read 64 KiB at a time (one
@@ -393,17 +398,28 @@ impl Reader {
 
 /// The head at the start of `bytes` and its length, or `None` when it is not all there yet.
 fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, TransportError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let used = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(used)) => used,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => {
-            return Err(TransportError::Other {
-                code: 1000,
-                message: format!("malformed HTTP response: {e}"),
-            })
+    let mut few = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    match parse_head_into(bytes, &mut few) {
+        Err(httparse::Error::TooManyHeaders) => {
+            parse_head_into(bytes, &mut vec![httparse::EMPTY_HEADER; MAX_HEADERS])
         }
+        parsed => parsed,
+    }
+    .map_err(|e| TransportError::Other {
+        code: 1000,
+        message: format!("malformed HTTP response: {e}"),
+    })
+}
+
+/// [`parse_head`] with room for `headers.len()` headers.
+fn parse_head_into<'b>(
+    bytes: &'b [u8],
+    headers: &mut [httparse::Header<'b>],
+) -> Result<Option<(Head, usize)>, httparse::Error> {
+    let mut response = httparse::Response::new(headers);
+    let used = match response.parse(bytes)? {
+        httparse::Status::Complete(used) => used,
+        httparse::Status::Partial => return Ok(None),
     };
     let http11 = response.version == Some(1);
     let mut keep_alive = http11;
@@ -449,6 +465,32 @@ mod tests {
 
     fn head(text: &str) -> Head {
         parse_head(text.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn heads_past_the_stack_array_parse_whole_up_to_the_limit() {
+        let with = |n: usize| {
+            let lines: String = (0..n).map(|i| format!("x-h{i}: v{i}\r\n")).collect();
+            format!("HTTP/1.1 200 OK\r\n{lines}\r\n")
+        };
+        for n in [STACK_HEADERS, STACK_HEADERS + 1, MAX_HEADERS] {
+            let h = head(&with(n));
+            assert_eq!(h.headers.iter().count(), n);
+            let last = n - 1;
+            assert_eq!(
+                h.headers.get(&format!("x-h{last}")),
+                Some(format!("v{last}").as_str())
+            );
+        }
+        let err = parse_head(with(MAX_HEADERS + 1).as_bytes())
+            .err()
+            .expect("101 headers are refused");
+        assert!(err.to_string().contains("too many headers"), "{err}");
+        // A head cut short is waited for, whichever array it would need.
+        let partial = with(STACK_HEADERS + 4);
+        assert!(parse_head(&partial.as_bytes()[..partial.len() - 3])
+            .unwrap()
+            .is_none());
     }
 
     #[test]
