@@ -29,7 +29,10 @@ impl VuState {
         // Boxed: the exchange's future (~2 KB) would otherwise be built in the frames of this
         // call's callers as well (the WIT import's, `send_packed`'s), a page more of fiber stack
         // that a VU gives back at each `sleep` and faults in again at its next request.
-        Box::pin(perform(client, sandbox, &recorder, outgoing, &tags, &params)).await
+        Box::pin(perform(
+            client, sandbox, &recorder, outgoing, &tags, &params,
+        ))
+        .await
     }
 }
 
