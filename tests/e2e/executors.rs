@@ -118,8 +118,8 @@ fn arrival_rate_grows_vus_up_to_max_vus() {
 
 /// k6 makes at most one VU at a time mid-test: a start dropped while a VU is being made asks
 /// for no other. Each VU's init context here logs its start and end around a few tens of ms of
-/// CPU (the guest yields every ms, so inits made at once would interleave); every start is
-/// dropped (each VU then sleeps past the test), so a new VU is wanted every 10 ms.
+/// CPU (the guest yields every ms, so inits made at once would interleave); each VU sleeps past
+/// the test, so every start finds none idle and a new VU is wanted every 10 ms.
 #[test]
 fn arrival_rate_makes_one_vu_at_a_time() {
     let script = r#"

@@ -3,8 +3,8 @@
 //! `dropped_iterations`), and one more VU is created in the background, up to `maxVUs`, without
 //! holding up the schedule. As in k6, one VU is made at a time: the drops of a stall would
 //! otherwise ask for hundreds at once, and making them (~0.3 ms of CPU each) on the core that
-//! runs the schedule kept it behind for long after the stall. Each iteration also records how late it started
-//! and its duration from the scheduled start (coordinated-omission corrected).
+//! runs the schedule kept it behind for long after the stall. Each iteration also records how
+//! late it started and its duration from the scheduled start (coordinated-omission corrected).
 //!
 //! Each VU runs in a task of its own for the whole scenario (a [`Worker`]), idle until the
 //! schedule hands it a start over its channel: a start costs a channel send, not a task spawned

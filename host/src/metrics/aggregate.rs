@@ -12,10 +12,10 @@ use super::tags::matches;
 use super::value::MetricValue;
 use super::window::Window;
 use super::{MetricId, Registry, Sample, SampleBuffer, TagSetId, Tags};
+use crate::logging::{self, Level};
 
 /// How long [`Aggregate::collect`] merges before it offers its core to another thread.
 const COLLECT_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
-use crate::logging::{self, Level};
 
 /// One value per series, and the limits on how many series there are.
 #[derive(Debug, Default)]
